@@ -1,0 +1,25 @@
+//! genbab-core: a `no_std`, allocation-free neural-network verifier core.
+//!
+//! Data flows one way: **model + input box → bounds → verdict**.
+//!
+//! - [`num`]: scalars with directed rounding (f32, f64, checked fixed point);
+//! - [`graph`]: the model IR over flat vectors with borrowed weights, and its forward evaluator;
+//! - [`relax`]: interval images and linear relaxations of every nonlinearity;
+//! - [`bound`]: IBP and CROWN into a caller-provided workspace sized by a [`bound::Plan`];
+//! - [`spec`]: properties (input box + unsafe region);
+//! - [`bab`]: branch and bound (input split, GenBaB activation split with BBPS), attack, budget.
+//!
+//! No heap unless the `alloc` feature is on; no `unsafe`; no panics on user data (graphs are
+//! validated, buffers are checked against the plan, numeric trouble becomes `Unknown`).
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod graph;
+pub mod num;
+pub mod relax;

@@ -1,0 +1,341 @@
+//! Scalars with directed rounding.
+//!
+//! The bound engines are generic over [`Scalar`]: `f32` on the device, `f64` on the host, and
+//! [`Fix`] (a checked fixed-point type from the `fixed` crate) where there is no FPU. Every
+//! operation that feeds a bound exists in a round-down and a round-up form, so a lower bound is
+//! never rounded up and an upper bound never down. Plain (nearest) operations are used only for
+//! linear coefficients, whose rounding error the engines account for separately with the error
+//! constants [`Scalar::REL_ERR`] and [`Scalar::ABS_ERR`].
+//!
+//! Invalid results (NaN, infinities, fixed-point overflow) are not errors at the point they occur:
+//! they propagate, and [`Scalar::is_usable`] tells the engine to give up with `Unknown`. A
+//! saturated or wrapped value never appears inside a bound.
+
+use core::fmt::Debug;
+
+use fixed::types::I16F16;
+
+use crate::graph::Unary;
+
+/// A number type the bound engines can compute with soundly.
+pub trait Scalar: Copy + PartialOrd + Debug + 'static {
+    /// Additive identity.
+    const ZERO: Self;
+    /// Multiplicative identity.
+    const ONE: Self;
+    /// Relative error of one nearest-rounded `+`/`*` (unit roundoff; 0 for fixed point).
+    const REL_ERR: f64;
+    /// Absolute error of one nearest-rounded `*` near zero (underflow; the resolution for fixed point).
+    const ABS_ERR: f64;
+    /// Short name for reports.
+    const NAME: &'static str;
+
+    /// Largest value of the type that is `<= x` (NaN stays unusable).
+    fn from_f64_down(x: f64) -> Self;
+    /// Smallest value of the type that is `>= x`.
+    fn from_f64_up(x: f64) -> Self;
+    /// Nearest value of the type.
+    fn from_f64_near(x: f64) -> Self;
+    /// Exact conversion to `f64` (all three types embed exactly).
+    fn to_f64(self) -> f64;
+
+    /// `self + o` rounded toward −∞.
+    fn add_down(self, o: Self) -> Self;
+    /// `self + o` rounded toward +∞.
+    fn add_up(self, o: Self) -> Self;
+    /// `self - o` rounded toward −∞.
+    fn sub_down(self, o: Self) -> Self;
+    /// `self - o` rounded toward +∞.
+    fn sub_up(self, o: Self) -> Self;
+    /// `self * o` rounded toward −∞.
+    fn mul_down(self, o: Self) -> Self;
+    /// `self * o` rounded toward +∞.
+    fn mul_up(self, o: Self) -> Self;
+
+    /// `self + o`, nearest (coefficients only).
+    fn add(self, o: Self) -> Self;
+    /// `self - o`, nearest (coefficients only).
+    fn sub(self, o: Self) -> Self;
+    /// `self * o`, nearest (coefficients only).
+    fn mul(self, o: Self) -> Self;
+    /// Exact negation.
+    fn neg(self) -> Self;
+    /// Exact absolute value.
+    fn abs(self) -> Self;
+
+    /// Finite and not poisoned by an overflow.
+    fn is_usable(self) -> bool;
+
+    /// The forward value of a unary op as the deployed arithmetic computes it.
+    fn unary(f: Unary, x: Self) -> Self;
+
+    /// The smaller of two values (an unusable operand wins, so trouble is never hidden).
+    #[inline]
+    fn min_of(self, o: Self) -> Self {
+        if !self.is_usable() || !o.is_usable() {
+            return if self.is_usable() { o } else { self };
+        }
+        if o < self { o } else { self }
+    }
+    /// The larger of two values (an unusable operand wins).
+    #[inline]
+    fn max_of(self, o: Self) -> Self {
+        if !self.is_usable() || !o.is_usable() {
+            return if self.is_usable() { o } else { self };
+        }
+        if o > self { o } else { self }
+    }
+    /// Positive part.
+    #[inline]
+    fn pos(self) -> Self {
+        if self > Self::ZERO { self } else { Self::ZERO }
+    }
+    /// Negative part (`<= 0`).
+    #[inline]
+    fn negpart(self) -> Self {
+        if self < Self::ZERO { self } else { Self::ZERO }
+    }
+}
+
+macro_rules! float_scalar {
+    ($t:ty, $name:expr, $rel:expr, $abs:expr, $unary:path) => {
+        impl Scalar for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const REL_ERR: f64 = $rel;
+            const ABS_ERR: f64 = $abs;
+            const NAME: &'static str = $name;
+
+            #[inline]
+            fn from_f64_down(x: f64) -> Self {
+                let y = x as $t;
+                if (y as f64) > x { y.next_down() } else { y }
+            }
+            #[inline]
+            fn from_f64_up(x: f64) -> Self {
+                let y = x as $t;
+                if (y as f64) < x { y.next_up() } else { y }
+            }
+            #[inline]
+            fn from_f64_near(x: f64) -> Self {
+                x as $t
+            }
+            #[inline]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            // One ulp outward after every rounded operation: cheap, branch-free and sound without
+            // access to the FPU's rounding mode (round-to-nearest is all the targets offer).
+            #[inline]
+            fn add_down(self, o: Self) -> Self {
+                (self + o).next_down()
+            }
+            #[inline]
+            fn add_up(self, o: Self) -> Self {
+                (self + o).next_up()
+            }
+            #[inline]
+            fn sub_down(self, o: Self) -> Self {
+                (self - o).next_down()
+            }
+            #[inline]
+            fn sub_up(self, o: Self) -> Self {
+                (self - o).next_up()
+            }
+            #[inline]
+            fn mul_down(self, o: Self) -> Self {
+                (self * o).next_down()
+            }
+            #[inline]
+            fn mul_up(self, o: Self) -> Self {
+                (self * o).next_up()
+            }
+            #[inline]
+            fn add(self, o: Self) -> Self {
+                self + o
+            }
+            #[inline]
+            fn sub(self, o: Self) -> Self {
+                self - o
+            }
+            #[inline]
+            fn mul(self, o: Self) -> Self {
+                self * o
+            }
+            #[inline]
+            fn neg(self) -> Self {
+                -self
+            }
+            #[inline]
+            fn abs(self) -> Self {
+                if self < 0.0 { -self } else { self }
+            }
+            #[inline]
+            fn is_usable(self) -> bool {
+                self.is_finite()
+            }
+            #[inline]
+            fn unary(f: Unary, x: Self) -> Self {
+                $unary(f, x)
+            }
+        }
+    };
+}
+
+float_scalar!(f32, "f32", 5.960_464_477_539_063e-8, 1.401_298_464_324_817e-45, crate::relax::value_f32);
+float_scalar!(f64, "f64", 1.110_223_024_625_156_5e-16, 4.940_656_458_412_465e-324, crate::relax::value);
+
+/// Checked fixed-point scalar: Q16.16 (`fixed::types::I16F16`) with a poison state.
+///
+/// Any overflow, or any operation on a poisoned value, yields [`Fix::POISON`]; the engines see it
+/// through [`Scalar::is_usable`] and answer `Unknown`. Directed rounding is exact: products are
+/// computed in 64-bit integers and rounded by floor/ceil of the discarded bits.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+pub struct Fix(I16F16);
+
+impl Fix {
+    /// The poisoned value (the most negative bit pattern is reserved for it).
+    pub const POISON: Fix = Fix(I16F16::MIN);
+    const FRAC: u32 = 16;
+
+    /// The underlying fixed-point number, if usable.
+    pub fn get(self) -> Option<I16F16> {
+        if self.is_usable() { Some(self.0) } else { None }
+    }
+    /// Wrap a fixed-point number (the reserved pattern becomes poison).
+    pub fn new(v: I16F16) -> Fix {
+        Fix(v)
+    }
+    fn from_bits_checked(b: i64) -> Fix {
+        if b <= i32::MIN as i64 || b > i32::MAX as i64 {
+            Fix::POISON
+        } else {
+            Fix(I16F16::from_bits(b as i32))
+        }
+    }
+    fn bits(self) -> i64 {
+        self.0.to_bits() as i64
+    }
+    fn from_f64_rounded(x: f64, mode: i8) -> Fix {
+        if !x.is_finite() {
+            return Fix::POISON;
+        }
+        let s = x * (1u64 << Self::FRAC) as f64; // exact scaling by a power of two
+        let r = match mode {
+            -1 => libm::floor(s),
+            1 => libm::ceil(s),
+            _ => libm::round(s),
+        };
+        if !(r > i32::MIN as f64 && r <= i32::MAX as f64) {
+            return Fix::POISON;
+        }
+        Fix::from_bits_checked(r as i64)
+    }
+    fn lift2(a: Fix, b: Fix, f: impl Fn(i64, i64) -> i64) -> Fix {
+        if !a.is_usable() || !b.is_usable() {
+            return Fix::POISON;
+        }
+        Fix::from_bits_checked(f(a.bits(), b.bits()))
+    }
+}
+
+impl Scalar for Fix {
+    const ZERO: Self = Fix(I16F16::ZERO);
+    const ONE: Self = Fix(I16F16::ONE);
+    const REL_ERR: f64 = 0.0;
+    const ABS_ERR: f64 = 1.0 / 131_072.0; // half the resolution 2^-16: nearest rounding
+    const NAME: &'static str = "fix16.16";
+
+    fn from_f64_down(x: f64) -> Self {
+        Fix::from_f64_rounded(x, -1)
+    }
+    fn from_f64_up(x: f64) -> Self {
+        Fix::from_f64_rounded(x, 1)
+    }
+    fn from_f64_near(x: f64) -> Self {
+        Fix::from_f64_rounded(x, 0)
+    }
+    fn to_f64(self) -> f64 {
+        if self.is_usable() { self.bits() as f64 / (1u64 << Fix::FRAC) as f64 } else { f64::NAN }
+    }
+    fn add_down(self, o: Self) -> Self {
+        Fix::lift2(self, o, |a, b| a + b)
+    }
+    fn add_up(self, o: Self) -> Self {
+        Fix::lift2(self, o, |a, b| a + b)
+    }
+    fn sub_down(self, o: Self) -> Self {
+        Fix::lift2(self, o, |a, b| a - b)
+    }
+    fn sub_up(self, o: Self) -> Self {
+        Fix::lift2(self, o, |a, b| a - b)
+    }
+    fn mul_down(self, o: Self) -> Self {
+        // Arithmetic shift right is floor division by 2^16.
+        Fix::lift2(self, o, |a, b| (a * b) >> Fix::FRAC)
+    }
+    fn mul_up(self, o: Self) -> Self {
+        Fix::lift2(self, o, |a, b| -((-(a * b)) >> Fix::FRAC))
+    }
+    fn add(self, o: Self) -> Self {
+        self.add_down(o)
+    }
+    fn sub(self, o: Self) -> Self {
+        self.sub_down(o)
+    }
+    fn mul(self, o: Self) -> Self {
+        Fix::lift2(self, o, |a, b| (a * b + (1 << (Fix::FRAC - 1))) >> Fix::FRAC)
+    }
+    fn neg(self) -> Self {
+        Fix::lift2(self, Fix::ZERO, |a, _| -a)
+    }
+    fn abs(self) -> Self {
+        Fix::lift2(self, Fix::ZERO, |a, _| a.abs())
+    }
+    fn is_usable(self) -> bool {
+        self != Fix::POISON
+    }
+    fn unary(f: Unary, x: Self) -> Self {
+        Fix::from_f64_near(crate::relax::value(f, x.to_f64()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_conversions_are_directed() {
+        let x = 0.1f64;
+        assert!((f32::from_f64_down(x) as f64) <= x);
+        assert!((f32::from_f64_up(x) as f64) >= x);
+        assert!(f32::from_f64_up(x) > f32::from_f64_down(x));
+        assert_eq!(f32::from_f64_down(0.5), 0.5);
+        assert_eq!(f32::from_f64_up(0.5), 0.5);
+        assert!(!f32::from_f64_down(1e300).is_usable() || f32::from_f64_down(1e300) == f32::MAX);
+    }
+
+    #[test]
+    fn fixed_products_round_outward() {
+        let a = Fix::from_f64_near(0.3);
+        let b = Fix::from_f64_near(-0.7);
+        let exact = a.to_f64() * b.to_f64();
+        assert!(a.mul_down(b).to_f64() <= exact);
+        assert!(a.mul_up(b).to_f64() >= exact);
+        assert!(a.mul_up(b).to_f64() - a.mul_down(b).to_f64() <= 1.0 / 65536.0);
+    }
+
+    #[test]
+    fn fixed_overflow_poisons() {
+        let big = Fix::from_f64_near(30000.0);
+        assert!(big.is_usable());
+        let p = big.mul_up(big);
+        assert!(!p.is_usable());
+        assert!(!p.add_up(Fix::ONE).is_usable());
+        assert!(!Fix::from_f64_up(1e9).is_usable());
+        assert!(!Fix::from_f64_up(f64::NAN).is_usable());
+        // Poison is not hidden by min/max.
+        assert!(!Fix::ONE.min_of(p).is_usable());
+        assert!(!Fix::ONE.max_of(p).is_usable());
+    }
+}

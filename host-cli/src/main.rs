@@ -1,0 +1,4 @@
+//! The `genbab` command.
+fn main() {
+    println!("genbab");
+}

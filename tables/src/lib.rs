@@ -1,0 +1,1 @@
+//! Branching-point table generator.
