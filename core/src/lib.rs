@@ -23,3 +23,7 @@ extern crate std;
 pub mod graph;
 pub mod num;
 pub mod relax;
+pub mod tables;
+pub mod bound;
+pub mod spec;
+pub mod bab;

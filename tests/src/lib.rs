@@ -1,1 +1,2 @@
 //! Shared helpers for the cross-crate suites.
+pub mod random_dag;

@@ -1,0 +1,556 @@
+//! Branch and bound: attack, root bound, then split domains until verified, falsified or out of
+//! budget.
+//!
+//! A domain is its input box plus the list of activation splits that led to it; it is re-bounded
+//! from scratch when popped, so it costs `O(input dim + depth)` memory, not `O(network)`. Domains
+//! live in a fixed pool carved from caller buffers ([`BabPlan`]). Two ways to split plug into the
+//! same loop: the input box (for low input dimension) and GenBaB's activation split with the
+//! BBPS heuristic and table branching points.
+
+pub mod attack;
+mod branch;
+mod pool;
+
+use crate::bound::{BoundError, Config, Method, Plan, Saves, Split, Workspace};
+use crate::graph::{Graph, NodeId, Op};
+use crate::num::Scalar;
+use crate::spec::Spec;
+
+pub use branch::{bbps_scores, Candidate};
+use pool::Pool;
+
+/// What to split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Branching {
+    /// Input split for small inputs, BBPS otherwise (and input split for nets with nothing to split).
+    Auto,
+    /// Split the input box (dimension by |coefficient|·width).
+    Input,
+    /// GenBaB activation split, neuron chosen by BBPS (shortcut concretisation).
+    Bbps,
+    /// Activation split, neuron chosen by a BaBSR-like intercept-only score.
+    BabSr,
+}
+
+/// Where to split a neuron's interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Points {
+    /// Pre-optimised branching points from the baked tables (midpoint outside the grid).
+    Table,
+    /// The midpoint.
+    Midpoint,
+}
+
+/// Which domain to process next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Order {
+    /// The domain with the lowest bound first.
+    BestFirst,
+    /// The newest domain first (least memory).
+    DepthFirst,
+}
+
+/// Branch-and-bound settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Settings {
+    /// Bound engine settings.
+    pub bound: Config,
+    /// What to split.
+    pub branching: Branching,
+    /// Where to split.
+    pub points: Points,
+    /// Domain order.
+    pub order: Order,
+    /// Maximum number of domains bounded (0 = no limit).
+    pub max_steps: u64,
+    /// Attack: random restarts.
+    pub attack_restarts: u32,
+    /// Attack: gradient steps per restart.
+    pub attack_steps: u32,
+    /// Seed of the attack's generator (runs are deterministic for a given seed).
+    pub seed: u64,
+    /// Input dimension up to which `Auto` splits the input.
+    pub input_split_max_dim: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bound: Config::default(),
+            branching: Branching::Auto,
+            points: Points::Table,
+            order: Order::BestFirst,
+            max_steps: 0,
+            attack_restarts: 20,
+            attack_steps: 50,
+            seed: 0x9e37_79b9_7f4a_7c15,
+            input_split_max_dim: 16,
+        }
+    }
+}
+
+/// Why no verdict was reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Reason {
+    /// The keep-going hook said stop (wall clock, cycle budget).
+    Timeout,
+    /// The domain pool is full.
+    Capacity,
+    /// The step limit was reached.
+    Steps,
+    /// A split list reached the depth limit, or nothing is left to split.
+    Depth,
+    /// Bounds became unusable (NaN/overflow) or a relaxation failed.
+    Numeric(BoundError),
+    /// The model or spec does not fit the workspace.
+    Shape,
+}
+
+/// The answer (VNN-COMP words in brackets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Verdict {
+    /// The property holds on the whole box (`unsat`: no counterexample exists).
+    Holds,
+    /// A counterexample was found and confirmed by a forward pass (`sat`); it is in `cex`.
+    Violated,
+    /// Neither could be shown.
+    Unknown(Reason),
+}
+
+/// Counters of one run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Stats {
+    /// Domains bounded (the root included).
+    pub bounded: u64,
+    /// Most domains alive at once.
+    pub max_live: u32,
+    /// Domains dropped as verified.
+    pub verified: u64,
+    /// Attack forward/backward passes.
+    pub attack_passes: u64,
+}
+
+/// Buffer sizes for branch and bound on one model and spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BabPlan {
+    /// The bound engine's plan.
+    pub bound: Plan,
+    /// Input dimension.
+    pub input: usize,
+    /// Number of spec atoms the workspace can hold.
+    pub atoms: usize,
+    /// Domain pool capacity.
+    pub domains: usize,
+    /// Maximum splits per domain.
+    pub depth: usize,
+    /// Scalars in all splittable nodes (for BBPS shortcuts; 0 disables activation split).
+    pub split_values: usize,
+}
+
+impl BabPlan {
+    /// A plan from sizes (a `const fn`, for baked models).
+    pub const fn from_sizes(bound: Plan, input: usize, atoms: usize, domains: usize, depth: usize, split_values: usize) -> Self {
+        BabPlan { bound, input, atoms, domains, depth, split_values }
+    }
+    /// The plan for a graph, `atoms` spec atoms, a pool of `domains` domains of up to `depth`
+    /// splits, and a bound chunk of `chunk` rows. `activation_split` reserves the BBPS buffers.
+    pub fn new<T: Scalar>(
+        g: &Graph<'_, T>,
+        atoms: usize,
+        domains: usize,
+        depth: usize,
+        chunk: usize,
+        activation_split: bool,
+    ) -> Result<Self, BoundError> {
+        let bound = Plan::new(g, chunk)?;
+        let split_values = if activation_split { split_values(g) } else { 0 };
+        Ok(BabPlan::from_sizes(bound, g.input_len(), atoms, domains.max(1), depth, split_values))
+    }
+    /// Scalars needed besides the bound workspace: domain boxes and bounds, shortcuts, saved
+    /// coefficients, candidate scores and the attack's buffers.
+    pub const fn scalars(&self) -> usize {
+        let v = self.bound.values;
+        let d = self.input;
+        self.bound.scalars()
+            + self.domains * (2 * d + 1)
+            + 2 * self.split_values * (d + 1)
+            + v
+            + self.atoms * (d + 2)
+            + 2 * d
+            + attack::scalars(v, d)
+            + self.depth
+    }
+    /// Booleans needed.
+    pub const fn flags(&self) -> usize {
+        self.bound.flags()
+    }
+    /// Split records needed (domain pool × depth, plus one scratch list).
+    pub const fn splits(&self) -> usize {
+        (self.domains + 1) * self.depth
+    }
+    /// Per-domain records needed.
+    pub const fn records(&self) -> usize {
+        self.domains
+    }
+    /// Node-offset table entries needed.
+    pub const fn offsets(&self) -> usize {
+        self.bound.nodes
+    }
+}
+
+/// Total length of the nodes GenBaB may split (inputs of splittable ops).
+pub fn split_values<T: Scalar>(g: &Graph<'_, T>) -> usize {
+    (0..g.nodes.len()).filter(|&i| is_split_node(g, i as NodeId)).map(|i| g.nodes[i].len as usize).sum()
+}
+
+/// Whether node `id` feeds a splittable nonlinearity (and so may be split).
+pub fn is_split_node<T: Scalar>(g: &Graph<'_, T>, id: NodeId) -> bool {
+    id != 0
+        && g.nodes[id as usize + 1..].iter().any(|n| match n.op {
+            Op::Unary { x, f } => x == id && crate::relax::splittable(f),
+            Op::Mul { a, b } => a == id || b == id,
+            _ => false,
+        })
+}
+
+pub use pool::DomainRecord;
+
+/// All buffers branch and bound runs in, carved from caller storage sized by a [`BabPlan`].
+pub struct BabWorkspace<'w, T> {
+    plan: BabPlan,
+    bound: Workspace<'w, T>,
+    pool: Pool<'w, T>,
+    shortcuts: &'w mut [T],
+    out_a: &'w mut [T],
+    lbs: &'w mut [T],
+    input_a: &'w mut [T],
+    x_lo: &'w mut [T],
+    x_hi: &'w mut [T],
+    attack: &'w mut [T],
+    offsets: &'w mut [usize],
+    sum: &'w mut [f64],
+    cur: &'w mut [Split<T>],
+}
+
+impl<'w, T: Scalar> BabWorkspace<'w, T> {
+    /// Carve the workspace. Each buffer must be at least the plan's size for it; `sum` holds
+    /// `plan.input` values (the BBPS heuristic's scratch, in f64).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        plan: BabPlan,
+        scalars: &'w mut [T],
+        flags: &'w mut [bool],
+        splits: &'w mut [Split<T>],
+        records: &'w mut [DomainRecord<T>],
+        offsets: &'w mut [usize],
+        sum: &'w mut [f64],
+    ) -> Result<Self, BoundError> {
+        if scalars.len() < plan.scalars()
+            || splits.len() < plan.splits()
+            || records.len() < plan.records()
+            || offsets.len() < plan.offsets()
+            || sum.len() < plan.input
+        {
+            return Err(BoundError::Shape);
+        }
+        let d = plan.input;
+        let v = plan.bound.values;
+        let (bsc, rest) = scalars.split_at_mut(plan.bound.scalars());
+        let bound = Workspace::new(plan.bound, bsc, flags)?;
+        let (boxes, rest) = rest.split_at_mut(plan.domains * (2 * d + 1));
+        let (shortcuts, rest) = rest.split_at_mut(2 * plan.split_values * (d + 1));
+        let (out_a, rest) = rest.split_at_mut(v);
+        let (lbs, rest) = rest.split_at_mut(2 * plan.atoms);
+        let (input_a, rest) = rest.split_at_mut(plan.atoms * d);
+        let (x_lo, rest) = rest.split_at_mut(d);
+        let (x_hi, rest) = rest.split_at_mut(d);
+        let (attack, _) = rest.split_at_mut(attack::scalars(v, d));
+        let (pool_splits, cur) = splits.split_at_mut(plan.domains * plan.depth);
+        let pool = Pool::new(plan.domains, plan.depth, d, boxes, pool_splits, records);
+        Ok(BabWorkspace {
+            plan,
+            bound,
+            pool,
+            shortcuts,
+            out_a,
+            lbs,
+            input_a,
+            x_lo,
+            x_hi,
+            attack,
+            offsets: &mut offsets[..plan.bound.nodes],
+            sum: &mut sum[..d],
+            cur: &mut cur[..plan.depth],
+        })
+    }
+    /// The plan.
+    pub fn plan(&self) -> BabPlan {
+        self.plan
+    }
+    /// The bound engine's workspace (node intervals of the last bounding run).
+    pub fn bound_workspace(&mut self) -> &mut Workspace<'w, T> {
+        &mut self.bound
+    }
+}
+
+/// Outcome of bounding one domain.
+enum Bounded {
+    /// Every clause is refuted (or the domain is empty).
+    Verified,
+    /// Not yet: the worst clause's best margin, and the atom that attains it.
+    Open { margin: f64, target: usize },
+}
+
+/// Bound one domain: node intervals with its splits, then the spec atoms; decides each clause.
+fn bound_domain<T: Scalar>(
+    g: &Graph<'_, T>,
+    spec: &Spec<'_, T>,
+    cfg: &Config,
+    ws: &mut BabWorkspace<'_, T>,
+    n_splits: usize,
+    root: bool,
+) -> Result<Bounded, BoundError> {
+    let splits = &ws.cur[..n_splits];
+    let d = ws.plan.input;
+    let m = spec.atoms();
+    let mut saves = Saves::default();
+    if root && ws.plan.split_values > 0 {
+        saves.shortcuts = Some((&mut *ws.shortcuts, &*ws.offsets));
+    }
+    if !ws.bound.node_bounds(g, ws.x_lo, ws.x_hi, splits, cfg, &mut saves)? {
+        return Ok(Bounded::Verified);
+    }
+    // First pass: all atoms, to find the target (worst clause, its best atom).
+    let (lbs, _) = ws.lbs.split_at_mut(m);
+    ws.bound.output_lower(g, spec.rows, lbs, cfg, &mut Saves { shortcuts: None, output_a: None, input_a: Some(&mut ws.input_a[..m * d]) })?;
+    let mut worst: Option<(f64, usize)> = None;
+    for k in 0..spec.clauses() {
+        let mut best = (f64::NEG_INFINITY, 0usize);
+        for i in spec.clause(k) {
+            let v = lbs[i].to_f64();
+            if v > best.0 {
+                best = (v, i);
+            }
+        }
+        if best.0 > 0.0 {
+            continue; // refuted: one atom can never hold
+        }
+        if worst.is_none_or(|w| best.0 < w.0) {
+            worst = Some(best);
+        }
+    }
+    let Some((margin, target)) = worst else { return Ok(Bounded::Verified) };
+    // Second pass for the target row only, recording its coefficients at every node (BBPS's lA).
+    if cfg.method == Method::Crown && ws.plan.split_values > 0 {
+        let n = g.output_len();
+        let (one, _) = ws.lbs[m..].split_at_mut(1);
+        ws.bound.output_lower(
+            g,
+            &spec.rows[target * n..(target + 1) * n],
+            one,
+            cfg,
+            &mut Saves { shortcuts: None, output_a: Some((&mut *ws.out_a, 0)), input_a: None },
+        )?;
+    }
+    Ok(Bounded::Open { margin, target })
+}
+
+/// Decide `spec` on `g`. `keep_going` is called between steps with the counters so far; returning
+/// false stops with `Unknown(Timeout)`. On `Violated`, `cex` (input length) holds the
+/// counterexample, confirmed by a forward pass in `T`.
+pub fn verify<T: Scalar>(
+    g: &Graph<'_, T>,
+    spec: &Spec<'_, T>,
+    settings: &Settings,
+    ws: &mut BabWorkspace<'_, T>,
+    keep_going: &mut dyn FnMut(&Stats) -> bool,
+    cex: &mut [T],
+) -> (Verdict, Stats) {
+    let mut stats = Stats::default();
+    let d = g.input_len();
+    if g.validate().is_err()
+        || spec.validate(d, g.output_len()).is_err()
+        || d != ws.plan.input
+        || spec.atoms() > ws.plan.atoms
+        || cex.len() != d
+        || g.nodes.len() != ws.plan.bound.nodes
+        || g.total_len() != ws.plan.bound.values
+    {
+        return (Verdict::Unknown(Reason::Shape), stats);
+    }
+    let cfg = settings.bound;
+    // 1. Attack.
+    let mut rng = attack::Rng::new(settings.seed);
+    if let Some(mut atk) = attack::Attack::new(g, ws.attack) {
+        let (passes, found) = atk.run(g, spec, None, settings.attack_restarts, settings.attack_steps, &mut rng, cex);
+        stats.attack_passes += passes;
+        if found {
+            return (Verdict::Violated, stats);
+        }
+    }
+    // 2. Branching mode.
+    let mut branching = settings.branching;
+    if branching == Branching::Auto {
+        branching = if d <= settings.input_split_max_dim as usize || ws.plan.split_values == 0 {
+            Branching::Input
+        } else {
+            Branching::Bbps
+        };
+    }
+    if matches!(branching, Branching::Bbps | Branching::BabSr) && (ws.plan.split_values == 0 || cfg.method == Method::Ibp) {
+        branching = Branching::Input;
+    }
+    let activation = branching != Branching::Input;
+    // Shortcut block offsets for the split nodes.
+    let mut o = 0usize;
+    for (i, off) in ws.offsets.iter_mut().enumerate() {
+        if activation && is_split_node(g, i as NodeId) {
+            *off = o;
+            o += 2 * g.nodes[i].len as usize * (d + 1);
+        } else {
+            *off = usize::MAX;
+        }
+    }
+    if o > ws.shortcuts.len() {
+        return (Verdict::Unknown(Reason::Shape), stats);
+    }
+    // 3. Root.
+    ws.pool.clear();
+    ws.x_lo.copy_from_slice(spec.lo);
+    ws.x_hi.copy_from_slice(spec.hi);
+    if ws.pool.push(spec.lo, spec.hi, &[], T::ZERO, f64::NEG_INFINITY).is_none() {
+        return (Verdict::Unknown(Reason::Capacity), stats);
+    }
+    let mut root = true;
+    let mut stamp = 0u64;
+    loop {
+        if !keep_going(&stats) {
+            return (Verdict::Unknown(Reason::Timeout), stats);
+        }
+        if settings.max_steps > 0 && stats.bounded >= settings.max_steps {
+            return (Verdict::Unknown(Reason::Steps), stats);
+        }
+        let Some((n_splits, _)) = ws.pool.pop(ws.x_lo, ws.x_hi, ws.cur) else {
+            return (Verdict::Holds, stats);
+        };
+        stats.bounded += 1;
+        let res = bound_domain(g, spec, &cfg, ws, n_splits, root);
+        root = false;
+        let (margin, target) = match res {
+            Ok(Bounded::Verified) => {
+                stats.verified += 1;
+                continue;
+            }
+            Ok(Bounded::Open { margin, target }) => (margin, target),
+            Err(e) => return (Verdict::Unknown(Reason::Numeric(e)), stats),
+        };
+        // A cheap look for a witness in this domain: its centre and the corner minimising the
+        // target row's linear lower bound.
+        if let Some(mut atk) = attack::Attack::new(g, ws.attack) {
+            let lam = &ws.input_a[target * d..(target + 1) * d];
+            for corner in [false, true] {
+                stats.attack_passes += 1;
+                if atk.try_box_point(g, spec, ws.x_lo, ws.x_hi, lam, corner, cex) {
+                    return (Verdict::Violated, stats);
+                }
+            }
+        }
+        // Choose the split.
+        let key = if settings.order == Order::BestFirst { margin } else { -((stamp + 1) as f64) };
+        stamp += 2;
+        let score = T::from_f64_down(margin);
+        let mut done = false;
+        if branching != Branching::Input {
+            let (lo, hi) = ws.bound.all_bounds();
+            let inp = branch::Inputs {
+                g,
+                lo,
+                hi,
+                out_a: ws.out_a,
+                shortcuts: ws.shortcuts,
+                offsets: ws.offsets,
+                x_lo: ws.x_lo,
+                x_hi: ws.x_hi,
+            };
+            if let Some(c) = branch::choose_activation(&inp, branching, settings.points, ws.sum) {
+                if n_splits >= ws.plan.depth {
+                    return (Verdict::Unknown(Reason::Depth), stats);
+                }
+                let p = T::from_f64_near(c.point);
+                for upper in [true, false] {
+                    ws.cur[n_splits] = Split { node: c.node, idx: c.idx, upper, point: p };
+                    if ws.pool.push(ws.x_lo, ws.x_hi, &ws.cur[..n_splits + 1], score, key).is_none() {
+                        return (Verdict::Unknown(Reason::Capacity), stats);
+                    }
+                }
+                done = true;
+            } else if d > settings.input_split_max_dim as usize {
+                return (Verdict::Unknown(Reason::Depth), stats);
+            }
+        }
+        if !done {
+            let lam = &ws.input_a[target * d..(target + 1) * d];
+            let lam = if cfg.method == Method::Crown { Some(lam) } else { None };
+            let Some((i, mid)) = branch::choose_input(lam, ws.x_lo, ws.x_hi) else {
+                return (Verdict::Unknown(Reason::Depth), stats);
+            };
+            let mid = T::from_f64_near(mid);
+            if !(mid > ws.x_lo[i] && mid < ws.x_hi[i]) {
+                return (Verdict::Unknown(Reason::Depth), stats);
+            }
+            let (l0, h0) = (ws.x_lo[i], ws.x_hi[i]);
+            for half in 0..2 {
+                if half == 0 {
+                    ws.x_hi[i] = mid;
+                } else {
+                    ws.x_lo[i] = mid;
+                    ws.x_hi[i] = h0;
+                }
+                if ws.pool.push(ws.x_lo, ws.x_hi, &ws.cur[..n_splits], score, key).is_none() {
+                    return (Verdict::Unknown(Reason::Capacity), stats);
+                }
+            }
+            ws.x_lo[i] = l0;
+        }
+        stats.max_live = stats.max_live.max(ws.pool.len() as u32);
+    }
+}
+
+/// Host convenience (feature `alloc`): size a workspace on the heap and run [`verify`].
+#[cfg(feature = "alloc")]
+pub fn verify_alloc<T: Scalar>(
+    g: &Graph<'_, T>,
+    spec: &Spec<'_, T>,
+    settings: &Settings,
+    domains: usize,
+    depth: usize,
+    keep_going: &mut dyn FnMut(&Stats) -> bool,
+) -> (Verdict, Stats, alloc::vec::Vec<T>) {
+    use alloc::vec;
+    let activation = !matches!(settings.branching, Branching::Input);
+    let plan = match BabPlan::new(g, spec.atoms(), domains, depth, 64, activation) {
+        Ok(p) => p,
+        Err(e) => return (Verdict::Unknown(Reason::Numeric(e)), Stats::default(), vec![]),
+    };
+    let mut scalars = vec![T::ZERO; plan.scalars()];
+    let mut flags = vec![false; plan.flags()];
+    let mut splits = vec![Split { node: 0, idx: 0, upper: false, point: T::ZERO }; plan.splits()];
+    let mut records = vec![DomainRecord::EMPTY; plan.records()];
+    let mut offsets = vec![0usize; plan.offsets()];
+    let mut sum = vec![0.0f64; plan.input];
+    let mut cex = vec![T::ZERO; g.input_len()];
+    let mut ws = match BabWorkspace::new(plan, &mut scalars, &mut flags, &mut splits, &mut records, &mut offsets, &mut sum) {
+        Ok(w) => w,
+        Err(e) => return (Verdict::Unknown(Reason::Numeric(e)), Stats::default(), vec![]),
+    };
+    let (v, s) = verify(g, spec, settings, &mut ws, keep_going, &mut cex);
+    (v, s, cex)
+}

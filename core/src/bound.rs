@@ -1,0 +1,932 @@
+//! Bound engines: IBP and CROWN (backward linear bound propagation) over the DAG.
+//!
+//! One forward sweep visits the nodes in order and gives every node an interval: IBP from its
+//! inputs' intervals, tightened by a CROWN backward pass for every node whose interval feeds a
+//! nonlinearity (a Unary op or a product). The output property is then bounded by one more
+//! backward pass from the spec rows. All of it runs in a caller-provided [`Workspace`] whose size a
+//! [`Plan`] computes from the model, so nothing is allocated.
+//!
+//! ## Soundness in floating point
+//!
+//! *Deployed arithmetic.* Node intervals enclose the value the deployed network computes, not only
+//! the real-arithmetic value: every node adds its evaluation error `e_k` (γₙ·Σ|terms| for the
+//! deployed unit roundoff, [`Deploy`]) to its interval, and a backward pass subtracts `Σ|A_k|·e_k`.
+//! Unary ops get this from [`crate::relax`], whose lines also cover the f32 library functions.
+//!
+//! *Our own arithmetic.* Intervals and biases use the directed operations of [`Scalar`]. The
+//! backward coefficients `A` are rounded to nearest; the error that makes in the linear identity
+//! is bounded a posteriori and subtracted from the bias: for `A_x = A_n·W` it is
+//! `γ_{n+1}·Σ_k |A_k|·r_k` with `r_k = Σ_j |W_kj|·max|x_j|` (precomputed per node, folded into
+//! `aux`), and for elementwise accumulations `2u·|result|·max|x_j|` per add/product (plus the
+//! absolute underflow / fixed-point resolution term). So the bound holds for whatever coefficients
+//! were produced.
+
+use crate::graph::{Graph, GraphError, NodeId, Op, Unary, broadcast};
+use crate::num::Scalar;
+use crate::relax::{self, RelaxError};
+
+/// Which engine bounds the nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Method {
+    /// Interval bound propagation only (cheap, loose).
+    Ibp,
+    /// CROWN for every nonlinearity's input and for the output (IBP intersected in).
+    Crown,
+}
+
+/// The arithmetic of the deployed network, whose computed values the bounds must enclose.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Deploy {
+    /// Unit roundoff (relative error of one rounded operation).
+    pub rel: f64,
+    /// Absolute error of one product near zero (underflow).
+    pub abs: f64,
+}
+
+impl Deploy {
+    /// IEEE binary32 with round-to-nearest: what ONNX float models and the Cortex-M4F compute.
+    pub const F32: Deploy = Deploy { rel: 5.960_464_477_539_063e-8, abs: 1.401_298_464_324_817e-45 };
+    /// Real arithmetic (for models whose deployed evaluation is exact or not of interest).
+    pub const EXACT: Deploy = Deploy { rel: 0.0, abs: 0.0 };
+}
+
+/// Engine settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Config {
+    /// IBP or CROWN.
+    pub method: Method,
+    /// The deployed arithmetic.
+    pub deploy: Deploy,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { method: Method::Crown, deploy: Deploy::F32 }
+    }
+}
+
+/// Why bounds could not be computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum BoundError {
+    /// The graph is invalid.
+    Graph(GraphError),
+    /// A relaxation failed (domain violation such as log of a negative interval, or overflow).
+    Relax(RelaxError),
+    /// A buffer is smaller than the plan, or the box/rows do not match the model.
+    Shape,
+    /// A bound became NaN, infinite or overflowed (fixed point): the result would be meaningless.
+    Numeric,
+}
+
+impl From<GraphError> for BoundError {
+    fn from(e: GraphError) -> Self {
+        BoundError::Graph(e)
+    }
+}
+impl From<RelaxError> for BoundError {
+    fn from(e: RelaxError) -> Self {
+        BoundError::Relax(e)
+    }
+}
+
+/// A branch-and-bound split: node `node`, element `idx` is clamped to `≥ point` (`upper == false`)
+/// or `≤ point` (`upper == true`) in this domain.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Split<T> {
+    /// The node whose value is split (an input of a nonlinearity).
+    pub node: NodeId,
+    /// Element of that node.
+    pub idx: u32,
+    /// True: the element's upper bound becomes `point`; false: its lower bound does.
+    pub upper: bool,
+    /// The branching point.
+    pub point: T,
+}
+
+/// Buffer sizes the engines need for one model: compute once, allocate (or declare `static`)
+/// `scalars` values of `T` and `flags` booleans, then build a [`Workspace`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Plan {
+    /// Number of nodes.
+    pub nodes: usize,
+    /// Scalars over all node values.
+    pub values: usize,
+    /// Rows of a backward pass processed at once (more = faster, fewer = less RAM).
+    pub chunk: usize,
+}
+
+impl Plan {
+    /// The plan for `nodes` nodes with `values` scalars in all, processing `chunk` rows at once.
+    /// A `const fn`, so a baked model's buffer sizes are compile-time constants.
+    pub const fn from_sizes(nodes: usize, values: usize, chunk: usize) -> Plan {
+        Plan { nodes, values, chunk: if chunk == 0 { 1 } else { chunk } }
+    }
+    /// The plan for a graph.
+    pub fn new<T: Scalar>(g: &Graph<'_, T>, chunk: usize) -> Result<Plan, GraphError> {
+        g.validate()?;
+        Ok(Plan::from_sizes(g.nodes.len(), g.total_len(), chunk))
+    }
+    /// Scalars the workspace needs: bounds (2V), slack (V), relaxation cache (6V), per-node
+    /// constants (N), backward coefficients (chunk·V) and per-row bias and results (2·chunk).
+    pub const fn scalars(&self) -> usize {
+        9 * self.values + self.nodes + self.chunk * (self.values + 2)
+    }
+    /// Booleans the workspace needs.
+    pub const fn flags(&self) -> usize {
+        self.nodes
+    }
+}
+
+/// Working memory carved from caller buffers.
+pub struct Workspace<'w, T> {
+    plan: Plan,
+    lo: &'w mut [T],
+    hi: &'w mut [T],
+    aux: &'w mut [T],
+    lines: &'w mut [T],
+    consts: &'w mut [T],
+    a: &'w mut [T],
+    bias: &'w mut [T],
+    res: &'w mut [T],
+    touched: &'w mut [bool],
+}
+
+/// Optional outputs of a bounding run used by branch and bound.
+pub struct Saves<'s, T> {
+    /// Per node of interest, the linear bounds w.r.t. the input from its CROWN pass: for node `n`
+    /// with `len` elements and input dimension `d`, `len × (d + 1)` lower rows (coefficients then
+    /// constant) followed by as many upper rows. Indexed via `shortcut_offsets`.
+    pub shortcuts: Option<(&'s mut [T], &'s [usize])>,
+    /// Coefficients of the output pass's spec row `target_row` at every node's output:
+    /// `values` scalars at the node offsets.
+    pub output_a: Option<(&'s mut [T], usize)>,
+    /// The output pass's coefficients at the input for every spec row (`rows × d`).
+    pub input_a: Option<&'s mut [T]>,
+}
+
+impl<T> Default for Saves<'_, T> {
+    fn default() -> Self {
+        Saves { shortcuts: None, output_a: None, input_a: None }
+    }
+}
+
+/// Upper bound on γₙ = n·u/(1 − n·u), as an `f64` (rounded up generously).
+fn gamma(n: usize, u: f64) -> f64 {
+    if u == 0.0 {
+        return 0.0;
+    }
+    let nu = (n as f64 + 1.0) * u;
+    if nu >= 0.5 { f64::INFINITY } else { nu / (1.0 - nu) * (1.0 + 1e-6) }
+}
+
+impl<'w, T: Scalar> Workspace<'w, T> {
+    /// Carve a workspace from `scalars` (at least `plan.scalars()`) and `flags` (`plan.flags()`).
+    pub fn new(plan: Plan, scalars: &'w mut [T], flags: &'w mut [bool]) -> Result<Self, BoundError> {
+        if scalars.len() < plan.scalars() || flags.len() < plan.flags() {
+            return Err(BoundError::Shape);
+        }
+        let v = plan.values;
+        let (lo, r) = scalars.split_at_mut(v);
+        let (hi, r) = r.split_at_mut(v);
+        let (aux, r) = r.split_at_mut(v);
+        let (lines, r) = r.split_at_mut(6 * v);
+        let (consts, r) = r.split_at_mut(plan.nodes);
+        let (a, r) = r.split_at_mut(plan.chunk * v);
+        let (bias, r) = r.split_at_mut(plan.chunk);
+        let (res, _) = r.split_at_mut(plan.chunk);
+        Ok(Workspace { plan, lo, hi, aux, lines, consts, a, bias, res, touched: &mut flags[..plan.nodes] })
+    }
+
+    /// The plan this workspace was made for.
+    pub fn plan(&self) -> Plan {
+        self.plan
+    }
+
+    /// Interval of node `id` from the last [`Workspace::node_bounds`] run (offset-indexed slices).
+    pub fn interval(&self, g: &Graph<'_, T>, id: NodeId) -> (&[T], &[T]) {
+        let o = g.offset(id);
+        let n = g.nodes[id as usize].len as usize;
+        (&self.lo[o..o + n], &self.hi[o..o + n])
+    }
+
+    /// Lower and upper bounds of all node values (after [`Workspace::node_bounds`]).
+    pub fn all_bounds(&self) -> (&[T], &[T]) {
+        (&self.lo[..], &self.hi[..])
+    }
+
+    fn check_plan(&self, g: &Graph<'_, T>) -> Result<(), BoundError> {
+        g.validate()?;
+        if g.nodes.len() != self.plan.nodes || g.total_len() != self.plan.values {
+            return Err(BoundError::Shape);
+        }
+        Ok(())
+    }
+
+    /// Forward sweep: an interval for every node over the box `[x_lo, x_hi]` with `splits`
+    /// applied. Returns `Ok(false)` if the splits make the domain empty (nothing to verify).
+    pub fn node_bounds(
+        &mut self,
+        g: &Graph<'_, T>,
+        x_lo: &[T],
+        x_hi: &[T],
+        splits: &[Split<T>],
+        cfg: &Config,
+        saves: &mut Saves<'_, T>,
+    ) -> Result<bool, BoundError> {
+        self.check_plan(g)?;
+        if x_lo.len() != g.input_len() || x_hi.len() != g.input_len() {
+            return Err(BoundError::Shape);
+        }
+        let mut off = 0usize;
+        for (i, node) in g.nodes.iter().enumerate() {
+            let id = i as NodeId;
+            let len = node.len as usize;
+            if i == 0 {
+                self.lo[..len].copy_from_slice(x_lo);
+                self.hi[..len].copy_from_slice(x_hi);
+                for (l, h) in x_lo.iter().zip(x_hi) {
+                    if !l.is_usable() || !h.is_usable() || l > h {
+                        return Err(BoundError::Shape);
+                    }
+                }
+                self.aux[..len].fill(T::ZERO);
+                self.consts[0] = T::ZERO;
+            } else {
+                self.ibp_node(g, id, off, cfg)?;
+                if cfg.method == Method::Crown && needs_crown(g, id) {
+                    self.crown_node(g, id, off, cfg, saves)?;
+                }
+            }
+            for s in splits.iter().filter(|s| s.node == id) {
+                let k = off + s.idx as usize;
+                if s.idx as usize >= len {
+                    return Err(BoundError::Shape);
+                }
+                if s.upper {
+                    self.hi[k] = self.hi[k].min_of(s.point);
+                } else {
+                    self.lo[k] = self.lo[k].max_of(s.point);
+                }
+            }
+            for k in off..off + len {
+                if !self.lo[k].is_usable() || !self.hi[k].is_usable() {
+                    return Err(BoundError::Numeric);
+                }
+                if self.lo[k] > self.hi[k] {
+                    return Ok(false);
+                }
+            }
+            off += len;
+        }
+        Ok(true)
+    }
+
+    /// IBP for node `id` from its inputs' intervals, plus its deployed evaluation error; also
+    /// fills the node's slack vector and relaxation cache.
+    fn ibp_node(&mut self, g: &Graph<'_, T>, id: NodeId, off: usize, cfg: &Config) -> Result<(), BoundError> {
+        let node = g.nodes[id as usize];
+        let len = node.len as usize;
+        let u_dep = cfg.deploy.rel;
+        let eta_dep = cfg.deploy.abs;
+        self.consts[id as usize] = T::ZERO;
+        let mag = |lo: &[T], hi: &[T], j: usize| lo[j].abs().max_of(hi[j].abs());
+        match node.op {
+            Op::Input => {}
+            Op::Affine { x, w, b } => {
+                let xo = g.offset(x);
+                let n_in = g.nodes[x as usize].len as usize;
+                let w = &g.weights[w.range()];
+                let b = &g.weights[b.range()];
+                // Error factors: our own coefficient products (γ over len+1 terms) and the
+                // deployed dot product (γ over n_in+1 terms).
+                let g_own = T::from_f64_up(gamma(len + 1, T::REL_ERR));
+                let g_dep = T::from_f64_up(gamma(n_in + 1, u_dep));
+                let eta_d = T::from_f64_up(eta_dep * (n_in as f64 + 1.0));
+                let mut msum = T::ZERO;
+                for j in 0..n_in {
+                    msum = msum.add_up(mag(self.lo, self.hi, xo + j));
+                }
+                self.consts[id as usize] =
+                    T::from_f64_up(T::ABS_ERR * len as f64 * 1.000_001).mul_up(msum);
+                for k in 0..len {
+                    let row = &w[k * n_in..(k + 1) * n_in];
+                    let bk = if b.is_empty() { T::ZERO } else { b[k] };
+                    let (mut l, mut h, mut r) = (bk, bk, T::ZERO);
+                    for (j, &wj) in row.iter().enumerate() {
+                        let (xl, xh) = (self.lo[xo + j], self.hi[xo + j]);
+                        if wj > T::ZERO {
+                            l = l.add_down(wj.mul_down(xl));
+                            h = h.add_up(wj.mul_up(xh));
+                        } else if wj < T::ZERO {
+                            l = l.add_down(wj.mul_down(xh));
+                            h = h.add_up(wj.mul_up(xl));
+                        }
+                        r = r.add_up(wj.abs().mul_up(mag(self.lo, self.hi, xo + j)));
+                    }
+                    let e = g_dep.mul_up(r.add_up(bk.abs())).add_up(eta_d);
+                    self.lo[off + k] = l.sub_down(e);
+                    self.hi[off + k] = h.add_up(e);
+                    self.aux[off + k] = e.add_up(g_own.mul_up(r));
+                }
+            }
+            Op::Add { a, b } | Op::Sub { a, b } => {
+                let (ao, bo) = (g.offset(a), g.offset(b));
+                let sub = matches!(node.op, Op::Sub { .. });
+                let u2 = T::from_f64_up(2.0 * u_dep);
+                for k in 0..len {
+                    let (al, ah) = (self.lo[ao + k], self.hi[ao + k]);
+                    let (bl, bh) = if sub {
+                        (self.hi[bo + k].neg(), self.lo[bo + k].neg())
+                    } else {
+                        (self.lo[bo + k], self.hi[bo + k])
+                    };
+                    let l = al.add_down(bl);
+                    let h = ah.add_up(bh);
+                    let e = u2.mul_up(l.abs().max_of(h.abs()));
+                    self.lo[off + k] = l.sub_down(e);
+                    self.hi[off + k] = h.add_up(e);
+                    self.aux[off + k] = e;
+                }
+            }
+            Op::Mul { a, b } => {
+                let (ao, bo) = (g.offset(a), g.offset(b));
+                let u2 = 2.0 * u_dep;
+                for k in 0..len {
+                    let (lx, ux) = (self.lo[ao + k].to_f64(), self.hi[ao + k].to_f64());
+                    let (ly, uy) = (self.lo[bo + k].to_f64(), self.hi[bo + k].to_f64());
+                    // relax covers the real product and an f32 product of the operands.
+                    let (pl, ph) = relax::mul_interval(lx, ux, ly, uy)?;
+                    let e = (pl.abs().max(ph.abs()) * u2 + eta_dep) * 1.000_001;
+                    let (lower, upper) = relax::mul_relax(lx, ux, ly, uy)?;
+                    let lines = &mut self.lines[6 * (off + k)..6 * (off + k) + 6];
+                    let (ax, ay, c) = lower.to_scalar_lower::<T>(lx, ux, ly, uy);
+                    lines[0] = ax;
+                    lines[1] = ay;
+                    lines[2] = c;
+                    let (ax, ay, c) = upper.to_scalar_upper::<T>(lx, ux, ly, uy);
+                    lines[3] = ax;
+                    lines[4] = ay;
+                    lines[5] = c;
+                    self.lo[off + k] = T::from_f64_down(pl);
+                    self.hi[off + k] = T::from_f64_up(ph);
+                    // The deployed f32 product's rounding is inside mul_relax/mul_interval already;
+                    // `e` is kept for a deployed arithmetic coarser than f32.
+                    self.aux[off + k] = if u_dep > Deploy::F32.rel { T::from_f64_up(e) } else { T::ZERO };
+                }
+            }
+            Op::ScaleShift { x, scale, shift } => {
+                let xo = g.offset(x);
+                let sc = &g.weights[scale.range()];
+                let sh = &g.weights[shift.range()];
+                let g2 = T::from_f64_up(gamma(2, u_dep));
+                let eta = T::from_f64_up(eta_dep);
+                for k in 0..len {
+                    let s = broadcast(sc, k, T::ONE);
+                    let c = broadcast(sh, k, T::ZERO);
+                    let (xl, xh) = (self.lo[xo + k], self.hi[xo + k]);
+                    let (l, h) = if s >= T::ZERO {
+                        (xl.mul_down(s), xh.mul_up(s))
+                    } else {
+                        (xh.mul_down(s), xl.mul_up(s))
+                    };
+                    let e = g2.mul_up(l.abs().max_of(h.abs()).add_up(c.abs())).add_up(eta);
+                    self.lo[off + k] = l.add_down(c).sub_down(e);
+                    self.hi[off + k] = h.add_up(c).add_up(e);
+                    self.aux[off + k] = e;
+                }
+            }
+            Op::Gather { x, idx } => {
+                let xo = g.offset(x);
+                for (k, &j) in g.indices[idx.range()].iter().enumerate() {
+                    self.lo[off + k] = self.lo[xo + j as usize];
+                    self.hi[off + k] = self.hi[xo + j as usize];
+                    self.aux[off + k] = T::ZERO;
+                }
+            }
+            Op::Concat { .. } => {
+                let ins = node.op.inputs(g.indices);
+                let mut k0 = off;
+                for p in 0..ins.len() {
+                    let pid = ins.get(p);
+                    let po = g.offset(pid);
+                    let pl = g.nodes[pid as usize].len as usize;
+                    self.lo.copy_within(po..po + pl, k0);
+                    self.hi.copy_within(po..po + pl, k0);
+                    k0 += pl;
+                }
+                self.aux[off..off + len].fill(T::ZERO);
+            }
+            Op::Sum { x, map } => {
+                let xo = g.offset(x);
+                let map = &g.indices[map.range()];
+                for k in off..off + len {
+                    self.lo[k] = T::ZERO;
+                    self.hi[k] = T::ZERO;
+                    self.aux[k] = T::ZERO; // Σ|x| of the group, turned into an error below
+                }
+                for (j, &m) in map.iter().enumerate() {
+                    let k = off + m as usize;
+                    self.lo[k] = self.lo[k].add_down(self.lo[xo + j]);
+                    self.hi[k] = self.hi[k].add_up(self.hi[xo + j]);
+                    self.aux[k] = self.aux[k].add_up(mag(self.lo, self.hi, xo + j));
+                }
+                let g_dep = T::from_f64_up(gamma(map.len() + 1, u_dep));
+                for k in off..off + len {
+                    let e = g_dep.mul_up(self.aux[k]);
+                    self.lo[k] = self.lo[k].sub_down(e);
+                    self.hi[k] = self.hi[k].add_up(e);
+                    self.aux[k] = e;
+                }
+            }
+            Op::Unary { x, f } => {
+                let xo = g.offset(x);
+                for k in 0..len {
+                    let (l, u) = (self.lo[xo + k].to_f64(), self.hi[xo + k].to_f64());
+                    let (il, iu) = relax::interval(f, l, u)?;
+                    let r = relax::relax(f, l, u)?;
+                    let (sl, bl) = r.lower.to_scalar_lower::<T>(l, u);
+                    let (su, bu) = r.upper.to_scalar_upper::<T>(l, u);
+                    let lines = &mut self.lines[6 * (off + k)..6 * (off + k) + 4];
+                    lines.copy_from_slice(&[sl, bl, su, bu]);
+                    self.lo[off + k] = T::from_f64_down(il);
+                    self.hi[off + k] = T::from_f64_up(iu);
+                    self.aux[off + k] = T::ZERO; // relax covers the deployed f32 function
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Tighten node `id`'s interval by CROWN (identity rows in chunks, both signs).
+    fn crown_node(
+        &mut self,
+        g: &Graph<'_, T>,
+        id: NodeId,
+        off: usize,
+        cfg: &Config,
+        saves: &mut Saves<'_, T>,
+    ) -> Result<(), BoundError> {
+        let len = g.nodes[id as usize].len as usize;
+        let d = g.input_len();
+        let chunk = self.plan.chunk;
+        for upper in [false, true] {
+            let mut start = 0;
+            while start < len {
+                let rows = chunk.min(len - start);
+                let init = |a: &mut [T]| {
+                    a.fill(T::ZERO);
+                    for r in 0..rows {
+                        a[r * len + start + r] = if upper { T::ONE.neg() } else { T::ONE };
+                    }
+                };
+                let mut sc_buf = None;
+                if let Some((buf, offs)) = saves.shortcuts.as_mut() {
+                    if let Some(&o) = offs.get(id as usize) {
+                        if o != usize::MAX {
+                            sc_buf = Some((&mut **buf, o));
+                        }
+                    }
+                }
+                let mut input_save = sc_buf.map(|(buf, o)| {
+                    // Layout: lower rows [len × (d+1)] then upper rows.
+                    let base = o + if upper { len * (d + 1) } else { 0 } + start * (d + 1);
+                    (&mut buf[base..base + rows * (d + 1)], upper)
+                });
+                self.backward(g, id, rows, init, cfg, None, input_save.as_mut())?;
+                for r in 0..rows {
+                    let k = off + start + r;
+                    let v = self.res[r];
+                    if upper {
+                        let h = v.neg();
+                        self.hi[k] = self.hi[k].min_of(h);
+                    } else {
+                        self.lo[k] = self.lo[k].max_of(v);
+                    }
+                }
+                start += rows;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lower bounds of `rows·y` (rows: `m × output_len`, row-major) into `out` (m values), after
+    /// [`Workspace::node_bounds`]. With IBP, the interval concretisation; with CROWN, the better of
+    /// that and a backward pass.
+    pub fn output_lower(
+        &mut self,
+        g: &Graph<'_, T>,
+        rows: &[T],
+        out: &mut [T],
+        cfg: &Config,
+        saves: &mut Saves<'_, T>,
+    ) -> Result<(), BoundError> {
+        self.check_plan(g)?;
+        let n = g.output_len();
+        let m = out.len();
+        if rows.len() != m * n {
+            return Err(BoundError::Shape);
+        }
+        let oo = g.offset(g.output);
+        for (r, o) in out.iter_mut().enumerate() {
+            let mut s = T::ZERO;
+            for (j, &c) in rows[r * n..(r + 1) * n].iter().enumerate() {
+                let t = if c >= T::ZERO { c.mul_down(self.lo[oo + j]) } else { c.mul_down(self.hi[oo + j]) };
+                s = s.add_down(t);
+            }
+            *o = s;
+        }
+        if cfg.method == Method::Ibp {
+            return Ok(());
+        }
+        let d = g.input_len();
+        let chunk = self.plan.chunk;
+        let mut start = 0;
+        while start < m {
+            let cnt = chunk.min(m - start);
+            let init = |a: &mut [T]| {
+                a[..cnt * n].copy_from_slice(&rows[start * n..(start + cnt) * n]);
+            };
+            let target = saves.output_a.as_mut().and_then(|(buf, t)| {
+                if *t >= start && *t < start + cnt { Some((&mut **buf, *t - start)) } else { None }
+            });
+            let mut input_save =
+                saves.input_a.as_mut().map(|buf| (&mut buf[start * d..(start + cnt) * d], false));
+            self.backward(g, g.output, cnt, init, cfg, target, input_save.as_mut())?;
+            for r in 0..cnt {
+                let v = self.res[r];
+                if !v.is_usable() {
+                    return Err(BoundError::Numeric);
+                }
+                out[start + r] = out[start + r].max_of(v);
+            }
+            start += cnt;
+        }
+        Ok(())
+    }
+
+    /// One backward pass from node `s` with `rows` rows initialised by `init` (a `rows × len(s)`
+    /// block). Leaves each row's lower bound in `res`. Optionally records the coefficients of row
+    /// `target` at every node's output, and the coefficients (and constant) at the input.
+    #[allow(clippy::too_many_arguments)]
+    fn backward(
+        &mut self,
+        g: &Graph<'_, T>,
+        s: NodeId,
+        rows: usize,
+        init: impl FnOnce(&mut [T]),
+        cfg: &Config,
+        mut target: Option<(&mut [T], usize)>,
+        input_save: Option<&mut (&mut [T], bool)>,
+    ) -> Result<(), BoundError> {
+        let _ = cfg;
+        let v = self.plan.values;
+        let chunk = self.plan.chunk;
+        debug_assert!(rows <= chunk);
+        let two_u = T::from_f64_up(2.0 * T::REL_ERR * 1.000_001);
+        let eta = T::from_f64_up(T::ABS_ERR);
+        self.touched[..=s as usize].fill(false);
+        if let Some((buf, _)) = target.as_mut() {
+            buf[..v].fill(T::ZERO);
+        }
+        self.bias[..rows].fill(T::ZERO);
+        let s_len = g.nodes[s as usize].len as usize;
+        let s_off = g.offset(s);
+        // Blocks: node n's coefficients live at chunk·offset(n), row-major rows × len(n).
+        {
+            let blk = &mut self.a[chunk * s_off..chunk * s_off + rows * s_len];
+            init(blk);
+        }
+        self.touched[s as usize] = true;
+        let mut off_n = s_off + s_len;
+        for n in (0..=s as usize).rev() {
+            let node = g.nodes[n];
+            let len = node.len as usize;
+            off_n -= len;
+            if !self.touched[n] {
+                continue;
+            }
+            let bn = chunk * off_n;
+            // Record the target row's coefficients at this node's output.
+            if let Some((buf, t)) = target.as_mut() {
+                buf[off_n..off_n + len].copy_from_slice(&self.a[bn + *t * len..bn + (*t + 1) * len]);
+            }
+            // Own slack: deployed error and (for affine) coefficient error, Σ|A_k|·aux_k.
+            if self.aux[off_n..off_n + len].iter().any(|e| *e != T::ZERO)
+                || self.consts[n] != T::ZERO
+            {
+                for r in 0..rows {
+                    let mut sl = T::ZERO;
+                    for k in 0..len {
+                        let a = self.a[bn + r * len + k];
+                        if a != T::ZERO {
+                            sl = sl.add_up(a.abs().mul_up(self.aux[off_n + k]));
+                        }
+                    }
+                    sl = sl.add_up(self.consts[n]);
+                    self.bias[r] = self.bias[r].sub_down(sl);
+                }
+            }
+            match node.op {
+                Op::Input => {
+                    for r in 0..rows {
+                        let mut acc = self.bias[r];
+                        for k in 0..len {
+                            let a = self.a[bn + r * len + k];
+                            let t = if a >= T::ZERO { a.mul_down(self.lo[k]) } else { a.mul_down(self.hi[k]) };
+                            acc = acc.add_down(t);
+                        }
+                        self.res[r] = acc;
+                    }
+                    if let Some((buf, negate)) = input_save {
+                        // Coefficients then the constant, per row; for an upper-bound pass (rows
+                        // are −e_k) store the negation so the saved line reads z ≤ U x + c.
+                        let with_const = buf.len() == rows * (len + 1);
+                        let w = if with_const { len + 1 } else { len };
+                        for r in 0..rows {
+                            for k in 0..len {
+                                let a = self.a[bn + r * len + k];
+                                buf[r * w + k] = if *negate { a.neg() } else { a };
+                            }
+                            if with_const {
+                                buf[r * w + len] = if *negate { self.bias[r].neg() } else { self.bias[r] };
+                            }
+                        }
+                    }
+                    return Ok(());
+                }
+                Op::Affine { x, w, b } => {
+                    let n_in = g.nodes[x as usize].len as usize;
+                    let xo = g.offset(x);
+                    let bx = chunk * xo;
+                    let w = &g.weights[w.range()];
+                    let b = &g.weights[b.range()];
+                    let fresh = !self.touched[x as usize];
+                    let g_old = T::from_f64_up(gamma(len + 1, T::REL_ERR));
+                    for r in 0..rows {
+                        let (head, tail) = self.a.split_at_mut(bn);
+                        let arow = &tail[r * len..(r + 1) * len];
+                        let xrow = &mut head[bx + r * n_in..bx + (r + 1) * n_in];
+                        if fresh {
+                            xrow.fill(T::ZERO);
+                        } else {
+                            let mut sl = T::ZERO;
+                            for j in 0..n_in {
+                                let m = self.lo[xo + j].abs().max_of(self.hi[xo + j].abs());
+                                sl = sl.add_up(xrow[j].abs().mul_up(m));
+                            }
+                            self.bias[r] = self.bias[r].sub_down(g_old.mul_up(sl));
+                        }
+                        let mut bsum = self.bias[r];
+                        for (k, &a) in arow.iter().enumerate() {
+                            if a == T::ZERO {
+                                continue;
+                            }
+                            if !b.is_empty() {
+                                bsum = bsum.add_down(a.mul_down(b[k]));
+                            }
+                            let wrow = &w[k * n_in..(k + 1) * n_in];
+                            for (xa, &wj) in xrow.iter_mut().zip(wrow) {
+                                *xa = xa.add(a.mul(wj));
+                            }
+                        }
+                        self.bias[r] = bsum;
+                    }
+                    self.touched[x as usize] = true;
+                }
+                Op::Unary { x, .. } | Op::ScaleShift { x, .. } => {
+                    let xo = g.offset(x);
+                    let bx = chunk * xo;
+                    let fresh = !self.touched[x as usize];
+                    if fresh {
+                        self.a[bx..bx + rows * len].fill(T::ZERO);
+                    }
+                    let (sc, sh) = match node.op {
+                        Op::ScaleShift { scale, shift, .. } => (&g.weights[scale.range()], &g.weights[shift.range()]),
+                        _ => (&g.weights[0..0], &g.weights[0..0]),
+                    };
+                    let unary = matches!(node.op, Op::Unary { .. });
+                    for k in 0..len {
+                        let (sl, bl, su, bu) = if unary {
+                            let c = &self.lines[6 * (off_n + k)..6 * (off_n + k) + 4];
+                            (c[0], c[1], c[2], c[3])
+                        } else {
+                            let s = broadcast(sc, k, T::ONE);
+                            let c = broadcast(sh, k, T::ZERO);
+                            (s, c, s, c)
+                        };
+                        let m = self.lo[xo + k].abs().max_of(self.hi[xo + k].abs());
+                        for r in 0..rows {
+                            let a = self.a[bn + r * len + k];
+                            if a == T::ZERO {
+                                continue;
+                            }
+                            let (sl_, b_) = if a > T::ZERO { (sl, bl) } else { (su, bu) };
+                            self.bias[r] = self.bias[r].add_down(a.mul_down(b_));
+                            let t = a.mul(sl_);
+                            let dst = &mut self.a[bx + r * len + k];
+                            *dst = dst.add(t);
+                            // Rounding of the product and of the accumulation, times max|x_k|.
+                            let err = two_u.mul_up(t.abs().add_up(dst.abs())).add_up(eta);
+                            self.bias[r] = self.bias[r].sub_down(err.mul_up(m));
+                        }
+                    }
+                    self.touched[x as usize] = true;
+                }
+                Op::Mul { a: na, b: nb } => {
+                    let ao = g.offset(na);
+                    let bo = g.offset(nb);
+                    for (nx, xo, which) in [(na, ao, 0usize), (nb, bo, 1usize)] {
+                        if !self.touched[nx as usize] {
+                            self.a[chunk * xo..chunk * xo + rows * len].fill(T::ZERO);
+                            self.touched[nx as usize] = true;
+                        }
+                        let _ = which;
+                    }
+                    for k in 0..len {
+                        let c = &self.lines[6 * (off_n + k)..6 * (off_n + k) + 6];
+                        let (lp, up) = ((c[0], c[1], c[2]), (c[3], c[4], c[5]));
+                        let ma = self.lo[ao + k].abs().max_of(self.hi[ao + k].abs());
+                        let mb = self.lo[bo + k].abs().max_of(self.hi[bo + k].abs());
+                        for r in 0..rows {
+                            let a = self.a[bn + r * len + k];
+                            if a == T::ZERO {
+                                continue;
+                            }
+                            let (px, py, pc) = if a > T::ZERO { lp } else { up };
+                            self.bias[r] = self.bias[r].add_down(a.mul_down(pc));
+                            for (xo, coef, m) in [(ao, px, ma), (bo, py, mb)] {
+                                let t = a.mul(coef);
+                                let dst = &mut self.a[chunk * xo + r * len + k];
+                                *dst = dst.add(t);
+                                let err = two_u.mul_up(t.abs().add_up(dst.abs())).add_up(eta);
+                                self.bias[r] = self.bias[r].sub_down(err.mul_up(m));
+                            }
+                        }
+                    }
+                }
+                Op::Add { a: na, b: nb } | Op::Sub { a: na, b: nb } => {
+                    let neg_b = matches!(node.op, Op::Sub { .. });
+                    for (nx, neg) in [(na, false), (nb, neg_b)] {
+                        self.accumulate_copy(g, bn, len, rows, nx, None, neg);
+                    }
+                }
+                Op::Gather { x, idx } => {
+                    self.accumulate_copy(g, bn, len, rows, x, Some((&g.indices[idx.range()], false)), false);
+                }
+                Op::Sum { x, map } => {
+                    self.accumulate_copy(g, bn, len, rows, x, Some((&g.indices[map.range()], true)), false);
+                }
+                Op::Concat { .. } => {
+                    let ins = node.op.inputs(g.indices);
+                    let mut k0 = 0;
+                    for p in 0..ins.len() {
+                        let pid = ins.get(p);
+                        let pl = g.nodes[pid as usize].len as usize;
+                        self.accumulate_segment(g, bn, len, rows, pid, k0);
+                        k0 += pl;
+                    }
+                }
+            }
+        }
+        Err(BoundError::Shape)
+    }
+
+    /// `A_x += ±A_n` through an index map: `Gather` (`y_i = x[map_i]`, so `A_x[map_i] += A_i`)
+    /// or `Sum` (`y[map_j] += x_j`, so `A_x[j] += A[map_j]`), or elementwise when `map` is None.
+    #[allow(clippy::too_many_arguments)]
+    fn accumulate_copy(
+        &mut self,
+        g: &Graph<'_, T>,
+        bn: usize,
+        len: usize,
+        rows: usize,
+        x: NodeId,
+        map: Option<(&[u32], bool)>,
+        neg: bool,
+    ) {
+        let chunk = self.plan.chunk;
+        let xo = g.offset(x);
+        let xl = g.nodes[x as usize].len as usize;
+        let bx = chunk * xo;
+        if !self.touched[x as usize] {
+            self.a[bx..bx + rows * xl].fill(T::ZERO);
+            self.touched[x as usize] = true;
+        }
+        let two_u = T::from_f64_up(2.0 * T::REL_ERR * 1.000_001);
+        let count = match map {
+            Some((m, true)) => m.len(),
+            _ => len,
+        };
+        for r in 0..rows {
+            let mut sl = T::ZERO;
+            for i in 0..count {
+                let (src, dst) = match map {
+                    None => (i, i),
+                    Some((m, false)) => (i, m[i] as usize),
+                    Some((m, true)) => (m[i] as usize, i),
+                };
+                let t = self.a[bn + r * len + src];
+                if t == T::ZERO {
+                    continue;
+                }
+                let t = if neg { t.neg() } else { t };
+                let d = &mut self.a[bx + r * xl + dst];
+                if *d == T::ZERO {
+                    *d = t; // exact
+                } else {
+                    *d = d.add(t);
+                    let m = self.lo[xo + dst].abs().max_of(self.hi[xo + dst].abs());
+                    sl = sl.add_up(two_u.mul_up(d.abs()).mul_up(m));
+                }
+            }
+            self.bias[r] = self.bias[r].sub_down(sl);
+        }
+    }
+
+    /// `A_part += A_n[k0 .. k0 + len(part)]` for one Concat operand.
+    fn accumulate_segment(&mut self, g: &Graph<'_, T>, bn: usize, len: usize, rows: usize, p: NodeId, k0: usize) {
+        let chunk = self.plan.chunk;
+        let po = g.offset(p);
+        let pl = g.nodes[p as usize].len as usize;
+        let bp = chunk * po;
+        if !self.touched[p as usize] {
+            self.a[bp..bp + rows * pl].fill(T::ZERO);
+            self.touched[p as usize] = true;
+        }
+        let two_u = T::from_f64_up(2.0 * T::REL_ERR * 1.000_001);
+        for r in 0..rows {
+            let mut sl = T::ZERO;
+            for j in 0..pl {
+                let t = self.a[bn + r * len + k0 + j];
+                if t == T::ZERO {
+                    continue;
+                }
+                let d = &mut self.a[bp + r * pl + j];
+                if *d == T::ZERO {
+                    *d = t;
+                } else {
+                    *d = d.add(t);
+                    let m = self.lo[po + j].abs().max_of(self.hi[po + j].abs());
+                    sl = sl.add_up(two_u.mul_up(d.abs()).mul_up(m));
+                }
+            }
+            self.bias[r] = self.bias[r].sub_down(sl);
+        }
+    }
+}
+
+/// A node gets a CROWN pass when it feeds a nonlinearity and is not a plain function of the input.
+fn needs_crown<T: Scalar>(g: &Graph<'_, T>, id: NodeId) -> bool {
+    let feeds_nonlinear = g.nodes[id as usize + 1..].iter().any(|n| match n.op {
+        Op::Unary { x, f } => x == id && !matches!(f, Unary::Neg),
+        Op::Mul { a, b } => a == id || b == id,
+        _ => false,
+    });
+    if !feeds_nonlinear {
+        return false;
+    }
+    let ins = g.nodes[id as usize].op.inputs(g.indices);
+    !(0..ins.len()).all(|k| ins.get(k) == 0)
+}
+
+/// Convenience: interval bounds of every output over a box, via `node_bounds` + `output_lower`
+/// on `±I`. `lo`/`hi` receive `output_len` values each; `rows` is scratch of `output_len²`.
+#[allow(clippy::too_many_arguments)]
+pub fn output_bounds<T: Scalar>(
+    ws: &mut Workspace<'_, T>,
+    g: &Graph<'_, T>,
+    x_lo: &[T],
+    x_hi: &[T],
+    cfg: &Config,
+    rows: &mut [T],
+    lo: &mut [T],
+    hi: &mut [T],
+) -> Result<(), BoundError> {
+    let n = g.output_len();
+    if rows.len() < n * n || lo.len() != n || hi.len() != n {
+        return Err(BoundError::Shape);
+    }
+    if !ws.node_bounds(g, x_lo, x_hi, &[], cfg, &mut Saves::default())? {
+        return Err(BoundError::Numeric);
+    }
+    let rows = &mut rows[..n * n];
+    rows.fill(T::ZERO);
+    for k in 0..n {
+        rows[k * n + k] = T::ONE;
+    }
+    ws.output_lower(g, rows, lo, cfg, &mut Saves::default())?;
+    for k in 0..n {
+        rows[k * n + k] = T::ONE.neg();
+    }
+    ws.output_lower(g, rows, hi, cfg, &mut Saves::default())?;
+    for h in hi.iter_mut() {
+        *h = h.neg();
+    }
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! The product `x·y` of two variables (notes §2.6): McCormick planes with `r = 1`,
+//!
+//! - lower `x·y ≥ y_l·x + x_l·y − x_l·y_l` (from `(x − x_l)(y − y_l) ≥ 0`),
+//! - upper `x·y ≤ y_u·x + x_l·y − x_l·y_u` (from `(x − x_l)(y − y_u) ≤ 0`),
+//!
+//! and the corner-product interval. The coefficients are the box bounds themselves (exact); only
+//! the constants round, and they carry the margin of [`margin`].
+
+use super::engine::{EPS, ETA, F32_ABS, F32_LIMIT};
+use super::{Plane, RelaxError};
+
+fn check(l: f64, u: f64) -> Result<(), RelaxError> {
+    if !(l <= u) || l == f64::INFINITY || u == f64::NEG_INFINITY {
+        return Err(RelaxError::BadInterval);
+    }
+    if !(l.is_finite() && u.is_finite()) {
+        return Err(RelaxError::Overflow);
+    }
+    Ok(())
+}
+
+/// The four corner products and the largest magnitude `P` among them.
+fn corners(lx: f64, ux: f64, ly: f64, uy: f64) -> Result<([f64; 4], f64), RelaxError> {
+    check(lx, ux)?;
+    check(ly, uy)?;
+    let c = [lx * ly, lx * uy, ux * ly, ux * uy];
+    let p = c.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    // The deployed f32 product of two f32 numbers in the box can overflow beyond this.
+    if !(p <= F32_LIMIT) {
+        return Err(RelaxError::Overflow);
+    }
+    Ok((c, p))
+}
+
+/// Margin for a box whose largest corner magnitude is `p`:
+/// - `2^-23·p`: the deployed f32 product `fl32(x·y)` is within `2^-24·|x·y| ≤ 2^-24·p` of the real
+///   product (plus `2^-150` underflow, in `F32_ABS`);
+/// - `16 EPS·p`: the f64 rounding of the constant (`≤ EPS·p`) and of evaluating a plane in f64
+///   (two products and two sums of terms each bounded by `p`: `|y_l·x| ≤ p`, `|x_l·y| ≤ p`);
+/// - `ETA`: f64 underflow.
+fn margin(p: f64) -> f64 {
+    (1.0 / 8_388_608.0 + 16.0 * EPS) * p * (1.0 + 4.0 * EPS) + F32_ABS + ETA
+}
+
+/// Sound interval image of `x·y` on the box.
+pub(super) fn mul_interval(lx: f64, ux: f64, ly: f64, uy: f64) -> Result<(f64, f64), RelaxError> {
+    let (c, p) = corners(lx, ux, ly, uy)?;
+    let lo = c.iter().fold(f64::INFINITY, |m, &v| m.min(v));
+    let hi = c.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+    let e = margin(p);
+    Ok((lo - e, hi + e))
+}
+
+/// McCormick planes (`r = 1`).
+pub(super) fn mul_relax(lx: f64, ux: f64, ly: f64, uy: f64) -> Result<(Plane, Plane), RelaxError> {
+    let (_, p) = corners(lx, ux, ly, uy)?;
+    let e = margin(p);
+    let lower = Plane { ax: ly, ay: lx, c: -(lx * ly) - e };
+    let upper = Plane { ax: uy, ay: lx, c: -(lx * uy) + e };
+    if !(lower.c.is_finite() && upper.c.is_finite()) {
+        return Err(RelaxError::Overflow);
+    }
+    Ok((lower, upper))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    #[allow(unused_imports)]
+    use super::super::{interval, relax, value, value_f32};
+    use super::super::*;
+
+    fn rand_iv(rng: &mut Rng) -> (f64, f64) {
+        let (l, u) = gen_interval(rng);
+        if l.abs().max(u.abs()) > 1e18 && rng.below(2) == 0 { (l * 1e-12, u * 1e-12) } else { (l, u) }
+    }
+
+    fn check_box(lx: f64, ux: f64, ly: f64, uy: f64, rng: &mut Rng, n: usize) -> bool {
+        let (r, iv) = match (mul_relax(lx, ux, ly, uy), mul_interval(lx, ux, ly, uy)) {
+            (Ok(r), Ok(iv)) => (r, iv),
+            (Err(a), Err(b)) => {
+                assert_eq!(a, b);
+                let p = [lx * ly, lx * uy, ux * ly, ux * uy].iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                assert!(p > 1e37, "mul failed on [{lx:e},{ux:e}]x[{ly:e},{uy:e}]");
+                return false;
+            }
+            (a, b) => panic!("{a:?} {b:?}"),
+        };
+        let (lo, up) = r;
+        let chk = |x: f64, y: f64, z: f64, what: &str| {
+            let (a, b) = (lo.eval(x, y), up.eval(x, y));
+            assert!(
+                a <= z && z <= b && iv.0 <= z && z <= iv.1,
+                "mul {what} on [{lx:e},{ux:e}]x[{ly:e},{uy:e}] at ({x:e},{y:e}): {a:e} <= {z:e} <= {b:e}, iv {iv:?}"
+            );
+        };
+        let xs = [lx, ux];
+        let ys = [ly, uy];
+        for &x in &xs {
+            for &y in &ys {
+                chk(x, y, x * y, "corner");
+            }
+        }
+        for _ in 0..n {
+            let x = (lx + (ux - lx) * rng.unit()).clamp(lx, ux);
+            let y = (ly + (uy - ly) * rng.unit()).clamp(ly, uy);
+            chk(x, y, x * y, "f64");
+            // f32 points
+            let (x32, y32) = (x as f32, y as f32);
+            let (xd, yd) = (x32 as f64, y32 as f64);
+            if xd >= lx && xd <= ux && yd >= ly && yd <= uy {
+                chk(xd, yd, xd * yd, "f64 at f32 point");
+                chk(xd, yd, (x32 * y32) as f64, "f32");
+            }
+        }
+        // f32 corners inside the box
+        if let (Some(a), Some(b), Some(c), Some(d)) = (f32_up(lx), f32_down(ux), f32_up(ly), f32_down(uy)) {
+            if a <= b && c <= d {
+                for &x in &[a, b] {
+                    for &y in &[c, d] {
+                        chk(x as f64, y as f64, (x * y) as f64, "f32 corner");
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    #[test]
+    fn mul_sound() {
+        let mut rng = Rng::new(0x5eed_0501);
+        let mut ok = 0;
+        for _ in 0..150_000 {
+            let (lx, ux) = rand_iv(&mut rng);
+            let (ly, uy) = rand_iv(&mut rng);
+            if check_box(lx, ux, ly, uy, &mut rng, 8) {
+                ok += 1;
+            }
+        }
+        assert!(ok > 100_000, "{ok}");
+    }
+
+    #[test]
+    fn mul_special() {
+        let mut rng = Rng::new(3);
+        let tiny = f64::from_bits(1);
+        for &(lx, ux, ly, uy) in &[
+            (0.0, 0.0, 0.0, 0.0),
+            (-tiny, tiny, -tiny, tiny),
+            (-1e-30, 1e-30, -1e30, 1e30),
+            (1e19, 1e19, 1e19, 1e19),
+            (-1.0, 1.0, -1.0, 1.0),
+            (2.0, 2.0, -3.0, -3.0),
+            (-1e-20, 1e-20, 1e-20, 1e-19),
+        ] {
+            check_box(lx, ux, ly, uy, &mut rng, 2000);
+        }
+        assert_eq!(mul_relax(1e20, 1e20, 1e20, 1e20).err(), Some(RelaxError::Overflow));
+        assert_eq!(mul_relax(1.0, 0.0, 0.0, 1.0).err(), Some(RelaxError::BadInterval));
+        assert_eq!(mul_interval(0.0, f64::INFINITY, 0.0, 1.0).err(), Some(RelaxError::Overflow));
+        assert_eq!(mul_interval(f64::NAN, 1.0, 0.0, 1.0).err(), Some(RelaxError::BadInterval));
+        // McCormick exactness at the corners (up to the margin).
+        let (lo, up) = mul_relax(-1.0, 2.0, 3.0, 5.0).unwrap();
+        assert!((lo.eval(-1.0, 3.0) + 3.0).abs() < 1e-5 && (up.eval(-1.0, 5.0) + 5.0).abs() < 1e-5);
+    }
+}

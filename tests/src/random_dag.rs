@@ -1,0 +1,193 @@
+//! Random computation graphs mixing every op kind, for the soundness suites.
+//!
+//! Graphs are built in `f64` and converted to any scalar type (weights rounded to nearest), so
+//! the same network can be bounded in f32, f64 and fixed point. Ops with restricted domains
+//! (log, reciprocal, sqrt) and fast-growing ones (exp, pow) are fed from squashed, shifted nodes
+//! so every forward value is finite.
+
+use genbab_core::bab::attack::Rng;
+use genbab_core::graph::{Graph, Node, NodeId, Op, Span, Unary};
+use genbab_core::num::Scalar;
+
+/// An owned graph.
+#[derive(Clone, Debug)]
+pub struct OwnedGraph<T> {
+    /// Nodes.
+    pub nodes: Vec<Node>,
+    /// Weights.
+    pub weights: Vec<T>,
+    /// Index maps.
+    pub indices: Vec<u32>,
+    /// Output node.
+    pub output: NodeId,
+}
+
+impl<T: Scalar> OwnedGraph<T> {
+    /// Borrow as a core graph.
+    pub fn graph(&self) -> Graph<'_, T> {
+        Graph { nodes: &self.nodes, weights: &self.weights, indices: &self.indices, output: self.output }
+    }
+    /// Convert the weights to another scalar type (nearest).
+    pub fn convert<U: Scalar>(&self) -> OwnedGraph<U> {
+        OwnedGraph {
+            nodes: self.nodes.clone(),
+            weights: self.weights.iter().map(|w| U::from_f64_near(w.to_f64())).collect(),
+            indices: self.indices.clone(),
+            output: self.output,
+        }
+    }
+}
+
+struct Builder {
+    nodes: Vec<Node>,
+    weights: Vec<f64>,
+    indices: Vec<u32>,
+    rng: Rng,
+}
+
+impl Builder {
+    fn push(&mut self, op: Op, len: usize) -> NodeId {
+        self.nodes.push(Node { op, len: len as u32 });
+        (self.nodes.len() - 1) as NodeId
+    }
+    fn len(&self, n: NodeId) -> usize {
+        self.nodes[n as usize].len as usize
+    }
+    fn w(&mut self, n: usize, scale: f64) -> Span {
+        let s = Span::new(self.weights.len() as u32, n as u32);
+        for _ in 0..n {
+            // Multiples of 2^-12: exact in f32, f64 and Q16.16, so every scalar type bounds the
+            // very same network.
+            let v = (self.rng.unit() * 2.0 - 1.0) * scale;
+            self.weights.push((v * 4096.0).round() / 4096.0);
+        }
+        s
+    }
+    fn idx(&mut self, v: &[u32]) -> Span {
+        let s = Span::new(self.indices.len() as u32, v.len() as u32);
+        self.indices.extend_from_slice(v);
+        s
+    }
+    fn pick(&mut self, k: usize) -> usize {
+        (self.rng.next_u64() % k as u64) as usize
+    }
+    fn affine(&mut self, x: NodeId, out: usize) -> NodeId {
+        let n_in = self.len(x);
+        let scale = 1.5 / (n_in as f64).sqrt();
+        let w = self.w(out * n_in, scale);
+        let b = self.w(out, 0.5);
+        self.push(Op::Affine { x, w, b }, out)
+    }
+    /// A node with values in (0.125, 1.125): sigmoid then shift, safe for log/reciprocal/sqrt.
+    fn positive(&mut self, x: NodeId) -> NodeId {
+        let len = self.len(x);
+        let s = self.push(Op::Unary { x, f: Unary::Sigmoid }, len);
+        let one = Span::new(self.weights.len() as u32, 1);
+        self.weights.push(1.0);
+        let sh = Span::new(self.weights.len() as u32, 1);
+        self.weights.push(0.125);
+        self.push(Op::ScaleShift { x: s, scale: one, shift: sh }, len)
+    }
+    fn bounded(&mut self, x: NodeId, f: Unary) -> NodeId {
+        let len = self.len(x);
+        self.push(Op::Unary { x, f }, len)
+    }
+}
+
+/// A random graph: input of `dim` values, `depth` layers of width up to `width`, every op kind.
+pub fn random_graph(seed: u64, dim: usize, depth: usize, width: usize) -> OwnedGraph<f64> {
+    let mut b = Builder { nodes: vec![], weights: vec![], indices: vec![], rng: Rng::new(seed) };
+    let input = b.push(Op::Input, dim);
+    let mut cur = input;
+    let mut prev = input;
+    for _ in 0..depth {
+        let wdt = 2 + b.pick(width.max(3) - 1);
+        let h = b.affine(cur, wdt);
+        let kind = b.pick(17);
+        let next = match kind {
+            0 => b.bounded(h, Unary::Relu),
+            1 => b.bounded(h, Unary::LeakyRelu(0.1)),
+            2 => b.bounded(h, Unary::Sigmoid),
+            3 => b.bounded(h, Unary::Tanh),
+            4 => b.bounded(h, Unary::Sin),
+            5 => b.bounded(h, Unary::Cos),
+            6 => b.bounded(h, Unary::Gelu),
+            7 => {
+                let t = b.bounded(h, Unary::Tanh);
+                b.bounded(t, Unary::Exp)
+            }
+            8 => {
+                let p = b.positive(h);
+                b.bounded(p, Unary::Log)
+            }
+            9 => {
+                let p = b.positive(h);
+                b.bounded(p, Unary::Reciprocal)
+            }
+            10 => {
+                let p = b.positive(h);
+                b.bounded(p, Unary::Sqrt)
+            }
+            11 => {
+                let t = b.bounded(h, Unary::Tanh);
+                let n = 2 + b.pick(3) as u8;
+                b.bounded(t, Unary::Pow(n))
+            }
+            12 => {
+                let n = b.bounded(h, Unary::Neg);
+                b.bounded(n, Unary::Abs)
+            }
+            13 => {
+                // Product of two branches of the same width.
+                let t = b.bounded(h, Unary::Tanh);
+                let g = b.affine(cur, wdt);
+                let s = b.bounded(g, Unary::Sigmoid);
+                b.push(Op::Mul { a: t, b: s }, wdt)
+            }
+            14 => {
+                // Residual-style add/sub with a projection of the previous layer.
+                let g = b.affine(prev, wdt);
+                let r = b.bounded(h, Unary::Relu);
+                if b.pick(2) == 0 { b.push(Op::Add { a: r, b: g }, wdt) } else { b.push(Op::Sub { a: r, b: g }, wdt) }
+            }
+            15 => {
+                // Gather (reverse + duplicate) then concat with a sum over pairs.
+                let t = b.bounded(h, Unary::Tanh);
+                let rev: Vec<u32> = (0..wdt as u32).rev().collect();
+                let gi = b.idx(&rev);
+                let gth = b.push(Op::Gather { x: t, idx: gi }, wdt);
+                let map: Vec<u32> = (0..wdt as u32).map(|j| j / 2).collect();
+                let half = wdt.div_ceil(2);
+                let mi = b.idx(&map);
+                let sm = b.push(Op::Sum { x: gth, map: mi }, half);
+                let parts = b.idx(&[gth as u32, sm as u32]);
+                b.push(Op::Concat { parts }, wdt + half)
+            }
+            _ => {
+                let t = b.bounded(h, Unary::Sigmoid);
+                let sc = b.w(wdt, 2.0);
+                let sh = b.w(1, 1.0);
+                b.push(Op::ScaleShift { x: t, scale: sc, shift: sh }, wdt)
+            }
+        };
+        prev = cur;
+        cur = next;
+    }
+    let out_w = 1 + b.pick(4);
+    let out = b.affine(cur, out_w);
+    OwnedGraph { nodes: b.nodes, weights: b.weights, indices: b.indices, output: out }
+}
+
+/// A dense MLP `dims[0] → dims[1] → … → dims[last]` with `act` after every hidden layer
+/// (weights ~ U(−1, 1)/√fan-in, seeded): the shapes of ACAS Xu and the ERAN sigmoid nets.
+pub fn mlp(seed: u64, dims: &[usize], act: Unary) -> OwnedGraph<f64> {
+    let mut b = Builder { nodes: vec![], weights: vec![], indices: vec![], rng: Rng::new(seed) };
+    let mut cur = b.push(Op::Input, dims[0]);
+    for (i, &w) in dims.iter().enumerate().skip(1) {
+        cur = b.affine(cur, w);
+        if i + 1 < dims.len() {
+            cur = b.bounded(cur, act);
+        }
+    }
+    OwnedGraph { nodes: b.nodes, weights: b.weights, indices: b.indices, output: cur }
+}

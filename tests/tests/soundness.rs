@@ -1,0 +1,158 @@
+//! Soundness of the bound engines on random DAGs, for every engine × scalar type: the deployed
+//! (f32) forward value at sampled inputs always lies inside the computed bounds. Also: CROWN is
+//! never looser than IBP beyond rounding, and tighter on average.
+
+use genbab_core::bab::attack::Rng;
+use genbab_core::bound::{Config, Deploy, Method, Plan, Workspace, output_bounds};
+use genbab_core::num::{Fix, Scalar};
+use genbab_tests::random_dag::{OwnedGraph, random_graph};
+
+const GRAPHS: u64 = 40;
+const SAMPLES: usize = 300; // × GRAPHS = 12 000 sampled inputs per engine × scalar
+
+struct Outcome {
+    width: f64,
+    checked: usize,
+}
+
+/// Bound `g` (converted to `T`) over a random box, sample inputs, and check the f32 forward value
+/// (the deployed network) against the bounds. Returns the summed output width.
+fn check<T: Scalar>(g64: &OwnedGraph<f64>, method: Method, seed: u64, radius: f64) -> Option<Outcome> {
+    let gt: OwnedGraph<T> = g64.convert();
+    let g32: OwnedGraph<f32> = g64.convert();
+    let g = gt.graph();
+    let d = g.input_len();
+    let n = g.output_len();
+    let mut rng = Rng::new(seed);
+    let centre: Vec<f64> = (0..d).map(|_| rng.unit() * 2.0 - 1.0).collect();
+    let lo: Vec<T> = centre.iter().map(|c| T::from_f64_down(c - radius)).collect();
+    let hi: Vec<T> = centre.iter().map(|c| T::from_f64_up(c + radius)).collect();
+    let plan = Plan::new(&g, 8).ok()?;
+    let mut buf = vec![T::ZERO; plan.scalars()];
+    let mut flags = vec![false; plan.flags()];
+    let mut ws = Workspace::new(plan, &mut buf, &mut flags).ok()?;
+    let cfg = Config { method, deploy: Deploy::F32 };
+    let (mut olo, mut ohi, mut rows) = (vec![T::ZERO; n], vec![T::ZERO; n], vec![T::ZERO; n * n]);
+    // Fixed point may legitimately overflow on a wide random net: that must be an error, and then
+    // there is nothing to check.
+    output_bounds(&mut ws, &g, &lo, &hi, &cfg, &mut rows, &mut olo, &mut ohi).ok()?;
+    let g32g = g32.graph();
+    let mut vals = vec![0.0f32; g32g.total_len()];
+    let mut checked = 0;
+    for s in 0..SAMPLES {
+        let x: Vec<f32> = (0..d)
+            .map(|i| {
+                let (l, h) = (lo[i].to_f64(), hi[i].to_f64());
+                // Corners and the centre first, then uniform points; rounded into the box.
+                let t = match s {
+                    0 => 0.0,
+                    1 => 1.0,
+                    2 => 0.5,
+                    _ => rng.unit(),
+                };
+                let v = (l + t * (h - l)) as f32;
+                if (v as f64) < l { v.next_up() } else if (v as f64) > h { v.next_down() } else { v }
+            })
+            .collect();
+        let y = g32g.eval(&x, &mut vals).expect("forward pass");
+        for j in 0..n {
+            let v = y[j] as f64;
+            assert!(
+                olo[j].to_f64() <= v && v <= ohi[j].to_f64(),
+                "{} {:?}: output {j} = {v} outside [{}, {}] (seed {seed})",
+                T::NAME,
+                method,
+                olo[j].to_f64(),
+                ohi[j].to_f64()
+            );
+        }
+        checked += 1;
+    }
+    let width = (0..n).map(|j| ohi[j].to_f64() - olo[j].to_f64()).sum();
+    Some(Outcome { width, checked })
+}
+
+fn suite<T: Scalar>(method: Method, radius: f64) -> (usize, usize) {
+    let mut checked = 0;
+    let mut graphs = 0;
+    for k in 0..GRAPHS {
+        let g = random_graph(1000 + k, 2 + (k as usize % 6), 1 + (k as usize % 6), 32);
+        if let Some(o) = check::<T>(&g, method, 77 + k, radius) {
+            checked += o.checked;
+            graphs += 1;
+        }
+    }
+    (graphs, checked)
+}
+
+#[test]
+fn ibp_f64_contains_deployed_values() {
+    let (g, c) = suite::<f64>(Method::Ibp, 0.3);
+    assert_eq!(g as u64, GRAPHS);
+    assert!(c >= 10_000, "{c}");
+}
+
+#[test]
+fn crown_f64_contains_deployed_values() {
+    let (g, c) = suite::<f64>(Method::Crown, 0.3);
+    assert_eq!(g as u64, GRAPHS);
+    assert!(c >= 10_000, "{c}");
+}
+
+#[test]
+fn ibp_f32_contains_deployed_values() {
+    let (g, c) = suite::<f32>(Method::Ibp, 0.3);
+    assert_eq!(g as u64, GRAPHS);
+    assert!(c >= 10_000);
+}
+
+#[test]
+fn crown_f32_contains_deployed_values() {
+    let (g, c) = suite::<f32>(Method::Crown, 0.3);
+    assert_eq!(g as u64, GRAPHS);
+    assert!(c >= 10_000);
+}
+
+#[test]
+fn ibp_fixed_contains_deployed_values() {
+    let (g, c) = suite::<Fix>(Method::Ibp, 0.3);
+    // Fixed point may refuse some nets (overflow → error), never give a wrong bound.
+    println!("fixed IBP: {g} of {GRAPHS} graphs bounded, {c} samples checked");
+    assert!(g as u64 >= GRAPHS / 2);
+}
+
+#[test]
+fn crown_fixed_contains_deployed_values() {
+    let (g, c) = suite::<Fix>(Method::Crown, 0.3);
+    println!("fixed CROWN: {g} of {GRAPHS} graphs bounded, {c} samples checked");
+    assert!(g as u64 >= GRAPHS / 2);
+}
+
+#[test]
+fn crown_is_never_looser_than_ibp_and_tighter_on_average() {
+    let mut ratios = vec![];
+    for k in 0..GRAPHS {
+        let g = random_graph(5000 + k, 2 + (k as usize % 6), 1 + (k as usize % 6), 32);
+        let ibp = check::<f64>(&g, Method::Ibp, 9 + k, 0.2).unwrap();
+        let crown = check::<f64>(&g, Method::Crown, 9 + k, 0.2).unwrap();
+        assert!(crown.width <= ibp.width * (1.0 + 1e-9) + 1e-12, "graph {k}: crown {} > ibp {}", crown.width, ibp.width);
+        ratios.push(crown.width / ibp.width);
+    }
+    let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
+    println!("mean CROWN/IBP output width ratio over {} random DAGs: {mean:.4}", ratios.len());
+    assert!(mean < 0.95, "CROWN should be tighter on average: {mean}");
+}
+
+#[test]
+fn adversarial_boxes_are_handled() {
+    // Degenerate boxes, tiny radii and large magnitudes: bounds still contain the forward value,
+    // or an error is returned (never a wrong bound, never a panic).
+    for k in 0..10 {
+        let g = random_graph(9000 + k, 3, 3, 8);
+        for radius in [0.0, 1e-30, 1e-7, 10.0, 1e3] {
+            let _ = check::<f32>(&g, Method::Crown, k, radius);
+            let _ = check::<f64>(&g, Method::Crown, k, radius);
+            let _ = check::<Fix>(&g, Method::Crown, k, radius);
+        }
+    }
+}
