@@ -331,6 +331,10 @@ fn bound_domain<T: Scalar>(
     // First pass: all atoms, to find the target (worst clause, its best atom).
     let (lbs, _) = ws.lbs.split_at_mut(m);
     ws.bound.output_lower(g, spec.rows, lbs, cfg, &mut Saves { shortcuts: None, output_a: None, input_a: Some(&mut ws.input_a[..m * d]) })?;
+    // Margins: lb(c·y) − d, rounded down.
+    for (l, r) in lbs.iter_mut().zip(spec.rhs) {
+        *l = l.sub_down(*r);
+    }
     let mut worst: Option<(f64, usize)> = None;
     for k in 0..spec.clauses() {
         let mut best = (f64::NEG_INFINITY, 0usize);
