@@ -312,8 +312,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                 for j in 0..n_in {
                     msum = msum.add_up(mag(self.lo, self.hi, xo + j));
                 }
-                self.consts[id as usize] =
-                    T::from_f64_up(T::ABS_ERR * len as f64 * 1.000_001).mul_up(msum);
+                self.consts[id as usize] = T::from_f64_up(T::ABS_ERR * len as f64 * 1.000_001).mul_up(msum);
                 for k in 0..len {
                     let row = &w[k * n_in..(k + 1) * n_in];
                     let bk = if b.is_empty() { T::ZERO } else { b[k] };
@@ -486,19 +485,18 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                     }
                 };
                 let mut sc_buf = None;
-                if let Some((buf, offs)) = saves.shortcuts.as_mut() {
-                    if let Some(&o) = offs.get(id as usize) {
-                        if o != usize::MAX {
-                            sc_buf = Some((&mut **buf, o));
-                        }
-                    }
+                if let Some((buf, offs)) = saves.shortcuts.as_mut()
+                    && let Some(&o) = offs.get(id as usize)
+                    && o != usize::MAX
+                {
+                    sc_buf = Some((&mut **buf, o));
                 }
                 let mut input_save = sc_buf.map(|(buf, o)| {
                     // Layout: lower rows [len × (d+1)] then upper rows.
                     let base = o + if upper { len * (d + 1) } else { 0 } + start * (d + 1);
                     (&mut buf[base..base + rows * (d + 1)], upper)
                 });
-                self.backward(g, id, rows, init, cfg, None, input_save.as_mut())?;
+                self.backward(g, id, rows, init, cfg, None, input_save.as_mut(), (&[], &[]))?;
                 for r in 0..rows {
                     let k = off + start + r;
                     let v = self.res[r];
@@ -525,6 +523,25 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         out: &mut [T],
         cfg: &Config,
         saves: &mut Saves<'_, T>,
+    ) -> Result<(), BoundError> {
+        self.output_lower_beta(g, rows, out, cfg, saves, &[], &[])
+    }
+
+    /// [`Workspace::output_lower`] with split multipliers (β-CROWN, generalised to arbitrary split
+    /// points, notes §1.4): for split `i` with `β_i ≥ 0`, the valid inequality `s_i·(z − p_i) ≥ 0`
+    /// of the domain is added to the objective as `−β_i·s_i·(z − p_i)`, so the bound can use the
+    /// split constraints on the input box. Any `β ≥ 0` gives a sound bound (negative entries are
+    /// treated as 0); only the tightness depends on the choice.
+    #[allow(clippy::too_many_arguments)]
+    pub fn output_lower_beta(
+        &mut self,
+        g: &Graph<'_, T>,
+        rows: &[T],
+        out: &mut [T],
+        cfg: &Config,
+        saves: &mut Saves<'_, T>,
+        splits: &[Split<T>],
+        beta: &[T],
     ) -> Result<(), BoundError> {
         self.check_plan(g)?;
         let n = g.output_len();
@@ -557,7 +574,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             });
             let mut input_save =
                 saves.input_a.as_mut().map(|buf| (&mut buf[start * d..(start + cnt) * d], false));
-            self.backward(g, g.output, cnt, init, cfg, target, input_save.as_mut())?;
+            self.backward(g, g.output, cnt, init, cfg, target, input_save.as_mut(), (splits, beta))?;
             for r in 0..cnt {
                 let v = self.res[r];
                 if !v.is_usable() {
@@ -583,6 +600,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         cfg: &Config,
         mut target: Option<(&mut [T], usize)>,
         input_save: Option<&mut (&mut [T], bool)>,
+        (splits, beta): (&[Split<T>], &[T]),
     ) -> Result<(), BoundError> {
         let _ = cfg;
         let v = self.plan.values;
@@ -616,10 +634,24 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             if let Some((buf, t)) = target.as_mut() {
                 buf[off_n..off_n + len].copy_from_slice(&self.a[bn + *t * len..bn + (*t + 1) * len]);
             }
+            // Split multipliers on this node: A[idx] −= β·s, bias += β·s·p (s = +1 for z ≥ p).
+            for (sp, &b) in splits.iter().zip(beta) {
+                if sp.node as usize != n || !(b > T::ZERO) || sp.idx as usize >= len {
+                    continue;
+                }
+                let k = off_n + sp.idx as usize;
+                let m = self.lo[k].abs().max_of(self.hi[k].abs());
+                for r in 0..rows {
+                    let dst = &mut self.a[bn + r * len + sp.idx as usize];
+                    let t = if sp.upper { b } else { b.neg() };
+                    *dst = dst.add(t);
+                    let err = two_u.mul_up(dst.abs().add_up(t.abs()));
+                    let c = if sp.upper { b.mul_up(sp.point).neg() } else { b.mul_down(sp.point) };
+                    self.bias[r] = self.bias[r].add_down(c).sub_down(err.mul_up(m));
+                }
+            }
             // Own slack: deployed error and (for affine) coefficient error, Σ|A_k|·aux_k.
-            if self.aux[off_n..off_n + len].iter().any(|e| *e != T::ZERO)
-                || self.consts[n] != T::ZERO
-            {
+            if self.aux[off_n..off_n + len].iter().any(|e| *e != T::ZERO) || self.consts[n] != T::ZERO {
                 for r in 0..rows {
                     let mut sl = T::ZERO;
                     for k in 0..len {
@@ -638,7 +670,8 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                         let mut acc = self.bias[r];
                         for k in 0..len {
                             let a = self.a[bn + r * len + k];
-                            let t = if a >= T::ZERO { a.mul_down(self.lo[k]) } else { a.mul_down(self.hi[k]) };
+                            let t =
+                                if a >= T::ZERO { a.mul_down(self.lo[k]) } else { a.mul_down(self.hi[k]) };
                             acc = acc.add_down(t);
                         }
                         self.res[r] = acc;
@@ -676,9 +709,9 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                             xrow.fill(T::ZERO);
                         } else {
                             let mut sl = T::ZERO;
-                            for j in 0..n_in {
+                            for (j, xa) in xrow.iter().enumerate() {
                                 let m = self.lo[xo + j].abs().max_of(self.hi[xo + j].abs());
-                                sl = sl.add_up(xrow[j].abs().mul_up(m));
+                                sl = sl.add_up(xa.abs().mul_up(m));
                             }
                             self.bias[r] = self.bias[r].sub_down(g_old.mul_up(sl));
                         }
@@ -707,7 +740,9 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                         self.a[bx..bx + rows * len].fill(T::ZERO);
                     }
                     let (sc, sh) = match node.op {
-                        Op::ScaleShift { scale, shift, .. } => (&g.weights[scale.range()], &g.weights[shift.range()]),
+                        Op::ScaleShift { scale, shift, .. } => {
+                            (&g.weights[scale.range()], &g.weights[shift.range()])
+                        }
                         _ => (&g.weights[0..0], &g.weights[0..0]),
                     };
                     let unary = matches!(node.op, Op::Unary { .. });
@@ -850,7 +885,15 @@ impl<'w, T: Scalar> Workspace<'w, T> {
     }
 
     /// `A_part += A_n[k0 .. k0 + len(part)]` for one Concat operand.
-    fn accumulate_segment(&mut self, g: &Graph<'_, T>, bn: usize, len: usize, rows: usize, p: NodeId, k0: usize) {
+    fn accumulate_segment(
+        &mut self,
+        g: &Graph<'_, T>,
+        bn: usize,
+        len: usize,
+        rows: usize,
+        p: NodeId,
+        k0: usize,
+    ) {
         let chunk = self.plan.chunk;
         let po = g.offset(p);
         let pl = g.nodes[p as usize].len as usize;

@@ -230,10 +230,10 @@ impl<'a, T: Scalar> Graph<'a, T> {
                 return Err(GraphError::BadInput);
             }
             let ins = node.op.inputs(self.indices);
-            if let Op::Concat { parts } = node.op {
-                if self.indices.get(parts.range_checked()?).is_none() || parts.len == 0 {
-                    return Err(GraphError::OutOfRange { node: id });
-                }
+            if let Op::Concat { parts } = node.op
+                && (self.indices.get(parts.range_checked()?).is_none() || parts.len == 0)
+            {
+                return Err(GraphError::OutOfRange { node: id });
             }
             for k in 0..ins.len() {
                 if ins.get(k) as usize >= i {
@@ -312,15 +312,13 @@ impl<'a, T: Scalar> Graph<'a, T> {
                     if len_of(x) != node.len {
                         return mismatch;
                     }
-                    if let Unary::LeakyRelu(a) = f {
-                        if !(0.0..=1.0).contains(&a) {
-                            return Err(GraphError::BadConstant { node: id });
-                        }
-                    }
-                    if let Unary::Pow(n) = f {
-                        if n < 2 {
-                            return Err(GraphError::BadConstant { node: id });
-                        }
+                    let bad = match f {
+                        Unary::LeakyRelu(a) => !(0.0..=1.0).contains(&a),
+                        Unary::Pow(n) => n < 2,
+                        _ => false,
+                    };
+                    if bad {
+                        return Err(GraphError::BadConstant { node: id });
                     }
                 }
             }

@@ -14,16 +14,18 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// `!(a < b)` is deliberate throughout: it is true for NaN, which must take the safe branch.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod bab;
+pub mod bound;
 pub mod graph;
 pub mod num;
 pub mod relax;
-pub mod tables;
-pub mod bound;
 pub mod spec;
-pub mod bab;
+pub mod tables;

@@ -182,8 +182,8 @@ macro_rules! float_scalar {
     };
 }
 
-float_scalar!(f32, "f32", 5.960_464_477_539_063e-8, 1.401_298_464_324_817e-45, crate::relax::value_f32);
-float_scalar!(f64, "f64", 1.110_223_024_625_156_5e-16, 4.940_656_458_412_465e-324, crate::relax::value);
+float_scalar!(f32, "f32", f32::EPSILON as f64 / 2.0, 1.401_298_464_324_817e-45, crate::relax::value_f32);
+float_scalar!(f64, "f64", f64::EPSILON / 2.0, 5e-324, crate::relax::value);
 
 /// Checked fixed-point scalar: Q16.16 (`fixed::types::I16F16`) with a poison state.
 ///

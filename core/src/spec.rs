@@ -89,6 +89,7 @@ impl<T: Scalar> Spec<'_, T> {
 
     /// Whether `x` lies in the input box.
     pub fn contains(&self, x: &[T]) -> bool {
-        x.len() == self.lo.len() && x.iter().zip(self.lo.iter().zip(self.hi)).all(|(v, (l, h))| l <= v && v <= h)
+        x.len() == self.lo.len()
+            && x.iter().zip(self.lo.iter().zip(self.hi)).all(|(v, (l, h))| l <= v && v <= h)
     }
 }

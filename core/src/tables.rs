@@ -943,7 +943,7 @@ mod tests {
             // A hair past a grid point (and back): the point stays inside.
             for _ in 0..20_000 {
                 let (mut l, mut u) = rng.interval(lo, hi);
-                if rng.next() % 3 == 0 {
+                if rng.next().is_multiple_of(3) {
                     // Snap to a grid point, perturbed by a few ulps either way.
                     let k = ((l - lo) / step).round();
                     let g = grid_point(lo, step, k as usize);

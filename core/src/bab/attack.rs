@@ -97,7 +97,8 @@ fn clause_violation<T: Scalar>(spec: &Spec<'_, T>, k: usize, y: &[T]) -> (f64, u
     let mut best = (f64::NEG_INFINITY, 0);
     for i in spec.clause(k) {
         let row = &spec.rows[i * n..(i + 1) * n];
-        let s: f64 = row.iter().zip(y).map(|(c, v)| c.to_f64() * v.to_f64()).sum::<f64>() - spec.rhs[i].to_f64();
+        let s: f64 =
+            row.iter().zip(y).map(|(c, v)| c.to_f64() * v.to_f64()).sum::<f64>() - spec.rhs[i].to_f64();
         if s > best.0 {
             best = (s, i);
         }
@@ -349,7 +350,8 @@ mod tests {
 
     #[test]
     fn derivatives_match_finite_differences() {
-        let fs = [Unary::Sigmoid, Unary::Tanh, Unary::Sin, Unary::Cos, Unary::Gelu, Unary::Exp, Unary::Pow(3)];
+        let fs =
+            [Unary::Sigmoid, Unary::Tanh, Unary::Sin, Unary::Cos, Unary::Gelu, Unary::Exp, Unary::Pow(3)];
         for f in fs {
             for &x in &[-2.0, -0.3, 0.7, 1.9] {
                 let h = 1e-6;

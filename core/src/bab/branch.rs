@@ -98,14 +98,23 @@ fn point_for<T: Scalar>(inp: &Inputs<'_, T>, z: NodeId, l: f64, u: f64, points: 
 
 /// The branching point for element `idx` of node `z` when `z` feeds a product with another node
 /// (looked up with the other factor's interval).
-fn point_for_mul<T: Scalar>(inp: &Inputs<'_, T>, z: NodeId, idx: usize, l: f64, u: f64, points: Points) -> Option<f64> {
+fn point_for_mul<T: Scalar>(
+    inp: &Inputs<'_, T>,
+    z: NodeId,
+    idx: usize,
+    l: f64,
+    u: f64,
+    points: Points,
+) -> Option<f64> {
     if points != Points::Table {
         return None;
     }
     let g = inp.g;
     for n in &g.nodes[z as usize + 1..] {
-        if let Op::Mul { a, b } = n.op {
-            if a == z || b == z {
+        if let Op::Mul { a, b } = n.op
+            && (a == z || b == z)
+        {
+            {
                 let other = if a == z { b } else { a };
                 let oo = g.offset(other) + idx;
                 let c = Consumer::Mul { other_lo: inp.lo[oo].to_f64(), other_hi: inp.hi[oo].to_f64() };
@@ -113,10 +122,10 @@ fn point_for_mul<T: Scalar>(inp: &Inputs<'_, T>, z: NodeId, idx: usize, l: f64, 
                 return if p > l && p < u { Some(p) } else { None };
             }
         }
-        if let Op::Unary { x, .. } = n.op {
-            if x == z {
-                return None;
-            }
+        if let Op::Unary { x, .. } = n.op
+            && x == z
+        {
+            return None;
         }
     }
     None
@@ -133,12 +142,12 @@ fn contribution<T: Scalar>(inp: &Inputs<'_, T>, z: NodeId, k: usize, l: f64, u: 
         match n.op {
             Op::Unary { x, f } if x == z => {
                 let la = inp.out_a[off + k].to_f64();
-                if la != 0.0 {
-                    if let Ok(r) = relax::relax(f, l, u) {
-                        let line = if la > 0.0 { r.lower } else { r.upper };
-                        a_z += la * line.slope;
-                        beta += la * line.bias;
-                    }
+                if la != 0.0
+                    && let Ok(r) = relax::relax(f, l, u)
+                {
+                    let line = if la > 0.0 { r.lower } else { r.upper };
+                    a_z += la * line.slope;
+                    beta += la * line.bias;
                 }
             }
             Op::Mul { a, b } if a == z || b == z => {
@@ -147,7 +156,8 @@ fn contribution<T: Scalar>(inp: &Inputs<'_, T>, z: NodeId, k: usize, l: f64, u: 
                 let oo = g.offset(other) + k;
                 let (ol, oh) = (inp.lo[oo].to_f64(), inp.hi[oo].to_f64());
                 if la != 0.0 && a != b {
-                    let planes = if a == z { relax::mul_relax(l, u, ol, oh) } else { relax::mul_relax(ol, oh, l, u) };
+                    let planes =
+                        if a == z { relax::mul_relax(l, u, ol, oh) } else { relax::mul_relax(ol, oh, l, u) };
                     if let Ok((lp, up)) = planes {
                         let p = if la > 0.0 { lp } else { up };
                         let (cz, co) = if a == z { (p.ax, p.ay) } else { (p.ay, p.ax) };
@@ -223,9 +233,10 @@ fn score<T: Scalar>(
         let (a1, b1) = contribution(inp, z, k, cl, cu);
         let delta = if branching == Branching::Bbps {
             let before = base + b0 + shortcut(inp, z, k, a0, d);
-            let after = concretise(inp, &|i| sum[i] - shortcut(inp, z, k, a0, i) + shortcut(inp, z, k, a1, i))
-                + b1
-                + shortcut(inp, z, k, a1, d);
+            let after =
+                concretise(inp, &|i| sum[i] - shortcut(inp, z, k, a0, i) + shortcut(inp, z, k, a1, i))
+                    + b1
+                    + shortcut(inp, z, k, a1, d);
             after - before
         } else {
             b1 - b0
@@ -321,4 +332,3 @@ pub fn choose_input<T: Scalar>(lambda: Option<&[T]>, lo: &[T], hi: &[T]) -> Opti
     }
     best.map(|(i, _, _)| (i, tables::midpoint(lo[i].to_f64(), hi[i].to_f64())))
 }
-

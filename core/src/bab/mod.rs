@@ -16,7 +16,7 @@ use crate::graph::{Graph, NodeId, Op};
 use crate::num::Scalar;
 use crate::spec::Spec;
 
-pub use branch::{bbps_scores, Candidate};
+pub use branch::{Candidate, bbps_scores};
 use pool::Pool;
 
 /// What to split.
@@ -75,6 +75,8 @@ pub struct Settings {
     pub seed: u64,
     /// Input dimension up to which `Auto` splits the input.
     pub input_split_max_dim: u32,
+    /// Rounds of split-multiplier (β) optimisation per domain (0 = plain clamped CROWN).
+    pub beta_iters: u32,
 }
 
 impl Default for Settings {
@@ -89,6 +91,7 @@ impl Default for Settings {
             attack_steps: 50,
             seed: 0x9e37_79b9_7f4a_7c15,
             input_split_max_dim: 16,
+            beta_iters: 6,
         }
     }
 }
@@ -157,7 +160,14 @@ pub struct BabPlan {
 
 impl BabPlan {
     /// A plan from sizes (a `const fn`, for baked models).
-    pub const fn from_sizes(bound: Plan, input: usize, atoms: usize, domains: usize, depth: usize, split_values: usize) -> Self {
+    pub const fn from_sizes(
+        bound: Plan,
+        input: usize,
+        atoms: usize,
+        domains: usize,
+        depth: usize,
+        split_values: usize,
+    ) -> Self {
         BabPlan { bound, input, atoms, domains, depth, split_values }
     }
     /// The plan for a graph, `atoms` spec atoms, a pool of `domains` domains of up to `depth`
@@ -186,7 +196,7 @@ impl BabPlan {
             + self.atoms * (d + 2)
             + 2 * d
             + attack::scalars(v, d)
-            + self.depth
+            + 4 * self.depth
     }
     /// Booleans needed.
     pub const fn flags(&self) -> usize {
@@ -238,6 +248,7 @@ pub struct BabWorkspace<'w, T> {
     offsets: &'w mut [usize],
     sum: &'w mut [f64],
     cur: &'w mut [Split<T>],
+    beta: &'w mut [T],
 }
 
 impl<'w, T: Scalar> BabWorkspace<'w, T> {
@@ -272,7 +283,8 @@ impl<'w, T: Scalar> BabWorkspace<'w, T> {
         let (input_a, rest) = rest.split_at_mut(plan.atoms * d);
         let (x_lo, rest) = rest.split_at_mut(d);
         let (x_hi, rest) = rest.split_at_mut(d);
-        let (attack, _) = rest.split_at_mut(attack::scalars(v, d));
+        let (attack, rest) = rest.split_at_mut(attack::scalars(v, d));
+        let (beta, _) = rest.split_at_mut(4 * plan.depth);
         let (pool_splits, cur) = splits.split_at_mut(plan.domains * plan.depth);
         let pool = Pool::new(plan.domains, plan.depth, d, boxes, pool_splits, records);
         Ok(BabWorkspace {
@@ -289,6 +301,7 @@ impl<'w, T: Scalar> BabWorkspace<'w, T> {
             offsets: &mut offsets[..plan.bound.nodes],
             sum: &mut sum[..d],
             cur: &mut cur[..plan.depth],
+            beta,
         })
     }
     /// The plan.
@@ -317,6 +330,7 @@ fn bound_domain<T: Scalar>(
     ws: &mut BabWorkspace<'_, T>,
     n_splits: usize,
     root: bool,
+    beta_iters: u32,
 ) -> Result<Bounded, BoundError> {
     let splits = &ws.cur[..n_splits];
     let d = ws.plan.input;
@@ -330,7 +344,13 @@ fn bound_domain<T: Scalar>(
     }
     // First pass: all atoms, to find the target (worst clause, its best atom).
     let (lbs, _) = ws.lbs.split_at_mut(m);
-    ws.bound.output_lower(g, spec.rows, lbs, cfg, &mut Saves { shortcuts: None, output_a: None, input_a: Some(&mut ws.input_a[..m * d]) })?;
+    ws.bound.output_lower(
+        g,
+        spec.rows,
+        lbs,
+        cfg,
+        &mut Saves { shortcuts: None, output_a: None, input_a: Some(&mut ws.input_a[..m * d]) },
+    )?;
     // Margins: lb(c·y) − d, rounded down.
     for (l, r) in lbs.iter_mut().zip(spec.rhs) {
         *l = l.sub_down(*r);
@@ -351,20 +371,127 @@ fn bound_domain<T: Scalar>(
             worst = Some(best);
         }
     }
-    let Some((margin, target)) = worst else { return Ok(Bounded::Verified) };
+    let Some((mut margin, mut target)) = worst else { return Ok(Bounded::Verified) };
+    // Split multipliers: try to refute every open clause through its best atom.
+    let mut use_beta = false;
+    if n_splits > 0 && beta_iters > 0 && cfg.method == Method::Crown {
+        let n = g.output_len();
+        let mut worst: Option<(f64, usize)> = None;
+        for k in 0..spec.clauses() {
+            let mut best = (f64::NEG_INFINITY, 0usize);
+            for i in spec.clause(k) {
+                let v = ws.lbs[i].to_f64();
+                if v > best.0 {
+                    best = (v, i);
+                }
+            }
+            if best.0 > 0.0 {
+                continue;
+            }
+            let row = &spec.rows[best.1 * n..(best.1 + 1) * n];
+            let v = optimise_beta(g, cfg, ws, n_splits, row, spec.rhs[best.1], beta_iters)?;
+            if v > 0.0 {
+                continue;
+            }
+            if worst.is_none_or(|w| v < w.0) {
+                worst = Some((v, best.1));
+                // Keep the multipliers of the worst clause for the coefficients BBPS reads.
+                let (b, keep) = ws.beta.split_at_mut(3 * ws.plan.depth);
+                keep[..n_splits].copy_from_slice(&b[..n_splits]);
+            }
+        }
+        let Some((m2, t2)) = worst else { return Ok(Bounded::Verified) };
+        margin = m2;
+        target = t2;
+        use_beta = true;
+        let (b, keep) = ws.beta.split_at_mut(3 * ws.plan.depth);
+        b[..n_splits].copy_from_slice(&keep[..n_splits]);
+    }
     // Second pass for the target row only, recording its coefficients at every node (BBPS's lA).
     if cfg.method == Method::Crown && ws.plan.split_values > 0 {
         let n = g.output_len();
         let (one, _) = ws.lbs[m..].split_at_mut(1);
-        ws.bound.output_lower(
+        let nb = if use_beta { n_splits } else { 0 };
+        ws.bound.output_lower_beta(
             g,
             &spec.rows[target * n..(target + 1) * n],
             one,
             cfg,
             &mut Saves { shortcuts: None, output_a: Some((&mut *ws.out_a, 0)), input_a: None },
+            &ws.cur[..nb],
+            &ws.beta[..nb],
         )?;
     }
     Ok(Bounded::Open { margin, target })
+}
+
+/// Optimise the split multipliers for one spec row (`row·y ≤ rhs` unsafe): projected ascent with
+/// forward-difference gradients and a backtracking step, keeping the best. Leaves the best β in
+/// `ws.beta[..n_splits]` and returns the best margin `lb(row·y) − rhs`. Every evaluated β is ≥ 0,
+/// so every evaluated bound is sound; the optimiser only affects tightness.
+fn optimise_beta<T: Scalar>(
+    g: &Graph<'_, T>,
+    cfg: &Config,
+    ws: &mut BabWorkspace<'_, T>,
+    n_splits: usize,
+    row: &[T],
+    rhs: T,
+    iters: u32,
+) -> Result<f64, BoundError> {
+    let depth = ws.plan.depth;
+    let (beta, rest) = ws.beta.split_at_mut(depth);
+    let (trial, rest) = rest.split_at_mut(depth);
+    let grad = &mut rest[..depth];
+    let splits = &ws.cur[..n_splits];
+    let bound = &mut ws.bound;
+    let mut eval = |b: &[T]| -> Result<f64, BoundError> {
+        let mut out = [T::ZERO];
+        bound.output_lower_beta(g, row, &mut out, cfg, &mut Saves::default(), splits, b)?;
+        Ok(out[0].sub_down(rhs).to_f64())
+    };
+    beta[..n_splits].fill(T::ZERO);
+    let mut best = eval(&beta[..n_splits])?;
+    let mut step = 1.0f64;
+    for _ in 0..iters {
+        if best > 0.0 {
+            break;
+        }
+        // Forward differences.
+        let mut gmax = 0.0f64;
+        for i in 0..n_splits {
+            trial[..n_splits].copy_from_slice(&beta[..n_splits]);
+            let h = 0.05 * beta[i].to_f64().max(1.0);
+            trial[i] = T::from_f64_near(beta[i].to_f64() + h);
+            let gi = (eval(&trial[..n_splits])? - best) / h;
+            let gi = if beta[i] > T::ZERO || gi > 0.0 { gi } else { 0.0 };
+            grad[i] = T::from_f64_near(gi);
+            gmax = gmax.max(gi.abs());
+        }
+        if !(gmax > 0.0) {
+            break;
+        }
+        // Backtracking along the projected gradient.
+        let mut improved = false;
+        for _ in 0..4 {
+            for i in 0..n_splits {
+                let v = beta[i].to_f64() + step * grad[i].to_f64() / gmax;
+                trial[i] = T::from_f64_near(v.max(0.0));
+            }
+            let v = eval(&trial[..n_splits])?;
+            if v > best {
+                best = v;
+                beta[..n_splits].copy_from_slice(&trial[..n_splits]);
+                improved = true;
+                step *= 2.0;
+                break;
+            }
+            step *= 0.25;
+        }
+        if !improved {
+            break;
+        }
+    }
+    Ok(best)
 }
 
 /// Decide `spec` on `g`. `keep_going` is called between steps with the counters so far; returning
@@ -394,7 +521,8 @@ pub fn verify<T: Scalar>(
     // 1. Attack.
     let mut rng = attack::Rng::new(settings.seed);
     if let Some(mut atk) = attack::Attack::new(g, ws.attack) {
-        let (passes, found) = atk.run(g, spec, None, settings.attack_restarts, settings.attack_steps, &mut rng, cex);
+        let (passes, found) =
+            atk.run(g, spec, None, settings.attack_restarts, settings.attack_steps, &mut rng, cex);
         stats.attack_passes += passes;
         if found {
             return (Verdict::Violated, stats);
@@ -409,7 +537,9 @@ pub fn verify<T: Scalar>(
             Branching::Bbps
         };
     }
-    if matches!(branching, Branching::Bbps | Branching::BabSr) && (ws.plan.split_values == 0 || cfg.method == Method::Ibp) {
+    if matches!(branching, Branching::Bbps | Branching::BabSr)
+        && (ws.plan.split_values == 0 || cfg.method == Method::Ibp)
+    {
         branching = Branching::Input;
     }
     let activation = branching != Branching::Input;
@@ -446,7 +576,7 @@ pub fn verify<T: Scalar>(
             return (Verdict::Holds, stats);
         };
         stats.bounded += 1;
-        let res = bound_domain(g, spec, &cfg, ws, n_splits, root);
+        let res = bound_domain(g, spec, &cfg, ws, n_splits, root, settings.beta_iters);
         root = false;
         let (margin, target) = match res {
             Ok(Bounded::Verified) => {
@@ -551,7 +681,15 @@ pub fn verify_alloc<T: Scalar>(
     let mut offsets = vec![0usize; plan.offsets()];
     let mut sum = vec![0.0f64; plan.input];
     let mut cex = vec![T::ZERO; g.input_len()];
-    let mut ws = match BabWorkspace::new(plan, &mut scalars, &mut flags, &mut splits, &mut records, &mut offsets, &mut sum) {
+    let mut ws = match BabWorkspace::new(
+        plan,
+        &mut scalars,
+        &mut flags,
+        &mut splits,
+        &mut records,
+        &mut offsets,
+        &mut sum,
+    ) {
         Ok(w) => w,
         Err(e) => return (Verdict::Unknown(Reason::Numeric(e)), Stats::default(), vec![]),
     };

@@ -25,7 +25,8 @@ pub struct DomainRecord<T> {
 
 impl<T: Scalar> DomainRecord<T> {
     /// An unused record.
-    pub const EMPTY: DomainRecord<T> = DomainRecord { score: T::ZERO, key: 0.0, depth: 0, heap: 0, next_free: 0 };
+    pub const EMPTY: DomainRecord<T> =
+        DomainRecord { score: T::ZERO, key: 0.0, depth: 0, heap: 0, next_free: 0 };
 }
 
 const NONE: u32 = u32::MAX;

@@ -66,9 +66,9 @@ pub(super) fn mul_relax(lx: f64, ux: f64, ly: f64, uy: f64) -> Result<(Plane, Pl
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
+    use super::super::*;
     #[allow(unused_imports)]
     use super::super::{interval, relax, value, value_f32};
-    use super::super::*;
 
     fn rand_iv(rng: &mut Rng) -> (f64, f64) {
         let (l, u) = gen_interval(rng);
@@ -114,12 +114,13 @@ mod tests {
             }
         }
         // f32 corners inside the box
-        if let (Some(a), Some(b), Some(c), Some(d)) = (f32_up(lx), f32_down(ux), f32_up(ly), f32_down(uy)) {
-            if a <= b && c <= d {
-                for &x in &[a, b] {
-                    for &y in &[c, d] {
-                        chk(x as f64, y as f64, (x * y) as f64, "f32 corner");
-                    }
+        if let (Some(a), Some(b), Some(c), Some(d)) = (f32_up(lx), f32_down(ux), f32_up(ly), f32_down(uy))
+            && a <= b
+            && c <= d
+        {
+            for &x in &[a, b] {
+                for &y in &[c, d] {
+                    chk(x as f64, y as f64, (x * y) as f64, "f32 corner");
                 }
             }
         }

@@ -71,7 +71,9 @@ impl Fun for Cvx {
         match self.0 {
             Unary::Log | Unary::Sqrt => Pieces::single(l, u, Shape::Concave),
             Unary::Pow(0) | Unary::Pow(1) => Pieces::single(l, u, Shape::Linear),
-            Unary::Pow(n) if n % 2 == 1 => Pieces::from_breaks(l, u, &[(0.0, 0.0)], &[Shape::Concave, Shape::Convex]),
+            Unary::Pow(n) if n % 2 == 1 => {
+                Pieces::from_breaks(l, u, &[(0.0, 0.0)], &[Shape::Concave, Shape::Convex])
+            }
             _ => Pieces::single(l, u, Shape::Convex),
         }
     }
@@ -136,9 +138,9 @@ pub(super) fn relax(f: Unary, ctx: &Ctx) -> Result<Relax, RelaxError> {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
+    use super::super::*;
     #[allow(unused_imports)]
     use super::super::{interval, relax, value, value_f32};
-    use super::super::*;
     use super::*;
     use std::println;
 
@@ -201,7 +203,15 @@ mod tests {
         let r = relax(Unary::Exp, f64::NEG_INFINITY, 0.0).unwrap();
         assert!(r.lower.bias <= 0.0 && r.upper.bias >= 1.0);
         let tiny = f64::from_bits(1);
-        for f in [Unary::Exp, Unary::Log, Unary::Reciprocal, Unary::Sqrt, Unary::Pow(2), Unary::Pow(3), Unary::Pow(6)] {
+        for f in [
+            Unary::Exp,
+            Unary::Log,
+            Unary::Reciprocal,
+            Unary::Sqrt,
+            Unary::Pow(2),
+            Unary::Pow(3),
+            Unary::Pow(6),
+        ] {
             for &(l, u) in &[
                 (tiny, tiny),
                 (tiny, 1.0),

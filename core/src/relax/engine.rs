@@ -305,10 +305,10 @@ fn stationary<F: Fun + ?Sized>(fun: &F, s: f64, a: f64, pc: &Piece) -> f64 {
     if pc.p == pc.q {
         return pc.p;
     }
-    if let Some(t) = fun.solve_df(a, pc.p, pc.q) {
-        if t.is_finite() {
-            return t.max(pc.p).min(pc.q);
-        }
+    if let Some(t) = fun.solve_df(a, pc.p, pc.q)
+        && t.is_finite()
+    {
+        return t.max(pc.p).min(pc.q);
     }
     // g' = s·(f' − a) is nondecreasing on the piece.
     let gd = |x: f64| s * (fun.df(x) - a);
@@ -421,7 +421,12 @@ pub(super) fn tangent_point<F: Fun + ?Sized>(fun: &F, t: f64, alt1: f64, alt2: f
 
 /// Tight lines on an interval where `f` has one curvature: chord on the concave side of the
 /// bound, tangent at the midpoint on the other (area-optimal among tangents).
-pub(super) fn single_shape<F: Fun + ?Sized>(fun: &F, ctx: &Ctx, pcs: &Pieces, convex: bool) -> Result<super::Relax, RelaxError> {
+pub(super) fn single_shape<F: Fun + ?Sized>(
+    fun: &F,
+    ctx: &Ctx,
+    pcs: &Pieces,
+    convex: bool,
+) -> Result<super::Relax, RelaxError> {
     let (l, u) = (ctx.l, ctx.u);
     if l == u {
         return const_slope(fun, ctx, pcs);
@@ -446,8 +451,15 @@ pub(super) fn single_shape<F: Fun + ?Sized>(fun: &F, ctx: &Ctx, pcs: &Pieces, co
 }
 
 /// Slope-0 lines (for a point interval).
-pub(super) fn const_slope<F: Fun + ?Sized>(fun: &F, ctx: &Ctx, pcs: &Pieces) -> Result<super::Relax, RelaxError> {
-    Ok(super::Relax { lower: lower_line(fun, ctx, pcs, 0.0, None)?, upper: upper_line(fun, ctx, pcs, 0.0, None)? })
+pub(super) fn const_slope<F: Fun + ?Sized>(
+    fun: &F,
+    ctx: &Ctx,
+    pcs: &Pieces,
+) -> Result<super::Relax, RelaxError> {
+    Ok(super::Relax {
+        lower: lower_line(fun, ctx, pcs, 0.0, None)?,
+        upper: upper_line(fun, ctx, pcs, 0.0, None)?,
+    })
 }
 
 /// S-shaped lines for `f` convex on `[l, c]` and concave on `[c, u]`, `l < c < u` (notes §2.1):
@@ -461,7 +473,12 @@ pub(super) fn const_slope<F: Fun + ?Sized>(fun: &F, ctx: &Ctx, pcs: &Pieces) -> 
 /// Tangent at `min(m, d)` is the convex envelope's supporting line at the midpoint (auto_LiRPA's
 /// "smoothness enhancement"). Soundness does not depend on the bisection: the intercepts come from
 /// [`min_gap`].
-pub(super) fn s_shape<F: Fun + ?Sized>(fun: &F, ctx: &Ctx, pcs: &Pieces, c: f64) -> Result<super::Relax, RelaxError> {
+pub(super) fn s_shape<F: Fun + ?Sized>(
+    fun: &F,
+    ctx: &Ctx,
+    pcs: &Pieces,
+    c: f64,
+) -> Result<super::Relax, RelaxError> {
     let (l, u) = (ctx.l, ctx.u);
     let (fl, fu) = (fun.f(l), fun.f(u));
     let k = chord(fun, l, u);
@@ -487,7 +504,11 @@ pub(super) fn s_shape<F: Fun + ?Sized>(fun: &F, ctx: &Ctx, pcs: &Pieces, c: f64)
 }
 
 /// Concave on `[l, c]`, convex on `[c, u]`: the S-shaped construction applied to `−f`.
-pub(super) fn inverse_s_shape<F: Fun + ?Sized>(fun: &F, ctx: &Ctx, c: f64) -> Result<super::Relax, RelaxError> {
+pub(super) fn inverse_s_shape<F: Fun + ?Sized>(
+    fun: &F,
+    ctx: &Ctx,
+    c: f64,
+) -> Result<super::Relax, RelaxError> {
     let neg = Flip(fun);
     let mut pcs = neg.pieces(ctx.l, ctx.u);
     pcs.fill(&neg);
@@ -537,5 +558,73 @@ pub(super) fn envelope_lines<F: Fun + ?Sized>(
     let m = ctx.mid();
     let al = golden_max(slo, shi, 40, |a| min_gap(fun, 1.0, a, pcs, None) + a * m);
     let au = golden_max(slo, shi, 40, |a| min_gap(fun, -1.0, a, pcs, None) - a * m);
-    Ok(super::Relax { lower: lower_line(fun, ctx, pcs, al, None)?, upper: upper_line(fun, ctx, pcs, au, None)? })
+    Ok(super::Relax {
+        lower: lower_line(fun, ctx, pcs, al, None)?,
+        upper: upper_line(fun, ctx, pcs, au, None)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_monotone_and_invertible() {
+        let xs = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -1.0,
+            -f64::MIN_POSITIVE,
+            -f64::from_bits(1),
+            -0.0,
+            0.0,
+            f64::from_bits(1),
+            f64::MIN_POSITIVE,
+            1.0,
+            1e300,
+            f64::INFINITY,
+        ];
+        for w in xs.windows(2) {
+            assert!(key(w[0]) < key(w[1]), "{} {}", w[0], w[1]);
+            assert_eq!(key(w[0]) + 1 == key(w[1]), w[0].next_up() == w[1] || (w[0] == -0.0 && w[1] == 0.0));
+        }
+        for &x in &xs {
+            assert_eq!(unkey(key(x)).to_bits(), x.to_bits());
+        }
+    }
+
+    #[test]
+    fn bisect_finds_the_boundary_at_any_scale() {
+        for &c in &[-1e30, -3.5, -1e-200, 0.0, 2e-300, 0.7, 1e25] {
+            let x = bisect(-1e300, 1e300, |x| x <= c);
+            assert!(x <= c);
+            assert!(c - x <= 1e-9 * c.abs() + 1e-290, "{c} {x}");
+            let y = bisect(1e300, -1e300, |x| x >= c);
+            assert!(y >= c && y - c <= 1e-9 * c.abs() + 1e-290, "{c} {y}");
+        }
+    }
+
+    #[test]
+    fn pieces_cover_the_interval() {
+        let br = [(-2.0, -1.0), (1.0, 1.0), (3.0, 3.5)];
+        let sh = [Shape::Concave, Shape::Convex, Shape::Concave, Shape::Convex];
+        let ps = Pieces::from_breaks(-5.0, 10.0, &br, &sh);
+        let v: std::vec::Vec<(f64, f64, Shape)> = ps.as_slice().iter().map(|p| (p.p, p.q, p.shape)).collect();
+        assert_eq!(
+            v,
+            std::vec![
+                (-5.0, -2.0, Shape::Concave),
+                (-2.0, -1.0, Shape::Unknown),
+                (-1.0, 1.0, Shape::Convex),
+                (1.0, 3.0, Shape::Concave),
+                (3.0, 3.5, Shape::Unknown),
+                (3.5, 10.0, Shape::Convex),
+            ]
+        );
+        let ps = Pieces::from_breaks(-1.5, -1.2, &br, &sh);
+        assert_eq!(ps.as_slice().len(), 1);
+        assert_eq!(ps.as_slice()[0].shape, Shape::Unknown);
+        assert!(ps.ok());
+        assert!(!Pieces::from_breaks(0.0, 1.0, &br, &sh[..2]).ok());
+    }
 }

@@ -23,6 +23,9 @@
 //! `gelu`, `convex` (exp, log, reciprocal, sqrt, pow), `bilinear` (x·y), `engine` (the shared
 //! machinery).
 
+// `!(a <= b)` is used on purpose throughout: it is true for NaN operands, which must be rejected.
+#![allow(clippy::neg_cmp_op_on_partial_ord, clippy::nonminimal_bool)]
+
 use crate::graph::Unary;
 use crate::num::Scalar;
 
@@ -154,7 +157,8 @@ impl Plane {
     pub fn to_scalar_lower<T: Scalar>(&self, lx: f64, ux: f64, ly: f64, uy: f64) -> (T, T, T) {
         let ax = T::from_f64_near(self.ax);
         let ay = T::from_f64_near(self.ay);
-        let s = slack(self.ax - ax.to_f64(), lx.abs().max(ux.abs())) + slack(self.ay - ay.to_f64(), ly.abs().max(uy.abs()));
+        let s = slack(self.ax - ax.to_f64(), lx.abs().max(ux.abs()))
+            + slack(self.ay - ay.to_f64(), ly.abs().max(uy.abs()));
         (ax, ay, sub_down::<T>(self.c, s * (1.0 + 2.0 * EPS)))
     }
 
@@ -163,7 +167,8 @@ impl Plane {
     pub fn to_scalar_upper<T: Scalar>(&self, lx: f64, ux: f64, ly: f64, uy: f64) -> (T, T, T) {
         let ax = T::from_f64_near(self.ax);
         let ay = T::from_f64_near(self.ay);
-        let s = slack(self.ax - ax.to_f64(), lx.abs().max(ux.abs())) + slack(self.ay - ay.to_f64(), ly.abs().max(uy.abs()));
+        let s = slack(self.ax - ax.to_f64(), lx.abs().max(ux.abs()))
+            + slack(self.ay - ay.to_f64(), ly.abs().max(uy.abs()));
         (ax, ay, add_up::<T>(self.c, s * (1.0 + 2.0 * EPS)))
     }
 }
@@ -288,7 +293,10 @@ fn const_lines(f: Unary, l: f64, u: f64) -> Result<Relax, RelaxError> {
 }
 
 fn finite(r: &Relax) -> bool {
-    r.lower.slope.is_finite() && r.lower.bias.is_finite() && r.upper.slope.is_finite() && r.upper.bias.is_finite()
+    r.lower.slope.is_finite()
+        && r.lower.bias.is_finite()
+        && r.upper.slope.is_finite()
+        && r.upper.bias.is_finite()
 }
 
 /// Sound lower and upper lines for `f` on `[l, u]` (the tight non-optimised forms).
@@ -434,8 +442,24 @@ mod tests {
     /// Bad inputs give errors, never panics.
     #[test]
     fn errors_not_panics() {
-        let weird = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0, 1.0, -1.0, 1e308, -1e308, f64::from_bits(1)];
-        for f in all_ops().into_iter().chain([Unary::LeakyRelu(f32::NAN), Unary::Pow(0), Unary::Pow(1), Unary::Pow(255)]) {
+        let weird = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            1e308,
+            -1e308,
+            f64::from_bits(1),
+        ];
+        for f in all_ops().into_iter().chain([
+            Unary::LeakyRelu(f32::NAN),
+            Unary::Pow(0),
+            Unary::Pow(1),
+            Unary::Pow(255),
+        ]) {
             for &l in &weird {
                 for &u in &weird {
                     let r = relax(f, l, u);
@@ -490,7 +514,11 @@ mod tests {
                 };
                 let gl = conv_gap(r.lower.slope, r.lower.bias, al.to_f64(), bl.to_f64(), x);
                 let gu = conv_gap(r.upper.slope, r.upper.bias, au.to_f64(), bu.to_f64(), x);
-                assert!(gl <= 0.0 && gu >= 0.0, "{} {f:?} [{l:e}, {u:e}] x={x:e}: {gl:e} {gu:e} {r:?}", T::NAME);
+                assert!(
+                    gl <= 0.0 && gu >= 0.0,
+                    "{} {f:?} [{l:e}, {u:e}] x={x:e}: {gl:e} {gu:e} {r:?}",
+                    T::NAME
+                );
             }
         }
         checked
@@ -544,10 +572,102 @@ mod tests {
                     let y = (ly + (uy - ly) * rng.unit()).clamp(ly, uy);
                     let gl = (ax - lo.ax) * x + (ay - lo.ay) * y + (c - lo.c);
                     let gu = (bx - up.ax) * x + (by - up.ay) * y + (d - up.c);
-                    assert!(gl <= 0.0 && gu >= 0.0, "[{lx:e},{ux:e}]x[{ly:e},{uy:e}] ({x:e},{y:e}) {gl:e} {gu:e}");
+                    assert!(
+                        gl <= 0.0 && gu >= 0.0,
+                        "[{lx:e},{ux:e}]x[{ly:e},{uy:e}] ({x:e},{y:e}) {gl:e} {gu:e}"
+                    );
                 }
             }
         }
         assert!(checked > 20_000, "{checked}");
+    }
+}
+
+/// Dense f32 sweeps (every 3rd f32; run on demand: `cargo test --release dense_ulp_sweep --
+/// --ignored --nocapture`). The default suite uses strided sweeps (see each family's
+/// `*_ulp_sweep`); this one backs the quoted worst-case numbers.
+#[cfg(test)]
+mod dense {
+    use super::testutil::*;
+    use super::*;
+    use std::println;
+
+    #[test]
+    #[ignore]
+    fn dense_ulp_sweep() {
+        let ops = [
+            (Unary::Sigmoid, -120.0f32, 120.0f32, s_shaped::REL32),
+            (Unary::Tanh, -20.0, 20.0, s_shaped::REL32),
+            (Unary::Sin, -64.0, 64.0, trig::REL32),
+            (Unary::Cos, -64.0, 64.0, trig::REL32),
+            (Unary::Exp, -104.0, 88.7, 1.0 / 4_194_304.0),
+            (Unary::Log, 1e-30, 1e30, 1.0 / 4_194_304.0),
+            (Unary::Pow(3), -1e12, 1e12, 1.0 / 4_194_304.0),
+        ];
+        for (f, lo, hi, rel) in ops {
+            let w = sweep_f32(f, lo, hi, 3, |_x, v| rel * v.abs() + engine::F32_ABS);
+            println!("{f:?} on [{lo}, {hi}]: max {:.3} f32 ulps, model usage {:.3}", w.0, w.1);
+            assert!(w.1 <= 0.5);
+        }
+        let w = sweep_f32(Unary::Gelu, -20.0, 20.0, 3, |x, v| {
+            let k = if x < 0.0 { gelu::C0_32 + gelu::C1_32 * x * x } else { gelu::C0_32 };
+            k * v.abs() / 16_777_216.0 + engine::F32_ABS
+        });
+        println!("Gelu on [-20, 20]: max {:.3} f32 ulps, model usage {:.3}", w.0, w.1);
+        assert!(w.1 <= 0.5);
+    }
+}
+
+/// Rough per-call cost (run on demand: `cargo test --release relax_cost -- --ignored --nocapture`).
+#[cfg(test)]
+mod cost {
+    use super::testutil::*;
+    use super::*;
+    use std::println;
+
+    #[test]
+    #[ignore]
+    fn relax_cost() {
+        let mut rng = Rng::new(5);
+        let ivs: std::vec::Vec<(f64, f64)> = (0..20_000)
+            .map(|_| {
+                let l = rng.range(-8.0, 8.0);
+                (l, l + rng.range(0.0, 6.0))
+            })
+            .collect();
+        for f in [
+            Unary::Relu,
+            Unary::Sigmoid,
+            Unary::Tanh,
+            Unary::Sin,
+            Unary::Cos,
+            Unary::Gelu,
+            Unary::Exp,
+            Unary::Pow(3),
+        ] {
+            let t = std::time::Instant::now();
+            let mut acc = 0.0;
+            for &(l, u) in &ivs {
+                if let Ok(r) = relax(f, l, u) {
+                    acc += r.lower.bias;
+                }
+            }
+            println!(
+                "{f:?}: {:.2} us per relax ({acc:.1})",
+                t.elapsed().as_secs_f64() * 1e6 / ivs.len() as f64
+            );
+        }
+        for &(f, l, u) in &[
+            (Unary::Sin, -0.5, 3.5),
+            (Unary::Sin, -1.0, 1.0),
+            (Unary::Cos, -2.0, 2.0),
+            (Unary::Sigmoid, -1.0, 1.0),
+            (Unary::Sigmoid, -1.0, 8.0),
+            (Unary::Gelu, -3.0, 3.0),
+            (Unary::Gelu, -1.0, 3.0),
+            (Unary::Pow(3), -1.0, 2.0),
+        ] {
+            println!("{f:?} [{l}, {u}]: {:?}", relax(f, l, u).unwrap());
+        }
     }
 }

@@ -171,9 +171,9 @@ pub(super) fn relax(f: Unary, ctx: &Ctx) -> Result<Relax, RelaxError> {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
+    use super::super::*;
     #[allow(unused_imports)]
     use super::super::{interval, relax, value, value_f32};
-    use super::super::*;
 
     #[test]
     fn relu_family_sound() {

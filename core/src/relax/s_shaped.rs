@@ -109,9 +109,9 @@ pub(super) fn relax(f: Unary, ctx: &Ctx) -> Result<Relax, RelaxError> {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
+    use super::super::*;
     #[allow(unused_imports)]
     use super::super::{interval, relax, value, value_f32};
-    use super::super::*;
     use super::*;
     use std::println;
 
@@ -129,7 +129,10 @@ mod tests {
     fn s_shaped_ulp_sweep() {
         for f in [Unary::Sigmoid, Unary::Tanh] {
             let worst = sweep_f32(f, -120.0, 120.0, 509, |_x, v| REL32 * v.abs() + F32_ABS);
-            println!("{f:?}: max |value_f32 - value| = {:.3} f32 ulps (of the result); model usage {:.3}", worst.0, worst.1);
+            println!(
+                "{f:?}: max |value_f32 - value| = {:.3} f32 ulps (of the result); model usage {:.3}",
+                worst.0, worst.1
+            );
             assert!(worst.1 <= 0.5, "{f:?}: f32 error uses {} of the margin", worst.1);
         }
     }

@@ -225,9 +225,9 @@ fn taylor(t: &Trig, ctx: &Ctx) -> Result<Relax, RelaxError> {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
+    use super::super::*;
     #[allow(unused_imports)]
     use super::super::{interval, relax, value, value_f32};
-    use super::super::*;
     use super::*;
     use std::println;
 
@@ -245,7 +245,9 @@ mod tests {
     fn trig_ulp_sweep() {
         for f in [Unary::Sin, Unary::Cos] {
             let mut worst = (0.0f64, 0.0f64);
-            for (lo, hi, stride) in [(-64.0f32, 64.0f32, 509), (-1e9, 1e9, 4099), (-f32::MAX, f32::MAX, 65_537)] {
+            for (lo, hi, stride) in
+                [(-64.0f32, 64.0f32, 509), (-1e9, 1e9, 4099), (-f32::MAX, f32::MAX, 65_537)]
+            {
                 let w = sweep_f32(f, lo, hi, stride, |_x, v| REL32 * v.abs() + F32_ABS);
                 worst = (worst.0.max(w.0), worst.1.max(w.1));
             }
