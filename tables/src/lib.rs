@@ -225,7 +225,8 @@ pub fn best_fraction(width: u8, mut loss: impl FnMut(u32) -> f64) -> u32 {
 /// The best candidate of one stage: the minimum loss, then, among those within the tie
 /// tolerance of it, the one closest to `mid` (the smaller on equal distance).
 fn pick(cands: &[u32], mid: u32, loss: &mut impl FnMut(u32) -> f64) -> Option<u32> {
-    let vals: Vec<f64> = cands.iter().map(|&k| loss(k)).map(|v| if v.is_nan() { f64::INFINITY } else { v }).collect();
+    let vals: Vec<f64> =
+        cands.iter().map(|&k| loss(k)).map(|v| if v.is_nan() { f64::INFINITY } else { v }).collect();
     let min = vals.iter().copied().fold(f64::INFINITY, f64::min);
     if !min.is_finite() {
         return None;

@@ -63,7 +63,8 @@ fn run(args: Vec<String>) -> Result<(), String> {
                     "--resolution" => res = resolutions(&val()?)?,
                     "--threads" => {
                         let v = val()?;
-                        threads = v.parse().ok().filter(|&t| t > 0).ok_or(format!("--threads: bad count `{v}`"))?;
+                        threads =
+                            v.parse().ok().filter(|&t| t > 0).ok_or(format!("--threads: bad count `{v}`"))?;
                     }
                     "--only" => only = Some(val()?.split(',').map(str::to_owned).collect::<Vec<_>>()),
                     _ => return Err(format!("unknown argument `{a}`\n{USAGE}")),
@@ -124,10 +125,15 @@ fn check(dir: &Path) -> Result<(), String> {
             let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             total += bytes.len();
             match validate_table(&bytes, s.id, res) {
-                Ok(h) if h == (Header { checksum: h.checksum, ..s.header() }) => println!("{}: ok", path.display()),
+                Ok(h) if h == (Header { checksum: h.checksum, ..s.header() }) => {
+                    println!("{}: ok", path.display())
+                }
                 Ok(_) => {
                     bad += 1;
-                    println!("{}: valid, but its grid differs from the generator's (regenerate)", path.display());
+                    println!(
+                        "{}: valid, but its grid differs from the generator's (regenerate)",
+                        path.display()
+                    );
                 }
                 Err(e) => {
                     bad += 1;
