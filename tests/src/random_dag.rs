@@ -148,7 +148,11 @@ pub fn random_graph(seed: u64, dim: usize, depth: usize, width: usize) -> OwnedG
                 // Residual-style add/sub with a projection of the previous layer.
                 let g = b.affine(prev, wdt);
                 let r = b.bounded(h, Unary::Relu);
-                if b.pick(2) == 0 { b.push(Op::Add { a: r, b: g }, wdt) } else { b.push(Op::Sub { a: r, b: g }, wdt) }
+                if b.pick(2) == 0 {
+                    b.push(Op::Add { a: r, b: g }, wdt)
+                } else {
+                    b.push(Op::Sub { a: r, b: g }, wdt)
+                }
             }
             15 => {
                 // Gather (reverse + duplicate) then concat with a sum over pairs.

@@ -25,12 +25,22 @@ fn grid_min(g: &Graph<'_, f32>, lo: &[f32], hi: &[f32]) -> f64 {
     m
 }
 
-fn run(g: &Graph<'_, f32>, lo: &[f32], hi: &[f32], threshold: f32, branching: Branching, points: Points) -> (Verdict, Vec<f32>) {
+fn run(
+    g: &Graph<'_, f32>,
+    lo: &[f32],
+    hi: &[f32],
+    threshold: f32,
+    branching: Branching,
+    points: Points,
+) -> (Verdict, Vec<f32>) {
     // Unsafe: y ≤ threshold.
     let spec = Spec { lo, hi, rows: &[1.0], rhs: &[threshold], clause_ends: &[1] };
-    let settings = Settings { branching, points, order: Order::BestFirst, max_steps: 4_000, ..Settings::default() };
+    let settings =
+        Settings { branching, points, order: Order::BestFirst, max_steps: 4_000, ..Settings::default() };
     let (v, stats, cex) = verify_alloc(g, &spec, &settings, 50_000, 64, &mut |_| true);
-    if std::env::var("BAB_DEBUG").is_ok() { println!("{branching:?} thr {threshold}: {v:?} {stats:?}"); }
+    if std::env::var("BAB_DEBUG").is_ok() {
+        println!("{branching:?} thr {threshold}: {v:?} {stats:?}");
+    }
     if v == Verdict::Violated {
         let mut vals = vec![0.0f32; g.total_len()];
         let y = g.eval(&cex, &mut vals).unwrap()[0];
@@ -79,7 +89,11 @@ fn relu_nets_are_decided_by_every_mode() {
 
 #[test]
 fn general_nonlinear_nets_are_decided() {
-    for (branching, points) in [(Branching::Input, Points::Midpoint), (Branching::Bbps, Points::Table), (Branching::Bbps, Points::Midpoint)] {
+    for (branching, points) in [
+        (Branching::Input, Points::Midpoint),
+        (Branching::Bbps, Points::Table),
+        (Branching::Bbps, Points::Midpoint),
+    ] {
         for act in [Unary::Sigmoid, Unary::Tanh, Unary::Sin, Unary::Gelu] {
             let (mut proved, mut refuted) = (0, 0);
             for k in 0..4 {

@@ -51,7 +51,13 @@ fn check<T: Scalar>(g64: &OwnedGraph<f64>, method: Method, seed: u64, radius: f6
                     _ => rng.unit(),
                 };
                 let v = (l + t * (h - l)) as f32;
-                if (v as f64) < l { v.next_up() } else if (v as f64) > h { v.next_down() } else { v }
+                if (v as f64) < l {
+                    v.next_up()
+                } else if (v as f64) > h {
+                    v.next_down()
+                } else {
+                    v
+                }
             })
             .collect();
         let y = g32g.eval(&x, &mut vals).expect("forward pass");
@@ -135,7 +141,12 @@ fn crown_is_never_looser_than_ibp_and_tighter_on_average() {
         let g = random_graph(5000 + k, 2 + (k as usize % 6), 1 + (k as usize % 6), 32);
         let ibp = check::<f64>(&g, Method::Ibp, 9 + k, 0.2).unwrap();
         let crown = check::<f64>(&g, Method::Crown, 9 + k, 0.2).unwrap();
-        assert!(crown.width <= ibp.width * (1.0 + 1e-9) + 1e-12, "graph {k}: crown {} > ibp {}", crown.width, ibp.width);
+        assert!(
+            crown.width <= ibp.width * (1.0 + 1e-9) + 1e-12,
+            "graph {k}: crown {} > ibp {}",
+            crown.width,
+            ibp.width
+        );
         ratios.push(crown.width / ibp.width);
     }
     let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;

@@ -299,18 +299,23 @@ pub fn choose_activation<T: Scalar>(
     best.map(|(c, _)| c)
 }
 
-/// BBPS (or BaBSR-like) scores of every candidate, in node-offset order into `scores`
-/// (non-candidates get NaN). For tests and reports.
+/// BBPS (or BaBSR-like) scores and branching points of every candidate, in node-offset order
+/// into `scores` and `points_out` (non-candidates get NaN). For tests and reports.
 pub fn bbps_scores<T: Scalar>(
     inp: &Inputs<'_, T>,
     branching: Branching,
     points: Points,
     sum: &mut [f64],
     scores: &mut [f64],
+    points_out: &mut [f64],
 ) {
     scores.fill(f64::NAN);
+    points_out.fill(f64::NAN);
     let g = inp.g;
-    for_each_candidate(inp, branching, points, sum, |z, k, _, sc, _| scores[g.offset(z) + k] = sc);
+    for_each_candidate(inp, branching, points, sum, |z, k, p, sc, _| {
+        scores[g.offset(z) + k] = sc;
+        points_out[g.offset(z) + k] = p;
+    });
 }
 
 /// Pick the input dimension with the largest `|Λ_i|·width_i` (the widest one if Λ is all zero).

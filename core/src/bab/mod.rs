@@ -16,7 +16,7 @@ use crate::graph::{Graph, NodeId, Op};
 use crate::num::Scalar;
 use crate::spec::Spec;
 
-pub use branch::{Candidate, bbps_scores};
+pub use branch::{Candidate, Inputs, bbps_scores};
 use pool::Pool;
 
 /// What to split.
