@@ -80,6 +80,8 @@ pub enum BoundError {
     Shape,
     /// A bound became NaN, infinite or overflowed (fixed point): the result would be meaningless.
     Numeric,
+    /// The caller's interrupt hook asked to stop (time budget).
+    Interrupted,
 }
 
 impl From<GraphError> for BoundError {
@@ -239,6 +241,22 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         cfg: &Config,
         saves: &mut Saves<'_, T>,
     ) -> Result<bool, BoundError> {
+        self.node_bounds_until(g, x_lo, x_hi, splits, cfg, saves, &mut || true)
+    }
+
+    /// [`Workspace::node_bounds`] that asks `keep_going` before each node's CROWN pass and stops
+    /// with [`BoundError::Interrupted`] when it says no (a large model's root bound can take long).
+    #[allow(clippy::too_many_arguments)]
+    pub fn node_bounds_until(
+        &mut self,
+        g: &Graph<'_, T>,
+        x_lo: &[T],
+        x_hi: &[T],
+        splits: &[Split<T>],
+        cfg: &Config,
+        saves: &mut Saves<'_, T>,
+        keep_going: &mut dyn FnMut() -> bool,
+    ) -> Result<bool, BoundError> {
         self.check_plan(g)?;
         if x_lo.len() != g.input_len() || x_hi.len() != g.input_len() {
             return Err(BoundError::Shape);
@@ -260,7 +278,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             } else {
                 self.ibp_node(g, id, off, cfg)?;
                 if cfg.method == Method::Crown && needs_crown(g, id) {
-                    self.crown_node(g, id, off, cfg, saves)?;
+                    self.crown_node(g, id, off, cfg, saves, keep_going)?;
                 }
             }
             for s in splits.iter().filter(|s| s.node == id) {
@@ -470,6 +488,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         off: usize,
         cfg: &Config,
         saves: &mut Saves<'_, T>,
+        keep_going: &mut dyn FnMut() -> bool,
     ) -> Result<(), BoundError> {
         let len = g.nodes[id as usize].len as usize;
         let d = g.input_len();
@@ -477,6 +496,9 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         for upper in [false, true] {
             let mut start = 0;
             while start < len {
+                if !keep_going() {
+                    return Err(BoundError::Interrupted);
+                }
                 let rows = chunk.min(len - start);
                 let init = |a: &mut [T]| {
                     a.fill(T::ZERO);

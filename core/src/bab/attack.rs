@@ -269,6 +269,7 @@ impl<'b, T: Scalar> Attack<'b, T> {
         steps: u32,
         rng: &mut Rng,
         cex: &mut [T],
+        keep_going: &mut dyn FnMut() -> bool,
     ) -> (u64, bool) {
         let d = g.input_len();
         let n = g.output_len();
@@ -284,6 +285,9 @@ impl<'b, T: Scalar> Attack<'b, T> {
         }
         let mut passes = 0u64;
         for r in 0..restarts {
+            if !keep_going() {
+                break;
+            }
             for i in 0..d {
                 let (l, h) = (self.lo[i].to_f64(), self.hi[i].to_f64());
                 let t = if r == 0 { 0.5 } else { rng.unit() };
@@ -378,7 +382,7 @@ mod tests {
         let mut buf = [0.0; 64];
         let mut a = Attack::new(&g, &mut buf).unwrap();
         let mut cex = [0.0; 2];
-        let (_, found) = a.run(&g, &spec, None, 3, 20, &mut Rng::new(1), &mut cex);
+        let (_, found) = a.run(&g, &spec, None, 3, 20, &mut Rng::new(1), &mut cex, &mut || true);
         assert!(found);
         assert!(cex[0] - cex[1] >= 0.9);
     }

@@ -331,6 +331,7 @@ fn bound_domain<T: Scalar>(
     n_splits: usize,
     root: bool,
     beta_iters: u32,
+    keep_going: &mut dyn FnMut() -> bool,
 ) -> Result<Bounded, BoundError> {
     let splits = &ws.cur[..n_splits];
     let d = ws.plan.input;
@@ -339,7 +340,7 @@ fn bound_domain<T: Scalar>(
     if root && ws.plan.split_values > 0 {
         saves.shortcuts = Some((&mut *ws.shortcuts, &*ws.offsets));
     }
-    if !ws.bound.node_bounds(g, ws.x_lo, ws.x_hi, splits, cfg, &mut saves)? {
+    if !ws.bound.node_bounds_until(g, ws.x_lo, ws.x_hi, splits, cfg, &mut saves, keep_going)? {
         return Ok(Bounded::Verified);
     }
     // First pass: all atoms, to find the target (worst clause, its best atom).
@@ -521,8 +522,17 @@ pub fn verify<T: Scalar>(
     // 1. Attack.
     let mut rng = attack::Rng::new(settings.seed);
     if let Some(mut atk) = attack::Attack::new(g, ws.attack) {
-        let (passes, found) =
-            atk.run(g, spec, None, settings.attack_restarts, settings.attack_steps, &mut rng, cex);
+        let snapshot = stats;
+        let (passes, found) = atk.run(
+            g,
+            spec,
+            None,
+            settings.attack_restarts,
+            settings.attack_steps,
+            &mut rng,
+            cex,
+            &mut || keep_going(&snapshot),
+        );
         stats.attack_passes += passes;
         if found {
             return (Verdict::Violated, stats);
@@ -569,6 +579,9 @@ pub fn verify<T: Scalar>(
         if !keep_going(&stats) {
             return (Verdict::Unknown(Reason::Timeout), stats);
         }
+        if ws.pool.len() == 0 {
+            return (Verdict::Holds, stats);
+        }
         if settings.max_steps > 0 && stats.bounded >= settings.max_steps {
             return (Verdict::Unknown(Reason::Steps), stats);
         }
@@ -576,7 +589,12 @@ pub fn verify<T: Scalar>(
             return (Verdict::Holds, stats);
         };
         stats.bounded += 1;
-        let res = bound_domain(g, spec, &cfg, ws, n_splits, root, settings.beta_iters);
+        let res = {
+            let snapshot = stats;
+            bound_domain(g, spec, &cfg, ws, n_splits, root, settings.beta_iters, &mut || {
+                keep_going(&snapshot)
+            })
+        };
         root = false;
         let (margin, target) = match res {
             Ok(Bounded::Verified) => {
@@ -584,6 +602,7 @@ pub fn verify<T: Scalar>(
                 continue;
             }
             Ok(Bounded::Open { margin, target }) => (margin, target),
+            Err(BoundError::Interrupted) => return (Verdict::Unknown(Reason::Timeout), stats),
             Err(e) => return (Verdict::Unknown(Reason::Numeric(e)), stats),
         };
         // A cheap look for a witness in this domain: its centre and the corner minimising the
