@@ -323,6 +323,7 @@ enum Bounded {
 }
 
 /// Bound one domain: node intervals with its splits, then the spec atoms; decides each clause.
+#[allow(clippy::too_many_arguments)]
 fn bound_domain<T: Scalar>(
     g: &Graph<'_, T>,
     spec: &Spec<'_, T>,

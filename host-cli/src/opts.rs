@@ -1,0 +1,113 @@
+//! Options shared by the subcommands.
+
+use clap::ValueEnum;
+use genbab_cli::engine::{Options, Precision};
+use genbab_core::bab::{Branching, Points, Settings};
+use genbab_core::bound::{Config, Deploy, Method};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BranchingArg {
+    Auto,
+    Bbps,
+    Babsr,
+    Input,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PointsArg {
+    Table,
+    Midpoint,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum MethodArg {
+    Ibp,
+    Crown,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PrecisionArg {
+    F32,
+    F64,
+}
+
+impl MethodArg {
+    pub fn config(self) -> Config {
+        Config {
+            method: match self {
+                MethodArg::Ibp => Method::Ibp,
+                MethodArg::Crown => Method::Crown,
+            },
+            deploy: Deploy::F32,
+        }
+    }
+}
+
+impl PrecisionArg {
+    pub fn precision(self) -> Precision {
+        match self {
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::F64 => Precision::F64,
+        }
+    }
+}
+
+/// Engine options of `verify` and `bench`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct EngineArgs {
+    /// What branch and bound splits.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub branching: BranchingArg,
+    /// Where an activation split cuts a neuron's interval.
+    #[arg(long, value_enum, default_value = "table")]
+    pub points: PointsArg,
+    /// Bound engine.
+    #[arg(long, value_enum, default_value = "crown")]
+    pub method: MethodArg,
+    /// Scalar type the host computes bounds in (both are sound for the f32 network).
+    #[arg(long, value_enum, default_value = "f64")]
+    pub precision: PrecisionArg,
+    /// Seed of the counterexample search.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Memory for the domain pool, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub memory_mib: usize,
+    /// Domains to bound at most (0 = no limit; 1 = the root only, i.e. attack + CROWN, no BaB).
+    #[arg(long, default_value_t = 0)]
+    pub max_steps: u64,
+    /// Rounds of split-multiplier (β) optimisation per domain (0 = off).
+    #[arg(long, default_value_t = Settings::default().beta_iters)]
+    pub beta_iters: u32,
+}
+
+impl EngineArgs {
+    /// Options for one run; `share` divides the memory among parallel jobs.
+    pub fn options(&self, share: usize) -> Options {
+        let mut s = Settings {
+            bound: self.method.config(),
+            branching: match self.branching {
+                BranchingArg::Auto => Branching::Auto,
+                BranchingArg::Bbps => Branching::Bbps,
+                BranchingArg::Babsr => Branching::BabSr,
+                BranchingArg::Input => Branching::Input,
+            },
+            points: match self.points {
+                PointsArg::Table => Points::Table,
+                PointsArg::Midpoint => Points::Midpoint,
+            },
+            max_steps: self.max_steps,
+            beta_iters: self.beta_iters,
+            ..Settings::default()
+        };
+        if let Some(seed) = self.seed {
+            s.seed = seed;
+        }
+        Options {
+            settings: s,
+            precision: self.precision.precision(),
+            memory: (self.memory_mib << 20) / share.max(1),
+            ..Options::default()
+        }
+    }
+}
