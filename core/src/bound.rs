@@ -157,6 +157,20 @@ pub struct Workspace<'w, T> {
     bias: &'w mut [T],
     res: &'w mut [T],
     touched: &'w mut [bool],
+    validated: Option<[usize; 7]>,
+}
+
+/// Identity of a graph's arrays (addresses and lengths) and output.
+fn fingerprint<T>(g: &Graph<'_, T>) -> [usize; 7] {
+    [
+        g.nodes.as_ptr() as usize,
+        g.nodes.len(),
+        g.weights.as_ptr() as usize,
+        g.weights.len(),
+        g.indices.as_ptr() as usize,
+        g.indices.len(),
+        g.output as usize,
+    ]
 }
 
 /// Optional outputs of a bounding run used by branch and bound.
@@ -202,7 +216,19 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         let (a, r) = r.split_at_mut(plan.chunk * v);
         let (bias, r) = r.split_at_mut(plan.chunk);
         let (res, _) = r.split_at_mut(plan.chunk);
-        Ok(Workspace { plan, lo, hi, aux, lines, consts, a, bias, res, touched: &mut flags[..plan.nodes] })
+        Ok(Workspace {
+            plan,
+            lo,
+            hi,
+            aux,
+            lines,
+            consts,
+            a,
+            bias,
+            res,
+            touched: &mut flags[..plan.nodes],
+            validated: None,
+        })
     }
 
     /// The plan this workspace was made for.
@@ -222,11 +248,19 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         (&self.lo[..], &self.hi[..])
     }
 
-    fn check_plan(&self, g: &Graph<'_, T>) -> Result<(), BoundError> {
+    /// Validate `g` against the plan, once per graph: the last validated graph is remembered by
+    /// the addresses and lengths of its arrays, so the hot path (many output passes per domain)
+    /// does not re-check every weight.
+    fn check_plan(&mut self, g: &Graph<'_, T>) -> Result<(), BoundError> {
+        let id = fingerprint(g);
+        if self.validated == Some(id) {
+            return Ok(());
+        }
         g.validate()?;
         if g.nodes.len() != self.plan.nodes || g.total_len() != self.plan.values {
             return Err(BoundError::Shape);
         }
+        self.validated = Some(id);
         Ok(())
     }
 
@@ -244,6 +278,26 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         self.node_bounds_until(g, x_lo, x_hi, splits, cfg, saves, &mut || true)
     }
 
+    /// Recompute only the nodes from `from` on (the earlier ones keep their current intervals,
+    /// e.g. restored from the root with [`Workspace::restore`]: valid when the box is the same
+    /// and no split touches a node before `from`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn node_bounds_from(
+        &mut self,
+        g: &Graph<'_, T>,
+        x_lo: &[T],
+        x_hi: &[T],
+        splits: &[Split<T>],
+        cfg: &Config,
+        from: NodeId,
+        keep_going: &mut dyn FnMut() -> bool,
+    ) -> Result<bool, BoundError> {
+        if splits.iter().any(|s| s.node < from) {
+            return Err(BoundError::Shape);
+        }
+        self.sweep(g, x_lo, x_hi, splits, cfg, &mut Saves::default(), from, keep_going)
+    }
+
     /// [`Workspace::node_bounds`] that asks `keep_going` before each node's CROWN pass and stops
     /// with [`BoundError::Interrupted`] when it says no (a large model's root bound can take long).
     #[allow(clippy::too_many_arguments)]
@@ -257,6 +311,21 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         saves: &mut Saves<'_, T>,
         keep_going: &mut dyn FnMut() -> bool,
     ) -> Result<bool, BoundError> {
+        self.sweep(g, x_lo, x_hi, splits, cfg, saves, 0, keep_going)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sweep(
+        &mut self,
+        g: &Graph<'_, T>,
+        x_lo: &[T],
+        x_hi: &[T],
+        splits: &[Split<T>],
+        cfg: &Config,
+        saves: &mut Saves<'_, T>,
+        from: NodeId,
+        keep_going: &mut dyn FnMut() -> bool,
+    ) -> Result<bool, BoundError> {
         self.check_plan(g)?;
         if x_lo.len() != g.input_len() || x_hi.len() != g.input_len() {
             return Err(BoundError::Shape);
@@ -265,6 +334,10 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         for (i, node) in g.nodes.iter().enumerate() {
             let id = i as NodeId;
             let len = node.len as usize;
+            if id < from {
+                off += len;
+                continue;
+            }
             if i == 0 {
                 self.lo[..len].copy_from_slice(x_lo);
                 self.hi[..len].copy_from_slice(x_hi);
@@ -375,21 +448,8 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                 let (ao, bo) = (g.offset(a), g.offset(b));
                 let u2 = 2.0 * u_dep;
                 for k in 0..len {
-                    let (lx, ux) = (self.lo[ao + k].to_f64(), self.hi[ao + k].to_f64());
-                    let (ly, uy) = (self.lo[bo + k].to_f64(), self.hi[bo + k].to_f64());
-                    // relax covers the real product and an f32 product of the operands.
-                    let (pl, ph) = relax::mul_interval(lx, ux, ly, uy)?;
+                    let (pl, ph) = self.relax_mul_element(ao + k, bo + k, off + k)?;
                     let e = (pl.abs().max(ph.abs()) * u2 + eta_dep) * 1.000_001;
-                    let (lower, upper) = relax::mul_relax(lx, ux, ly, uy)?;
-                    let lines = &mut self.lines[6 * (off + k)..6 * (off + k) + 6];
-                    let (ax, ay, c) = lower.to_scalar_lower::<T>(lx, ux, ly, uy);
-                    lines[0] = ax;
-                    lines[1] = ay;
-                    lines[2] = c;
-                    let (ax, ay, c) = upper.to_scalar_upper::<T>(lx, ux, ly, uy);
-                    lines[3] = ax;
-                    lines[4] = ay;
-                    lines[5] = c;
                     self.lo[off + k] = T::from_f64_down(pl);
                     self.hi[off + k] = T::from_f64_up(ph);
                     // The deployed f32 product's rounding is inside mul_relax/mul_interval already;
@@ -464,13 +524,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             Op::Unary { x, f } => {
                 let xo = g.offset(x);
                 for k in 0..len {
-                    let (l, u) = (self.lo[xo + k].to_f64(), self.hi[xo + k].to_f64());
-                    let (il, iu) = relax::interval(f, l, u)?;
-                    let r = relax::relax(f, l, u)?;
-                    let (sl, bl) = r.lower.to_scalar_lower::<T>(l, u);
-                    let (su, bu) = r.upper.to_scalar_upper::<T>(l, u);
-                    let lines = &mut self.lines[6 * (off + k)..6 * (off + k) + 4];
-                    lines.copy_from_slice(&[sl, bl, su, bu]);
+                    let (il, iu) = self.relax_unary_element(f, xo + k, off + k)?;
                     self.lo[off + k] = T::from_f64_down(il);
                     self.hi[off + k] = T::from_f64_up(iu);
                     self.aux[off + k] = T::ZERO; // relax covers the deployed f32 function
@@ -478,6 +532,108 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             }
         }
         Ok(())
+    }
+
+    /// Cache the lines of unary op `f` at element `out` (input element `inp`) from the input's
+    /// interval; returns the op's interval image.
+    fn relax_unary_element(&mut self, f: Unary, inp: usize, out: usize) -> Result<(f64, f64), BoundError> {
+        let (l, u) = (self.lo[inp].to_f64(), self.hi[inp].to_f64());
+        let image = relax::interval(f, l, u)?;
+        let r = relax::relax(f, l, u)?;
+        let (sl, bl) = r.lower.to_scalar_lower::<T>(l, u);
+        let (su, bu) = r.upper.to_scalar_upper::<T>(l, u);
+        self.lines[6 * out..6 * out + 4].copy_from_slice(&[sl, bl, su, bu]);
+        Ok(image)
+    }
+
+    /// Cache the planes of a product at element `out` (operand elements `a`, `b`); returns the
+    /// product's interval image (covering the f32 product too).
+    fn relax_mul_element(&mut self, a: usize, b: usize, out: usize) -> Result<(f64, f64), BoundError> {
+        let (lx, ux) = (self.lo[a].to_f64(), self.hi[a].to_f64());
+        let (ly, uy) = (self.lo[b].to_f64(), self.hi[b].to_f64());
+        let image = relax::mul_interval(lx, ux, ly, uy)?;
+        let (lower, upper) = relax::mul_relax(lx, ux, ly, uy)?;
+        let (ax, ay, c) = lower.to_scalar_lower::<T>(lx, ux, ly, uy);
+        let (bx, by, d) = upper.to_scalar_upper::<T>(lx, ux, ly, uy);
+        self.lines[6 * out..6 * out + 6].copy_from_slice(&[ax, ay, c, bx, by, d]);
+        Ok(image)
+    }
+
+    /// Scalars of a snapshot of the node bounds and relaxation cache ([`Workspace::save`]).
+    pub const fn snapshot_len(plan: &Plan) -> usize {
+        9 * plan.values + plan.nodes
+    }
+
+    /// Save node intervals, slacks and relaxations (e.g. the root's) into `buf`.
+    pub fn save(&self, buf: &mut [T]) -> Result<(), BoundError> {
+        let v = self.plan.values;
+        if buf.len() < Self::snapshot_len(&self.plan) {
+            return Err(BoundError::Shape);
+        }
+        let (a, r) = buf.split_at_mut(v);
+        let (b, r) = r.split_at_mut(v);
+        let (c, r) = r.split_at_mut(v);
+        let (d, r) = r.split_at_mut(6 * v);
+        a.copy_from_slice(self.lo);
+        b.copy_from_slice(self.hi);
+        c.copy_from_slice(self.aux);
+        d.copy_from_slice(self.lines);
+        r[..self.plan.nodes].copy_from_slice(self.consts);
+        Ok(())
+    }
+
+    /// Restore what [`Workspace::save`] stored.
+    pub fn restore(&mut self, buf: &[T]) -> Result<(), BoundError> {
+        let v = self.plan.values;
+        if buf.len() < Self::snapshot_len(&self.plan) {
+            return Err(BoundError::Shape);
+        }
+        self.lo.copy_from_slice(&buf[..v]);
+        self.hi.copy_from_slice(&buf[v..2 * v]);
+        self.aux.copy_from_slice(&buf[2 * v..3 * v]);
+        self.lines.copy_from_slice(&buf[3 * v..9 * v]);
+        self.consts.copy_from_slice(&buf[9 * v..9 * v + self.plan.nodes]);
+        Ok(())
+    }
+
+    /// Apply activation splits to restored (root) bounds *without* recomputing other nodes: clamp
+    /// each split element and re-relax the ops that read it. Sound because every other interval
+    /// is the root's, a superset of the domain's. Returns `Ok(false)` if a clamp empties the
+    /// domain.
+    pub fn apply_splits_fixed(&mut self, g: &Graph<'_, T>, splits: &[Split<T>]) -> Result<bool, BoundError> {
+        for s in splits {
+            let z = s.node as usize;
+            if z >= g.nodes.len() || s.idx >= g.nodes[z].len {
+                return Err(BoundError::Shape);
+            }
+            let k = g.offset(s.node) + s.idx as usize;
+            if s.upper {
+                self.hi[k] = self.hi[k].min_of(s.point);
+            } else {
+                self.lo[k] = self.lo[k].max_of(s.point);
+            }
+            if !(self.lo[k] <= self.hi[k]) {
+                return Ok(false);
+            }
+        }
+        for s in splits {
+            let mut off = 0;
+            for node in g.nodes.iter() {
+                let len = node.len as usize;
+                let e = s.idx as usize;
+                match node.op {
+                    Op::Unary { x, f } if x == s.node => {
+                        self.relax_unary_element(f, g.offset(x) + e, off + e)?;
+                    }
+                    Op::Mul { a, b } if a == s.node || b == s.node => {
+                        self.relax_mul_element(g.offset(a) + e, g.offset(b) + e, off + e)?;
+                    }
+                    _ => {}
+                }
+                off += len;
+            }
+        }
+        Ok(true)
     }
 
     /// Tighten node `id`'s interval by CROWN (identity rows in chunks, both signs).

@@ -1,4 +1,41 @@
-//! The `genbab` command.
-fn main() {
-    println!("genbab");
+//! The `genbab` command. Each subcommand is one variant of [`Command`] and one module with an
+//! `Args` struct and a `run(args) -> ExitCode` function.
+
+mod bench;
+mod bounds;
+mod opts;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// genbab: verify neural networks with general nonlinearities (ONNX + VNN-LIB in, VNN-COMP verdicts out).
+#[derive(Parser)]
+#[command(name = "genbab", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Decide a property: prints `unsat` (holds), `sat` (counterexample), `timeout` or `unknown`.
+    Verify(verify::Args),
+    /// Print certified bounds of every output over the property's input box(es).
+    Bounds(bounds::Args),
+    /// Run a VNN-COMP benchmark directory (instances.csv), compare with expected.csv, report.
+    Bench(bench::Args),
+    /// Turn a model (and optionally a property and sensor frames) into a Rust module for firmware.
+    Bake(genbab_cli::bake::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Verify(a) => verify::run(a),
+        Command::Bounds(a) => bounds::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Bake(a) => genbab_cli::bake::run(a),
+    }
 }

@@ -2,7 +2,7 @@
 
 use clap::ValueEnum;
 use genbab_cli::engine::{Options, Precision};
-use genbab_core::bab::{Branching, Points, Settings};
+use genbab_core::bab::{Branching, Intermediate, Points, Settings};
 use genbab_core::bound::{Config, Deploy, Method};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -79,6 +79,19 @@ pub struct EngineArgs {
     /// Rounds of split-multiplier (β) optimisation per domain (0 = off).
     #[arg(long, default_value_t = Settings::default().beta_iters)]
     pub beta_iters: u32,
+    /// Intermediate bounds of activation-split domains: recompute every later node (tight) or
+    /// keep the root's and re-relax only the split neurons (fast).
+    #[arg(long, value_enum, default_value = "recompute")]
+    pub intermediate: IntermediateArg,
+}
+
+/// `--intermediate`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum IntermediateArg {
+    /// Recompute every node after the earliest split.
+    Recompute,
+    /// Keep the root's intervals.
+    Fixed,
 }
 
 impl EngineArgs {
@@ -98,6 +111,10 @@ impl EngineArgs {
             },
             max_steps: self.max_steps,
             beta_iters: self.beta_iters,
+            intermediate: match self.intermediate {
+                IntermediateArg::Recompute => Intermediate::Recompute,
+                IntermediateArg::Fixed => Intermediate::Fixed,
+            },
             ..Settings::default()
         };
         if let Some(seed) = self.seed {

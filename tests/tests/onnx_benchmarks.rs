@@ -1,5 +1,6 @@
 //! The ONNX loader on every model of the shared VNN-COMP benchmarks (`../shared/benchmarks`, or
-//! `$GENBAB_BENCHMARKS`; skipped with a note when absent):
+//! `$GENBAB_BENCHMARKS`; a missing directory fails the test unless `GENBAB_SKIP_BENCHMARKS=1`
+//! says so explicitly — CI always has it):
 //!
 //! - every model loads, except the known refusals (Floor of a variable in the ml4acopf
 //!   `linear-residual` variants), which must fail with the precise one-line error;
@@ -18,9 +19,11 @@ fn bench_root() -> Option<PathBuf> {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/benchmarks"));
     if p.is_dir() {
         Some(p)
-    } else {
-        eprintln!("note: {} not found; benchmark checks skipped", p.display());
+    } else if std::env::var_os("GENBAB_SKIP_BENCHMARKS").is_some() {
+        eprintln!("note: {} not found; benchmark checks skipped on request", p.display());
         None
+    } else {
+        panic!("{} not found: set GENBAB_BENCHMARKS, or GENBAB_SKIP_BENCHMARKS=1 to skip", p.display());
     }
 }
 
@@ -73,40 +76,92 @@ fn rel_err(a: f64, b: f64) -> f64 {
     (a - b).abs() / (1.0 + b.abs())
 }
 
+/// onnxruntime outputs (see `fixtures/gen_ort_reference.py`): (benchmark, point) →
+/// [(output index, float32 value, float64 value if available)].
+type Reference = std::collections::BTreeMap<(String, String, String), Vec<(usize, f64, Option<f64>)>>;
+
+fn ort_reference() -> Reference {
+    let text = include_str!("../fixtures/ort_reference.csv");
+    let mut m = Reference::new();
+    for line in text.lines().skip(1) {
+        let c: Vec<&str> = line.split(',').collect();
+        let e = m.entry((c[0].to_string(), c[1].to_string(), c[2].to_string())).or_default();
+        e.push((c[3].parse().unwrap(), c[4].parse().unwrap(), c[5].parse().ok()));
+    }
+    m
+}
+
+/// Tolerance against onnxruntime's float32 output. The ml4acopf networks sum large terms with
+/// cancellation, so their own float32 evaluation is off by up to ~1e-3 relative; the float64
+/// reference shows that the lowering itself is exact there.
+fn f32_tolerance(bench: &str) -> f64 {
+    if bench.starts_with("ml4acopf") { 2e-3 } else { 1e-4 }
+}
+
+/// The lowered IR at every reference point (validated counterexamples and box centres of every
+/// model) against onnxruntime: the recorded Y and onnxruntime float32 within `f32_tolerance`, and
+/// onnxruntime float64 to 1e-9 (where it has the kernels: everything but Conv).
 #[test]
-fn ir_reproduces_counterexample_outputs() {
+fn ir_matches_onnxruntime() {
     let Some(root) = bench_root() else { return };
-    let mut checked = 0;
-    let mut worst: (f64, String) = (0.0, String::new());
-    for d in std::fs::read_dir(&root).unwrap().flatten() {
-        let src = d.path().join("counterexamples/SOURCES.csv");
-        let Ok(text) = std::fs::read_to_string(&src) else { continue };
-        for line in text.lines().skip(1) {
-            let cols: Vec<&str> = line.split(',').collect();
-            let (file, onnx_rel) = (cols[0], cols[1]);
-            let model = match onnx::load(&d.path().join(onnx_rel)) {
-                Ok(m) => m,
-                Err(e) => {
-                    eprintln!("skip {file}: {e}");
-                    continue;
-                }
-            };
-            let c = cex::parse(&std::fs::read_to_string(d.path().join(file)).unwrap()).unwrap();
-            assert_eq!(c.x.len(), model.input_len(), "{file}");
-            assert_eq!(c.y.len(), model.output_len(), "{file}");
-            let y64 = model.graph::<f64>().eval(&c.x).unwrap();
-            let x32: Vec<f32> = c.x.iter().map(|&v| v as f32).collect();
-            let y32 = model.graph::<f32>().eval(&x32).unwrap();
-            let mut e_file = 0.0f64;
-            for j in 0..c.y.len() {
-                e_file = e_file.max(rel_err(y64[j], c.y[j])).max(rel_err(y32[j] as f64, c.y[j]));
+    let reference = ort_reference();
+    let mut worst: std::collections::BTreeMap<String, (f64, f64, usize)> = Default::default();
+    let mut models: std::collections::HashMap<PathBuf, Option<onnx::Model>> = Default::default();
+    for ((bench, point, onnx_rel), values) in &reference {
+        let dir = root.join(bench);
+        let model = models.entry(dir.join(onnx_rel)).or_insert_with_key(|p| match onnx::load(p) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                assert!(e.to_string().contains("(Floor)"), "{e}");
+                None
             }
-            if e_file > worst.0 {
-                worst = (e_file, file.to_string());
+        });
+        let Some(model) = model else { continue };
+        let x: Vec<f64> = if let Some(v) = point.strip_prefix("center:") {
+            let p = genbab_cli::vnnlib::read(&dir.join(v)).unwrap();
+            if p.cases.len() != 1 {
+                continue;
             }
-            assert!(e_file < 1e-4, "{}/{file}: IR output differs from the recorded Y by {e_file:e}", d.path().display());
-            checked += 1;
+            p.cases[0].lo.iter().zip(&p.cases[0].hi).map(|(l, h)| (l + h) / 2.0).collect()
+        } else {
+            let c = cex::parse(&std::fs::read_to_string(dir.join(point)).unwrap()).unwrap();
+            for &(k, y32, _) in values {
+                assert_eq!(
+                    c.y[k], y32,
+                    "{bench}/{point}: onnxruntime float32 differs from the recorded Y_{k}"
+                );
+            }
+            c.x
+        };
+        assert_eq!(x.len(), model.input_len(), "{bench}/{point}");
+        let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let x64: Vec<f64> = x32.iter().map(|&v| v as f64).collect();
+        let y64 = model.graph::<f64>().eval(&x64).unwrap();
+        let y32 = model.graph::<f32>().eval(&x32).unwrap();
+        let w = worst.entry(bench.clone()).or_default();
+        w.2 += 1;
+        for &(j, r32, r64) in values {
+            let e = rel_err(y64[j], r32).max(rel_err(y32[j] as f64, r32));
+            assert!(
+                e < f32_tolerance(bench),
+                "{bench}/{point}: Y_{j} = {} (f64 IR) / {} (f32 IR), onnxruntime f32 {r32}",
+                y64[j],
+                y32[j]
+            );
+            w.0 = w.0.max(e);
+            if let Some(r64) = r64 {
+                let e = rel_err(y64[j], r64);
+                assert!(
+                    e < 1e-9,
+                    "{bench}/{point}: Y_{j} = {} in the IR, {r64} by onnxruntime (f64)",
+                    y64[j]
+                );
+                w.1 = w.1.max(e);
+            }
         }
     }
-    eprintln!("checked {checked} counterexamples; worst relative error {:e} ({})", worst.0, worst.1);
+    for (b, (e32, e64, n)) in &worst {
+        eprintln!("{b}: {n} points; worst relative error vs onnxruntime f32 {e32:.2e}, vs f64 {e64:.2e}");
+    }
+    assert!(!worst.is_empty());
 }

@@ -77,6 +77,19 @@ pub struct Settings {
     pub input_split_max_dim: u32,
     /// Rounds of split-multiplier (β) optimisation per domain (0 = plain clamped CROWN).
     pub beta_iters: u32,
+    /// How an activation-split domain gets its intermediate bounds.
+    pub intermediate: Intermediate,
+}
+
+/// Intermediate bounds of an activation-split domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Intermediate {
+    /// Recompute every node after the earliest split node by CROWN (tightest, costly).
+    Recompute,
+    /// Keep the root's intervals, clamp the split neurons and re-relax only their consumers
+    /// (as α,β-CROWN does in BaB: one output pass per domain).
+    Fixed,
 }
 
 impl Default for Settings {
@@ -92,6 +105,7 @@ impl Default for Settings {
             seed: 0x9e37_79b9_7f4a_7c15,
             input_split_max_dim: 16,
             beta_iters: 6,
+            intermediate: Intermediate::Recompute,
         }
     }
 }
@@ -197,6 +211,7 @@ impl BabPlan {
             + 2 * d
             + attack::scalars(v, d)
             + 4 * self.depth
+            + if self.split_values > 0 { Workspace::<f32>::snapshot_len(&self.bound) } else { 0 }
     }
     /// Booleans needed.
     pub const fn flags(&self) -> usize {
@@ -249,6 +264,7 @@ pub struct BabWorkspace<'w, T> {
     sum: &'w mut [f64],
     cur: &'w mut [Split<T>],
     beta: &'w mut [T],
+    snapshot: &'w mut [T],
 }
 
 impl<'w, T: Scalar> BabWorkspace<'w, T> {
@@ -284,7 +300,9 @@ impl<'w, T: Scalar> BabWorkspace<'w, T> {
         let (x_lo, rest) = rest.split_at_mut(d);
         let (x_hi, rest) = rest.split_at_mut(d);
         let (attack, rest) = rest.split_at_mut(attack::scalars(v, d));
-        let (beta, _) = rest.split_at_mut(4 * plan.depth);
+        let (beta, rest) = rest.split_at_mut(4 * plan.depth);
+        let snap = if plan.split_values > 0 { Workspace::<T>::snapshot_len(&plan.bound) } else { 0 };
+        let (snapshot, _) = rest.split_at_mut(snap);
         let (pool_splits, cur) = splits.split_at_mut(plan.domains * plan.depth);
         let pool = Pool::new(plan.domains, plan.depth, d, boxes, pool_splits, records);
         Ok(BabWorkspace {
@@ -302,6 +320,7 @@ impl<'w, T: Scalar> BabWorkspace<'w, T> {
             sum: &mut sum[..d],
             cur: &mut cur[..plan.depth],
             beta,
+            snapshot,
         })
     }
     /// The plan.
@@ -331,9 +350,11 @@ fn bound_domain<T: Scalar>(
     ws: &mut BabWorkspace<'_, T>,
     n_splits: usize,
     root: bool,
-    beta_iters: u32,
+    settings: &Settings,
+    activation: bool,
     keep_going: &mut dyn FnMut() -> bool,
 ) -> Result<Bounded, BoundError> {
+    let beta_iters = settings.beta_iters;
     let splits = &ws.cur[..n_splits];
     let d = ws.plan.input;
     let m = spec.atoms();
@@ -341,7 +362,24 @@ fn bound_domain<T: Scalar>(
     if root && ws.plan.split_values > 0 {
         saves.shortcuts = Some((&mut *ws.shortcuts, &*ws.offsets));
     }
-    if !ws.bound.node_bounds_until(g, ws.x_lo, ws.x_hi, splits, cfg, &mut saves, keep_going)? {
+    let nonempty = if root || !activation || ws.snapshot.is_empty() {
+        let ok = ws.bound.node_bounds_until(g, ws.x_lo, ws.x_hi, splits, cfg, &mut saves, keep_going)?;
+        if root && !ws.snapshot.is_empty() {
+            ws.bound.save(ws.snapshot)?;
+        }
+        ok
+    } else {
+        // Same box as the root: start from the root's intervals.
+        ws.bound.restore(ws.snapshot)?;
+        match settings.intermediate {
+            Intermediate::Fixed => ws.bound.apply_splits_fixed(g, splits)?,
+            Intermediate::Recompute => {
+                let from = splits.iter().map(|s| s.node).min().unwrap_or(g.output);
+                ws.bound.node_bounds_from(g, ws.x_lo, ws.x_hi, splits, cfg, from, keep_going)?
+            }
+        }
+    };
+    if !nonempty {
         return Ok(Bounded::Verified);
     }
     // First pass: all atoms, to find the target (worst clause, its best atom).
@@ -374,40 +412,55 @@ fn bound_domain<T: Scalar>(
         }
     }
     let Some((mut margin, mut target)) = worst else { return Ok(Bounded::Verified) };
-    // Split multipliers: try to refute every open clause through its best atom.
+    // Split multipliers: try to refute the open clauses through their best atoms, worst clause
+    // first; the first clause that stays open decides the domain's margin (no need to pay for
+    // the others).
     let mut use_beta = false;
     if n_splits > 0 && beta_iters > 0 && cfg.method == Method::Crown {
         let n = g.output_len();
-        let mut worst: Option<(f64, usize)> = None;
-        for k in 0..spec.clauses() {
+        let best_atom = |k: usize, lbs: &[T]| {
             let mut best = (f64::NEG_INFINITY, 0usize);
             for i in spec.clause(k) {
-                let v = ws.lbs[i].to_f64();
+                let v = lbs[i].to_f64();
                 if v > best.0 {
                     best = (v, i);
                 }
             }
-            if best.0 > 0.0 {
-                continue;
+            best
+        };
+        // Visit clauses in increasing margin order without extra memory: each round takes the
+        // smallest margin above the previous one.
+        if ws.lbs[..m].iter().any(|v| !v.is_usable()) {
+            return Err(BoundError::Numeric);
+        }
+        // Order key (margin, clause index), so equal margins are each visited once.
+        let mut last: Option<(f64, usize)> = None;
+        let mut open: Option<(f64, usize)> = None;
+        loop {
+            let mut next: Option<(f64, usize, usize)> = None;
+            for k in 0..spec.clauses() {
+                let b = best_atom(k, ws.lbs);
+                if b.0 > 0.0 {
+                    continue; // refuted already
+                }
+                let after_last = last.is_none_or(|(lm, lk)| b.0 > lm || (b.0 == lm && k > lk));
+                if after_last && next.is_none_or(|(nm, _, nk)| b.0 < nm || (b.0 == nm && k < nk)) {
+                    next = Some((b.0, b.1, k));
+                }
             }
-            let row = &spec.rows[best.1 * n..(best.1 + 1) * n];
-            let v = optimise_beta(g, cfg, ws, n_splits, row, spec.rhs[best.1], beta_iters)?;
-            if v > 0.0 {
-                continue;
-            }
-            if worst.is_none_or(|w| v < w.0) {
-                worst = Some((v, best.1));
-                // Keep the multipliers of the worst clause for the coefficients BBPS reads.
-                let (b, keep) = ws.beta.split_at_mut(3 * ws.plan.depth);
-                keep[..n_splits].copy_from_slice(&b[..n_splits]);
+            let Some((m0, atom, k)) = next else { break };
+            last = Some((m0, k));
+            let row = &spec.rows[atom * n..(atom + 1) * n];
+            let v = optimise_beta(g, cfg, ws, n_splits, row, spec.rhs[atom], beta_iters)?;
+            if v <= 0.0 {
+                open = Some((v, atom));
+                break;
             }
         }
-        let Some((m2, t2)) = worst else { return Ok(Bounded::Verified) };
+        let Some((m2, t2)) = open else { return Ok(Bounded::Verified) };
         margin = m2;
         target = t2;
         use_beta = true;
-        let (b, keep) = ws.beta.split_at_mut(3 * ws.plan.depth);
-        b[..n_splits].copy_from_slice(&keep[..n_splits]);
     }
     // Second pass for the target row only, recording its coefficients at every node (BBPS's lA).
     if cfg.method == Method::Crown && ws.plan.split_values > 0 {
@@ -592,7 +645,7 @@ pub fn verify<T: Scalar>(
         stats.bounded += 1;
         let res = {
             let snapshot = stats;
-            bound_domain(g, spec, &cfg, ws, n_splits, root, settings.beta_iters, &mut || {
+            bound_domain(g, spec, &cfg, ws, n_splits, root, settings, activation, &mut || {
                 keep_going(&snapshot)
             })
         };

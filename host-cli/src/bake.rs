@@ -1,0 +1,985 @@
+//! `genbab bake MODEL.onnx [PROP.vnnlib] -o module.rs`: a model (and optionally a property and a
+//! stream of sensor frames) as a Rust module for firmware that links `genbab-core`.
+//!
+//! The module holds the model as core IR in `static` arrays (`NODES`, `WEIGHTS`, `INDICES`, in
+//! flash), `graph()`, the property's first input box and its unsafe region (`SPEC_*`, `spec()`),
+//! the branch-and-bound settings the firmware runs with (`settings()`) and `const` sizes of every
+//! buffer the core needs, computed here with the core's own plan functions ([`Plan`],
+//! [`BabPlan`]) for the device's domain capacity, depth and chunk. The firmware declares its
+//! buffers with these sizes, so its RAM is fixed at link time; `PLAN` restates the plan as a
+//! `const` expression so the firmware can check the sizes at compile time.
+//!
+//! Weights are printed with `{:?}`, Rust's shortest representation that parses back to the same
+//! `f32`, so the baked model is bit-for-bit the loaded one. The text is emitted already formatted
+//! the way `rustfmt` (edition 2024, `max_width = 110`, `use_small_heuristics = "Max"`) formats it.
+//!
+//! # Frames (`--frames N`)
+//!
+//! A *frame* is a sensor reading `x` (a point) with an uncertainty radius `r` per input; the
+//! firmware certifies the property over the box `[x − r, x + r]` (each end rounded outward by one
+//! ulp: `x.sub_down(r)`, `x.add_up(r)`). The generator, deterministic for `--frame-seed`:
+//!
+//! 1. The *region* is the property's first input box scaled about its centre by `--frame-spread`.
+//! 2. It draws `20·N` uniform points in the region and evaluates the network (f32) at each; a
+//!    point's *margin* is `min over clauses (max over atoms (c·y − d))`, negative or zero exactly
+//!    when the output is in the unsafe region.
+//! 3. Frame `k` is, by `k mod 3`: *safe* (the next point with a positive margin), *unsafe* (the
+//!    next point with margin ≤ 0) or *borderline* (on the segment from the next safe to the next
+//!    unsafe point, the boundary of the unsafe set is found by 40 bisections; then 30 bisections
+//!    between the safe point and the boundary find the centre closest to the boundary whose box
+//!    the check below does *not* find violated: a box that touches the boundary).
+//! 4. Its radius is `f · (half-width of the region)` per input, with `f` the `(k div 3)`-th entry
+//!    (cyclically) of `--frame-radius`, a comma-separated list.
+//!
+//! The host then decides every frame exactly as the firmware will: `bab::verify` with `settings()`
+//! in a workspace of exactly the baked plan's sizes (zeroed before each frame), the step limit
+//! `max_steps` as the only budget. The decisions (certified / violated / undecided), the
+//! number of domains bounded and the witnesses are baked in as `EXPECTED*` for the firmware to
+//! compare against.
+//!
+//! # Blob (`--blob FILE`)
+//!
+//! Also writes the f32 model as a byte blob for a loader that builds the model on a heap (the
+//! firmware's `embedded-alloc` copy). Little-endian: magic `GBM1`, then `u32` node count, weight
+//! count, index count and output id; then one 32-byte record per node (`u8` op tag, `u8` unary
+//! tag, `u8` power, `u8` 0, `u32` len, five `u32` operand fields, `f32` LeakyReLU slope); then
+//! the weights (`f32` bits) and the indices (`u32`). See [`blob`] for the field order per op.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use genbab_core::bab::{self, BabPlan, Branching, DomainRecord, Settings, Verdict};
+use genbab_core::bound::{Plan, Split};
+use genbab_core::graph::{Graph, Node, Op, Span, Unary};
+use genbab_core::num::{Fix, Scalar};
+use genbab_core::spec::Spec;
+
+use crate::onnx;
+use crate::vnnlib;
+
+/// Options of `genbab bake`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Args {
+    /// The network (ONNX).
+    pub model: PathBuf,
+    /// A property (VNN-LIB): its first input box and unsafe region are baked as `SPEC_*`.
+    pub property: Option<PathBuf>,
+    /// The Rust module to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// A name for the module's title line (default: the model file's stem).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Scalar type of the baked weights (the device's FPU type).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub scalar: ScalarArg,
+    /// Which input box of the property (VNN-LIB files may hold several).
+    #[arg(long, default_value_t = 0)]
+    pub case: usize,
+    /// Branch-and-bound domain pool capacity on the device.
+    #[arg(long, default_value_t = 64)]
+    pub domains: usize,
+    /// Most activation splits per domain (0 suffices for input splitting).
+    #[arg(long, default_value_t = 24)]
+    pub depth: usize,
+    /// Rows of a backward pass processed at once (RAM ∝ chunk × node values).
+    #[arg(long, default_value_t = 4)]
+    pub chunk: usize,
+    /// What branch and bound splits on the device (`auto`: the input when it has ≤ 16 values).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub branching: BranchingArg,
+    /// Domains bounded per check at most: the device's fixed per-frame budget.
+    #[arg(long, default_value_t = 8)]
+    pub max_steps: u64,
+    /// Counterexample search: random restarts (the first starts at the box centre).
+    #[arg(long, default_value_t = 2)]
+    pub attack_restarts: u32,
+    /// Counterexample search: gradient steps per restart.
+    #[arg(long, default_value_t = 8)]
+    pub attack_steps: u32,
+    /// Seed of the counterexample search.
+    #[arg(long, default_value_t = Settings::default().seed)]
+    pub seed: u64,
+    /// Rounds of split-multiplier (β) optimisation per domain (activation splits only).
+    #[arg(long, default_value_t = Settings::default().beta_iters)]
+    pub beta_iters: u32,
+    /// Also bake the weights as Q16.16 bit patterns (`WEIGHTS_FIX_BITS`, for `num::Fix`).
+    #[arg(long)]
+    pub fixed: bool,
+    /// Bake this many sensor frames and the host's decisions for them (needs a property).
+    #[arg(long, default_value_t = 0)]
+    pub frames: usize,
+    /// Seed of the frame generator.
+    #[arg(long, default_value_t = 1)]
+    pub frame_seed: u64,
+    /// Frame region: the property's box scaled about its centre by this factor.
+    #[arg(long, default_value_t = 1.0)]
+    pub frame_spread: f64,
+    /// Frame radii as fractions of the region's half-width, used in turn.
+    #[arg(long, value_delimiter = ',', default_value = "0.001,0.004,0.02")]
+    pub frame_radius: Vec<f64>,
+    /// Also write the model as a byte blob (for a heap-allocating loader) to this file.
+    #[arg(long)]
+    pub blob: Option<PathBuf>,
+}
+
+/// Scalar types `bake` can emit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScalarArg {
+    /// IEEE binary32 (the Cortex-M4F's FPU).
+    F32,
+}
+
+/// What branch and bound splits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BranchingArg {
+    Auto,
+    Input,
+    Bbps,
+    Babsr,
+}
+
+/// The generated module and, with `--blob`, the blob.
+#[derive(Clone, Debug)]
+pub struct Baked {
+    pub module: String,
+    pub blob: Option<Vec<u8>>,
+    /// Host decisions per frame (0 certified, 1 violated, 2 undecided).
+    pub decisions: Vec<u8>,
+}
+
+/// Decision codes baked into `EXPECTED`.
+pub const CERTIFIED: u8 = 0;
+/// The property is violated in the frame's box (a confirmed witness exists).
+pub const VIOLATED: u8 = 1;
+/// Neither within the budget: the monitor falls back.
+pub const UNDECIDED: u8 = 2;
+
+/// Parse `bake`'s arguments (without the program and subcommand names), e.g. for tests.
+pub fn parse_args<S: AsRef<str>>(argv: &[S]) -> Result<Args, String> {
+    use clap::{Args as _, FromArgMatches as _};
+    let cmd = Args::augment_args(clap::Command::new("bake").no_binary_name(true));
+    let m = cmd.try_get_matches_from(argv.iter().map(|s| s.as_ref())).map_err(|e| e.to_string())?;
+    Args::from_arg_matches(&m).map_err(|e| e.to_string())
+}
+
+/// The `bake` subcommand.
+pub fn run(a: Args) -> ExitCode {
+    let baked = match bake(&a, Path::new(".")) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = std::fs::write(&a.output, &baked.module) {
+        eprintln!("error: {}: cannot write: {e}", a.output.display());
+        return ExitCode::from(2);
+    }
+    if let (Some(path), Some(blob)) = (&a.blob, &baked.blob)
+        && let Err(e) = std::fs::write(path, blob)
+    {
+        eprintln!("error: {}: cannot write: {e}", path.display());
+        return ExitCode::from(2);
+    }
+    if !baked.decisions.is_empty() {
+        let count = |c: u8| baked.decisions.iter().filter(|&&d| d == c).count();
+        eprintln!(
+            "{} frames: {} certified, {} violated, {} undecided",
+            baked.decisions.len(),
+            count(CERTIFIED),
+            count(VIOLATED),
+            count(UNDECIDED)
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// The settings the device runs with: the core's defaults but for the fields `bake` sets (the
+/// emitted `settings()` lists exactly these).
+pub fn settings(a: &Args) -> Settings {
+    Settings {
+        branching: match a.branching {
+            BranchingArg::Auto => Branching::Auto,
+            BranchingArg::Input => Branching::Input,
+            BranchingArg::Bbps => Branching::Bbps,
+            BranchingArg::Babsr => Branching::BabSr,
+        },
+        max_steps: a.max_steps,
+        attack_restarts: a.attack_restarts,
+        attack_steps: a.attack_steps,
+        seed: a.seed,
+        beta_iters: a.beta_iters,
+        ..Settings::default()
+    }
+}
+
+/// Whether the settings can split activations on this model (then the plan reserves BBPS buffers).
+fn activation_split(s: &Settings, input_len: usize) -> bool {
+    match s.branching {
+        Branching::Input => false,
+        Branching::Auto => input_len > s.input_split_max_dim as usize,
+        Branching::Bbps | Branching::BabSr => true,
+    }
+}
+
+/// A property case in f32, rounded so that the box and the unsafe region only grow.
+struct Prop {
+    lo: Vec<f32>,
+    hi: Vec<f32>,
+    rows: Vec<f32>,
+    rhs: Vec<f32>,
+    ends: Vec<u32>,
+    /// The box as written (f64), for the frame region.
+    lo64: Vec<f64>,
+    hi64: Vec<f64>,
+}
+
+impl Prop {
+    fn spec<'a>(&'a self, lo: &'a [f32], hi: &'a [f32]) -> Spec<'a, f32> {
+        Spec { lo, hi, rows: &self.rows, rhs: &self.rhs, clause_ends: &self.ends }
+    }
+}
+
+/// Bake the module; relative paths in `a` are resolved against `base`.
+pub fn bake(a: &Args, base: &Path) -> Result<Baked, String> {
+    let model = onnx::load(&base.join(&a.model)).map_err(|e| e.to_string())?;
+    let og = model.graph::<f32>();
+    let g = og.graph();
+    g.validate().map_err(|e| format!("{}: invalid graph: {e:?}", a.model.display()))?;
+    let prop = match &a.property {
+        None => None,
+        Some(p) => {
+            let pr = vnnlib::read(&base.join(p)).map_err(|e| e.to_string())?;
+            crate::engine::check_shapes(&model, &pr).map_err(|e| format!("{}: {e}", p.display()))?;
+            let c = pr.cases.get(a.case).ok_or_else(|| {
+                format!(
+                    "{}: --case {} but the property has {} input box(es)",
+                    p.display(),
+                    a.case,
+                    pr.cases.len()
+                )
+            })?;
+            let pr = Prop {
+                lo: c.lo.iter().map(|&v| f32::from_f64_down(v)).collect(),
+                hi: c.hi.iter().map(|&v| f32::from_f64_up(v)).collect(),
+                rows: c.rows.iter().map(|&v| f32::from_f64_near(v)).collect(),
+                rhs: c.rhs.iter().map(|&v| f32::from_f64_up(v)).collect(),
+                ends: c.clause_ends.clone(),
+                lo64: c.lo.clone(),
+                hi64: c.hi.clone(),
+            };
+            pr.spec(&pr.lo, &pr.hi)
+                .validate(g.input_len(), g.output_len())
+                .map_err(|e| format!("{}: invalid property: {e:?}", p.display()))?;
+            Some(pr)
+        }
+    };
+    if a.frames > 0 && prop.is_none() {
+        return Err("--frames needs a property (its box is the frame region, its atoms the check)".into());
+    }
+    if a.frame_radius.is_empty() || a.frame_radius.iter().any(|r| !(r.is_finite() && *r >= 0.0)) {
+        return Err("--frame-radius: give non-negative fractions".into());
+    }
+    let settings = settings(a);
+    let atoms = prop.as_ref().map_or(0, |p| p.rhs.len());
+    let activation = activation_split(&settings, g.input_len());
+    let plan = BabPlan::new(&g, atoms, a.domains, a.depth, a.chunk, activation)
+        .map_err(|e| format!("{}: cannot plan: {e:?}", a.model.display()))?;
+    let bound_plan =
+        Plan::new(&g, a.chunk).map_err(|e| format!("{}: cannot plan: {e:?}", a.model.display()))?;
+
+    let mut w = Writer::default();
+    let name = a.name.clone().unwrap_or_else(|| {
+        a.model.file_stem().map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned())
+    });
+    header(&mut w, a, &name, &g, atoms);
+    imports(&mut w, &g, prop.is_some());
+    model_items(&mut w, &og);
+    if a.fixed {
+        fixed_items(&mut w, &og.weights)?;
+    }
+    plan_items(&mut w, &plan, &bound_plan, &settings, activation);
+    let mut decisions = Vec::new();
+    if let Some(p) = &prop {
+        spec_items(&mut w, p);
+        if a.frames > 0 {
+            decisions = frame_items(&mut w, a, &g, p, &plan, &settings)?;
+        }
+    }
+    let blob = a.blob.as_ref().map(|_| blob(&og.graph()));
+    Ok(Baked { module: w.finish(), blob, decisions })
+}
+
+// ---- the parts of the module --------------------------------------------------------------------
+
+fn header(w: &mut Writer, a: &Args, name: &str, g: &Graph<'_, f32>, atoms: usize) {
+    w.line(&format!("//! {name}: baked by `genbab bake`. Generated code, do not edit: regenerate with"));
+    w.line("//!");
+    w.line("//! ```sh");
+    let cmd = command_line(a);
+    for (k, l) in cmd.iter().enumerate() {
+        let sep = if k + 1 < cmd.len() { " \\" } else { "" };
+        w.line(&format!("//! {l}{sep}"));
+    }
+    w.line("//! ```");
+    w.line("//!");
+    w.line(&format!(
+        "//! Model `{}`: {} nodes, {} inputs, {} outputs, {} weights, {} index entries.",
+        a.model.display(),
+        g.nodes.len(),
+        g.input_len(),
+        g.output_len(),
+        g.weights.len(),
+        g.indices.len()
+    ));
+    if let Some(p) = &a.property {
+        w.line(&format!("//! Property `{}`, input box {}: {} atoms.", p.display(), a.case, atoms));
+    }
+    w.blank();
+}
+
+/// The regenerating command, one argument group per line, run from the repository root.
+fn command_line(a: &Args) -> Vec<String> {
+    let mut l = vec![format!("cargo run --release -p genbab-cli -- bake {}", a.model.display())];
+    if let Some(p) = &a.property {
+        l[0].push(' ');
+        l[0].push_str(&p.display().to_string());
+    }
+    let mut opts = vec![format!("-o {}", a.output.display())];
+    if let Some(n) = &a.name {
+        opts.push(format!("--name {n:?}"));
+    }
+    if let Some(b) = &a.blob {
+        opts.push(format!("--blob {}", b.display()));
+    }
+    if a.case != 0 {
+        opts.push(format!("--case {}", a.case));
+    }
+    let branching = format!("{:?}", a.branching).to_lowercase();
+    opts.push(format!(
+        "--domains {} --depth {} --chunk {} --branching {branching}",
+        a.domains, a.depth, a.chunk
+    ));
+    opts.push(format!(
+        "--max-steps {} --attack-restarts {} --attack-steps {} --seed {} --beta-iters {}",
+        a.max_steps, a.attack_restarts, a.attack_steps, a.seed, a.beta_iters
+    ));
+    if a.fixed {
+        opts.push("--fixed".into());
+    }
+    if a.frames > 0 {
+        let radii: Vec<String> = a.frame_radius.iter().map(|r| format!("{r:?}")).collect();
+        opts.push(format!(
+            "--frames {} --frame-seed {} --frame-spread {:?} --frame-radius {}",
+            a.frames,
+            a.frame_seed,
+            a.frame_spread,
+            radii.join(",")
+        ));
+    }
+    l.extend(opts.into_iter().map(|o| format!("    {o}")));
+    l
+}
+
+fn imports(w: &mut Writer, g: &Graph<'_, f32>, spec: bool) {
+    let unary = g.nodes.iter().any(|n| matches!(n.op, Op::Unary { .. }));
+    let span = g.nodes.iter().any(|n| {
+        !matches!(n.op, Op::Input | Op::Unary { .. } | Op::Add { .. } | Op::Sub { .. } | Op::Mul { .. })
+    });
+    w.line("use genbab_core::bab::{BabPlan, Branching, Settings};");
+    w.line("use genbab_core::bound::Plan;");
+    let mut items = vec!["Graph", "Node", "NodeId", "Op"];
+    if span {
+        items.push("Span");
+    }
+    if unary {
+        items.push("Unary");
+    }
+    w.line(&format!("use genbab_core::graph::{{{}}};", items.join(", ")));
+    if spec {
+        w.line("use genbab_core::spec::Spec;");
+    }
+    w.blank();
+}
+
+fn model_items(w: &mut Writer, og: &onnx::OwnedGraph<f32>) {
+    let g = og.graph();
+    w.line("/// Input length.");
+    w.line(&format!("pub const INPUT_LEN: usize = {};", g.input_len()));
+    w.line("/// Output length.");
+    w.line(&format!("pub const OUTPUT_LEN: usize = {};", g.output_len()));
+    w.line("/// Scalars over all node values (a forward-value buffer).");
+    w.line(&format!("pub const VALUES: usize = {};", g.total_len()));
+    w.line("/// The node whose value is the network output.");
+    w.line(&format!("pub const OUTPUT: NodeId = {};", g.output));
+    w.blank();
+    w.line("/// The nodes, in topological order.");
+    let nodes: Vec<String> = g.nodes.iter().map(node_expr).collect();
+    w.array(&format!("pub static NODES: [Node; {}]", nodes.len()), &nodes);
+    w.blank();
+    w.line("/// All weights, biases and constants (`{:?}` of each `f32`: parses back to the same bits).");
+    let weights: Vec<String> = g.weights.iter().map(|v| format!("{v:?}")).collect();
+    w.array(&format!("pub static WEIGHTS: [f32; {}]", weights.len()), &weights);
+    w.blank();
+    w.line("/// All index maps and Concat part lists.");
+    let indices: Vec<String> = g.indices.iter().map(|v| v.to_string()).collect();
+    w.array(&format!("pub static INDICES: [u32; {}]", indices.len()), &indices);
+    w.blank();
+    w.line("/// The model as core IR, borrowing the statics above (validated by the engines before use).");
+    w.line("pub const fn graph() -> Graph<'static, f32> {");
+    w.line("    Graph { nodes: &NODES, weights: &WEIGHTS, indices: &INDICES, output: OUTPUT }");
+    w.line("}");
+    w.blank();
+}
+
+fn fixed_items(w: &mut Writer, weights: &[f32]) -> Result<(), String> {
+    let mut bits = Vec::with_capacity(weights.len());
+    for (i, &v) in weights.iter().enumerate() {
+        let f = Fix::from_f64_near(f64::from(v));
+        let b = f.get().ok_or_else(|| format!("--fixed: weight {i} ({v:?}) does not fit Q16.16"))?;
+        bits.push(b.to_bits().to_string());
+    }
+    w.line("/// `WEIGHTS` in Q16.16 (`num::Fix`), each rounded to nearest: the bit patterns of");
+    w.line("/// `fixed::types::I16F16` (none is the reserved poison pattern `i32::MIN`).");
+    w.array(&format!("pub static WEIGHTS_FIX_BITS: [i32; {}]", bits.len()), &bits);
+    w.blank();
+    Ok(())
+}
+
+fn plan_items(w: &mut Writer, plan: &BabPlan, bound: &Plan, s: &Settings, activation: bool) {
+    w.line("/// Branch-and-bound domain pool capacity.");
+    w.line(&format!("pub const DOMAINS: usize = {};", plan.domains));
+    w.line("/// Most splits per domain.");
+    w.line(&format!("pub const DEPTH: usize = {};", plan.depth));
+    w.line("/// Rows of a backward pass processed at once.");
+    w.line(&format!("pub const CHUNK: usize = {};", bound.chunk));
+    w.line("/// Spec atoms the workspace holds.");
+    w.line(&format!("pub const ATOMS: usize = {};", plan.atoms));
+    w.line("/// Whether `PLAN` reserves the buffers of activation splitting (BBPS).");
+    w.line(&format!("pub const ACTIVATION_SPLIT: bool = {activation};"));
+    w.line("/// The branch-and-bound plan (`BabPlan::new` on the host gave the sizes below).");
+    w.line(&format!(
+        "pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes({}, {}, {}), {}, {}, {}, {}, {});",
+        plan.bound.nodes,
+        plan.bound.values,
+        plan.bound.chunk,
+        plan.input,
+        plan.atoms,
+        plan.domains,
+        plan.depth,
+        plan.split_values
+    ));
+    w.line("/// `PLAN.scalars()`: scalars of the branch-and-bound workspace.");
+    w.line(&format!("pub const SCALARS: usize = {};", plan.scalars()));
+    w.line("/// `PLAN.flags()`.");
+    w.line(&format!("pub const FLAGS: usize = {};", plan.flags()));
+    w.line("/// `PLAN.splits()`: split records.");
+    w.line(&format!("pub const SPLITS: usize = {};", plan.splits()));
+    w.line("/// `PLAN.records()`: domain records.");
+    w.line(&format!("pub const RECORDS: usize = {};", plan.records()));
+    w.line("/// `PLAN.offsets()`: node-offset entries.");
+    w.line(&format!("pub const OFFSETS: usize = {};", plan.offsets()));
+    w.line("/// `PLAN.input`: f64 scratch of the BBPS heuristic.");
+    w.line(&format!("pub const SUM: usize = {};", plan.input));
+    w.line("/// `Plan::new(graph, CHUNK).scalars()`: a bounds-only workspace (IBP/CROWN, no branching).");
+    w.line(&format!("pub const BOUND_SCALARS: usize = {};", bound.scalars()));
+    w.line("/// `Plan::new(graph, CHUNK).flags()`.");
+    w.line(&format!("pub const BOUND_FLAGS: usize = {};", bound.flags()));
+    debug_assert_eq!(plan.bound, *bound);
+    w.blank();
+    w.line("/// Branch-and-bound settings of a check (`max_steps` is the per-frame budget); the fields not");
+    w.line("/// listed keep the core's defaults, as they did on the host.");
+    w.line("pub fn settings() -> Settings {");
+    w.line("    Settings {");
+    w.line(&format!("        branching: Branching::{:?},", s.branching));
+    w.line(&format!("        max_steps: {},", s.max_steps));
+    w.line(&format!("        attack_restarts: {},", s.attack_restarts));
+    w.line(&format!("        attack_steps: {},", s.attack_steps));
+    w.line(&format!("        seed: {},", hex_u64(s.seed)));
+    w.line(&format!("        beta_iters: {},", s.beta_iters));
+    w.line("        ..Settings::default()");
+    w.line("    }");
+    w.line("}");
+    w.blank();
+}
+
+fn spec_items(w: &mut Writer, p: &Prop) {
+    let f = |v: &[f32]| v.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>();
+    w.line("/// The property's input box, lower ends (rounded down to f32).");
+    w.array(&format!("pub static SPEC_LO: [f32; {}]", p.lo.len()), &f(&p.lo));
+    w.line("/// The property's input box, upper ends (rounded up to f32).");
+    w.array(&format!("pub static SPEC_HI: [f32; {}]", p.hi.len()), &f(&p.hi));
+    w.line("/// Atom coefficients, `ATOMS × OUTPUT_LEN` row-major: atom `i` is `rows[i]·y ≤ rhs[i]`.");
+    w.array(&format!("pub static SPEC_ROWS: [f32; {}]", p.rows.len()), &f(&p.rows));
+    w.line("/// Atom right-hand sides (rounded up: the unsafe region only grows).");
+    w.array(&format!("pub static SPEC_RHS: [f32; {}]", p.rhs.len()), &f(&p.rhs));
+    w.line("/// Clause `k` (a conjunction; the unsafe region is their disjunction) ends at atom `ends[k]`.");
+    let ends: Vec<String> = p.ends.iter().map(|v| v.to_string()).collect();
+    w.array(&format!("pub static SPEC_CLAUSE_ENDS: [u32; {}]", ends.len()), &ends);
+    w.blank();
+    w.line("/// The property over its own input box.");
+    w.line("pub const fn spec() -> Spec<'static, f32> {");
+    w.line("    Spec { lo: &SPEC_LO, hi: &SPEC_HI, rows: &SPEC_ROWS, rhs: &SPEC_RHS, clause_ends: &SPEC_CLAUSE_ENDS }");
+    w.line("}");
+    w.blank();
+}
+
+/// What a generated frame was meant to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Safe = 0,
+    Unsafe = 1,
+    Borderline = 2,
+}
+
+/// The frames, the host's decisions for them; returns the decisions.
+fn frame_items(
+    w: &mut Writer,
+    a: &Args,
+    g: &Graph<'_, f32>,
+    p: &Prop,
+    plan: &BabPlan,
+    s: &Settings,
+) -> Result<Vec<u8>, String> {
+    let d = g.input_len();
+    // The device's workspace, exactly: the baked plan's sizes.
+    let mut ws = DeviceWorkspace::new(*plan, d);
+    let frames = generate_frames(a, g, p, &mut ws, s)?;
+    let mut decisions = Vec::new();
+    let mut bounded = Vec::new();
+    let mut witness = Vec::new();
+    for (x, r, _) in &frames {
+        let (lo, hi) = frame_box(x, r);
+        let spec = p.spec(&lo, &hi);
+        let (verdict, stats, cex) = ws.verify(g, &spec, s);
+        let code = match verdict {
+            Verdict::Holds => CERTIFIED,
+            Verdict::Violated => VIOLATED,
+            Verdict::Unknown(_) => UNDECIDED,
+        };
+        decisions.push(code);
+        bounded.push(stats.bounded.to_string());
+        if code == VIOLATED {
+            witness.extend(cex.iter().map(|v| format!("{v:?}")));
+        }
+    }
+    let n = frames.len();
+    let fmt = |v: &mut dyn Iterator<Item = f32>| v.map(|x| format!("{x:?}")).collect::<Vec<_>>();
+    w.line("/// Number of sensor frames.");
+    w.line(&format!("pub const FRAMES: usize = {n};"));
+    w.line("/// Frame readings (box centres), `FRAMES × INPUT_LEN` row-major.");
+    let xs = fmt(&mut frames.iter().flat_map(|f| f.0.iter().copied()));
+    w.array(&format!("pub static FRAME_X: [f32; {}]", xs.len()), &xs);
+    w.line("/// Frame uncertainty radii: the box is `[x.sub_down(r), x.add_up(r)]` per input.");
+    let rs = fmt(&mut frames.iter().flat_map(|f| f.1.iter().copied()));
+    w.array(&format!("pub static FRAME_R: [f32; {}]", rs.len()), &rs);
+    w.line("/// What the generator meant each frame to be: 0 safe, 1 unsafe, 2 borderline.");
+    let kinds: Vec<String> = frames.iter().map(|f| (f.2 as u8).to_string()).collect();
+    w.array(&format!("pub static FRAME_KIND: [u8; {n}]"), &kinds);
+    w.blank();
+    w.line("/// The host's decision per frame: 0 certified, 1 violated, 2 undecided (same core, same `settings()`).");
+    let ds: Vec<String> = decisions.iter().map(|v| v.to_string()).collect();
+    w.array(&format!("pub static EXPECTED: [u8; {n}]"), &ds);
+    w.line("/// Domains the host bounded per frame (`Stats::bounded`).");
+    w.array(&format!("pub static EXPECTED_BOUNDED: [u32; {n}]"), &bounded);
+    w.line("/// The witnesses of the violated frames, in frame order, `INPUT_LEN` values each.");
+    w.array(&format!("pub static EXPECTED_WITNESS: [f32; {}]", witness.len()), &witness);
+    w.blank();
+    Ok(decisions)
+}
+
+/// A frame's box: `[x − r, x + r]`, each end rounded outward by one ulp (as the firmware does).
+pub fn frame_box(x: &[f32], r: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    (
+        x.iter().zip(r).map(|(x, r)| x.sub_down(*r)).collect(),
+        x.iter().zip(r).map(|(x, r)| x.add_up(*r)).collect(),
+    )
+}
+
+/// Margin of an output against the unsafe region: ≤ 0 iff `y` is unsafe.
+fn margin(p: &Prop, y: &[f32]) -> f64 {
+    let n = y.len();
+    let mut start = 0usize;
+    let mut m = f64::INFINITY;
+    for &e in &p.ends {
+        let mut best = f64::NEG_INFINITY;
+        for i in start..e as usize {
+            let s: f64 =
+                p.rows[i * n..(i + 1) * n].iter().zip(y).map(|(c, v)| f64::from(*c) * f64::from(*v)).sum();
+            best = best.max(s - f64::from(p.rhs[i]));
+        }
+        start = e as usize;
+        m = m.min(best);
+    }
+    m
+}
+
+type Frame = (Vec<f32>, Vec<f32>, Kind);
+
+fn generate_frames(
+    a: &Args,
+    g: &Graph<'_, f32>,
+    p: &Prop,
+    ws: &mut DeviceWorkspace,
+    s: &Settings,
+) -> Result<Vec<Frame>, String> {
+    let d = g.input_len();
+    let mut values = vec![0.0f32; g.total_len()];
+    let mut eval = |x: &[f32]| -> Result<f64, String> {
+        let y = g.eval(x, &mut values).map_err(|e| format!("forward pass failed: {e:?}"))?;
+        Ok(margin(p, y))
+    };
+    let centre: Vec<f64> = p.lo64.iter().zip(&p.hi64).map(|(l, h)| 0.5 * (l + h)).collect();
+    let half: Vec<f64> = p.lo64.iter().zip(&p.hi64).map(|(l, h)| 0.5 * (h - l) * a.frame_spread).collect();
+    let mut rng = bab::attack::Rng::new(a.frame_seed);
+    let (mut safe, mut unsafe_) = (Vec::new(), Vec::new());
+    for _ in 0..20 * a.frames {
+        let x: Vec<f32> = (0..d).map(|i| (centre[i] + (2.0 * rng.unit() - 1.0) * half[i]) as f32).collect();
+        if eval(&x)? > 0.0 {
+            safe.push(x);
+        } else {
+            unsafe_.push(x);
+        }
+    }
+    if safe.is_empty() || unsafe_.is_empty() {
+        return Err(format!(
+            "the frame region holds {} safe and {} unsafe points out of {}: change --frame-spread",
+            safe.len(),
+            unsafe_.len(),
+            20 * a.frames
+        ));
+    }
+    let mut frames = Vec::with_capacity(a.frames);
+    for k in 0..a.frames {
+        let j = k / 3;
+        let f = a.frame_radius[j % a.frame_radius.len()];
+        let r: Vec<f32> = half.iter().map(|h| (h * f) as f32).collect();
+        let (x, kind) = match k % 3 {
+            0 => (safe[j % safe.len()].clone(), Kind::Safe),
+            1 => (unsafe_[j % unsafe_.len()].clone(), Kind::Unsafe),
+            _ => {
+                let (s0, u0) = (&safe[(j + 1) % safe.len()], &unsafe_[(j + 1) % unsafe_.len()]);
+                let at = |t: f64| -> Vec<f32> {
+                    s0.iter()
+                        .zip(u0)
+                        .map(|(a, b)| (f64::from(*a) + t * (f64::from(*b) - f64::from(*a))) as f32)
+                        .collect()
+                };
+                // The boundary of the unsafe set on the segment…
+                let (mut ts, mut tu) = (0.0f64, 1.0f64);
+                for _ in 0..40 {
+                    let t = 0.5 * (ts + tu);
+                    if eval(&at(t))? > 0.0 {
+                        ts = t;
+                    } else {
+                        tu = t;
+                    }
+                }
+                // …then the centre closest to it whose box the check does not find violated.
+                let violated = |ws: &mut DeviceWorkspace, t: f64| {
+                    let (lo, hi) = frame_box(&at(t), &r);
+                    matches!(ws.verify(g, &p.spec(&lo, &hi), s).0, Verdict::Violated)
+                };
+                let (mut tn, mut tv) = (0.0f64, ts);
+                if violated(ws, tn) {
+                    tv = tn;
+                }
+                for _ in 0..30 {
+                    let t = 0.5 * (tn + tv);
+                    if violated(ws, t) {
+                        tv = t;
+                    } else {
+                        tn = t;
+                    }
+                }
+                (at(tn), Kind::Borderline)
+            }
+        };
+        frames.push((x, r, kind));
+    }
+    Ok(frames)
+}
+
+/// Heap copies of the device's static buffers, sized by the plan exactly.
+struct DeviceWorkspace {
+    plan: BabPlan,
+    scalars: Vec<f32>,
+    flags: Vec<bool>,
+    splits: Vec<Split<f32>>,
+    records: Vec<DomainRecord<f32>>,
+    offsets: Vec<usize>,
+    sum: Vec<f64>,
+    cex: Vec<f32>,
+}
+
+impl DeviceWorkspace {
+    fn new(plan: BabPlan, d: usize) -> Self {
+        DeviceWorkspace {
+            plan,
+            scalars: vec![0.0; plan.scalars()],
+            flags: vec![false; plan.flags()],
+            splits: vec![Split { node: 0, idx: 0, upper: false, point: 0.0 }; plan.splits()],
+            records: vec![DomainRecord::EMPTY; plan.records()],
+            offsets: vec![0; plan.offsets()],
+            sum: vec![0.0; plan.input],
+            cex: vec![0.0; d],
+        }
+    }
+
+    /// One check as the firmware runs it: buffers zeroed, then `bab::verify` with no clock.
+    fn verify(
+        &mut self,
+        g: &Graph<'_, f32>,
+        spec: &Spec<'_, f32>,
+        s: &Settings,
+    ) -> (Verdict, bab::Stats, &[f32]) {
+        self.scalars.fill(0.0);
+        self.flags.fill(false);
+        self.splits.fill(Split { node: 0, idx: 0, upper: false, point: 0.0 });
+        self.records.fill(DomainRecord::EMPTY);
+        self.offsets.fill(0);
+        self.sum.fill(0.0);
+        self.cex.fill(0.0);
+        let ws = bab::BabWorkspace::new(
+            self.plan,
+            &mut self.scalars,
+            &mut self.flags,
+            &mut self.splits,
+            &mut self.records,
+            &mut self.offsets,
+            &mut self.sum,
+        );
+        let Ok(mut ws) = ws else {
+            return (Verdict::Unknown(bab::Reason::Shape), bab::Stats::default(), &self.cex);
+        };
+        let (v, st) = bab::verify(g, spec, s, &mut ws, &mut |_| true, &mut self.cex);
+        (v, st, &self.cex)
+    }
+}
+
+// ---- the blob ---------------------------------------------------------------------------------
+
+/// Serialise a graph (format in the module docs). Per op, the five operand fields are:
+/// Input: none; Affine: x, w.start, w.len, b.start, b.len; Add/Sub/Mul: a, b; ScaleShift: x,
+/// scale.start, scale.len, shift.start, shift.len; Gather: x, idx.start, idx.len; Concat:
+/// parts.start, parts.len; Sum: x, map.start, map.len; Unary: x (the unary tag and power or slope
+/// in their own fields). Op tags 0–9 in that order; unary tags in `graph::Unary` order.
+pub fn blob(g: &Graph<'_, f32>) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(b"GBM1");
+    for v in [g.nodes.len() as u32, g.weights.len() as u32, g.indices.len() as u32, u32::from(g.output)] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    for n in g.nodes {
+        let (tag, f, fields): (u8, Option<Unary>, [u32; 5]) = match n.op {
+            Op::Input => (0, None, [0; 5]),
+            Op::Affine { x, w, b } => (1, None, [x.into(), w.start, w.len, b.start, b.len]),
+            Op::Add { a, b } => (2, None, [a.into(), b.into(), 0, 0, 0]),
+            Op::Sub { a, b } => (3, None, [a.into(), b.into(), 0, 0, 0]),
+            Op::Mul { a, b } => (4, None, [a.into(), b.into(), 0, 0, 0]),
+            Op::ScaleShift { x, scale, shift } => {
+                (5, None, [x.into(), scale.start, scale.len, shift.start, shift.len])
+            }
+            Op::Gather { x, idx } => (6, None, [x.into(), idx.start, idx.len, 0, 0]),
+            Op::Concat { parts } => (7, None, [parts.start, parts.len, 0, 0, 0]),
+            Op::Sum { x, map } => (8, None, [x.into(), map.start, map.len, 0, 0]),
+            Op::Unary { x, f } => (9, Some(f), [x.into(), 0, 0, 0, 0]),
+        };
+        let (ft, pow, slope) = match f {
+            None => (0, 0, 0.0),
+            Some(f) => unary_tag(f),
+        };
+        b.extend_from_slice(&[tag, ft, pow, 0]);
+        b.extend_from_slice(&n.len.to_le_bytes());
+        for v in fields {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(&f32::to_le_bytes(slope));
+    }
+    for w in g.weights {
+        b.extend_from_slice(&w.to_le_bytes());
+    }
+    for i in g.indices {
+        b.extend_from_slice(&i.to_le_bytes());
+    }
+    b
+}
+
+/// (tag, power, slope) of a unary op.
+fn unary_tag(f: Unary) -> (u8, u8, f32) {
+    match f {
+        Unary::Relu => (0, 0, 0.0),
+        Unary::LeakyRelu(a) => (1, 0, a),
+        Unary::Sigmoid => (2, 0, 0.0),
+        Unary::Tanh => (3, 0, 0.0),
+        Unary::Sin => (4, 0, 0.0),
+        Unary::Cos => (5, 0, 0.0),
+        Unary::Gelu => (6, 0, 0.0),
+        Unary::Exp => (7, 0, 0.0),
+        Unary::Log => (8, 0, 0.0),
+        Unary::Reciprocal => (9, 0, 0.0),
+        Unary::Sqrt => (10, 0, 0.0),
+        Unary::Pow(n) => (11, n, 0.0),
+        Unary::Neg => (12, 0, 0.0),
+        Unary::Abs => (13, 0, 0.0),
+    }
+}
+
+// ---- formatting ---------------------------------------------------------------------------------
+
+fn span_expr(s: Span) -> String {
+    if s == Span::EMPTY { "Span::EMPTY".into() } else { format!("Span::new({}, {})", s.start, s.len) }
+}
+
+fn unary_expr(f: Unary) -> String {
+    match f {
+        Unary::LeakyRelu(a) => format!("Unary::LeakyRelu({a:?})"),
+        Unary::Pow(n) => format!("Unary::Pow({n})"),
+        f => format!("Unary::{f:?}"),
+    }
+}
+
+fn op_expr(op: &Op) -> String {
+    match *op {
+        Op::Input => "Op::Input".into(),
+        Op::Affine { x, w, b } => {
+            format!("Op::Affine {{ x: {x}, w: {}, b: {} }}", span_expr(w), span_expr(b))
+        }
+        Op::Add { a, b } => format!("Op::Add {{ a: {a}, b: {b} }}"),
+        Op::Sub { a, b } => format!("Op::Sub {{ a: {a}, b: {b} }}"),
+        Op::Mul { a, b } => format!("Op::Mul {{ a: {a}, b: {b} }}"),
+        Op::ScaleShift { x, scale, shift } => {
+            format!("Op::ScaleShift {{ x: {x}, scale: {}, shift: {} }}", span_expr(scale), span_expr(shift))
+        }
+        Op::Gather { x, idx } => format!("Op::Gather {{ x: {x}, idx: {} }}", span_expr(idx)),
+        Op::Concat { parts } => format!("Op::Concat {{ parts: {} }}", span_expr(parts)),
+        Op::Sum { x, map } => format!("Op::Sum {{ x: {x}, map: {} }}", span_expr(map)),
+        Op::Unary { x, f } => format!("Op::Unary {{ x: {x}, f: {} }}", unary_expr(f)),
+    }
+}
+
+/// A node literal; multi-line (as rustfmt breaks it) when it does not fit one line of an array.
+fn node_expr(n: &Node) -> String {
+    let one = format!("Node {{ op: {}, len: {} }}", op_expr(&n.op), n.len);
+    // The line is `    {one},`.
+    if INDENT + one.len() < MAX_WIDTH {
+        one
+    } else {
+        format!("Node {{\n        op: {},\n        len: {},\n    }}", op_expr(&n.op), n.len)
+    }
+}
+
+fn hex_u64(v: u64) -> String {
+    let h = format!("{v:016x}");
+    format!("0x{}_{}_{}_{}", &h[0..4], &h[4..8], &h[8..12], &h[12..16])
+}
+
+const MAX_WIDTH: usize = 110;
+const INDENT: usize = 4;
+/// rustfmt's `short_array_element_width_threshold`: longer items forbid the mixed array layout.
+const SHORT_ITEM: usize = 10;
+
+/// Builds the module text in rustfmt's layout.
+#[derive(Default)]
+struct Writer {
+    s: String,
+}
+
+impl Writer {
+    fn line(&mut self, l: &str) {
+        self.s.push_str(l);
+        self.s.push('\n');
+    }
+    fn blank(&mut self) {
+        self.s.push('\n');
+    }
+    fn finish(mut self) -> String {
+        while self.s.ends_with("\n\n") {
+            self.s.pop();
+        }
+        self.s
+    }
+
+    /// `decl = [items];` laid out as rustfmt does: one line if it fits; else the whole list on a
+    /// hanging line if it fits there; else one item per line, or as many per line as fit when
+    /// every item is short (rustfmt's "mixed" layout for short literals, whose lines stay one
+    /// column short of `max_width`).
+    fn array(&mut self, decl: &str, items: &[String]) {
+        let multiline = items.iter().any(|i| i.contains('\n'));
+        let joined = items.join(", ");
+        if !multiline {
+            let one = format!("{decl} = [{joined}];");
+            if one.len() <= MAX_WIDTH {
+                self.line(&one);
+                return;
+            }
+            if INDENT + joined.len() + 3 <= MAX_WIDTH {
+                let _ = writeln!(self.s, "{decl} =\n    [{joined}];");
+                return;
+            }
+        }
+        let _ = writeln!(self.s, "{decl} = [");
+        if !multiline && items.iter().all(|i| i.len() <= SHORT_ITEM) {
+            let mut line = String::new();
+            for it in items {
+                if !line.is_empty() && INDENT + line.len() + 1 + it.len() + 1 > MAX_WIDTH - 1 {
+                    let _ = writeln!(self.s, "    {line}");
+                    line.clear();
+                }
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(it);
+                line.push(',');
+            }
+            if !line.is_empty() {
+                let _ = writeln!(self.s, "    {line}");
+            }
+        } else {
+            for it in items {
+                let _ = writeln!(self.s, "    {it},");
+            }
+        }
+        self.line("];");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_f32_round_trips() {
+        let mut rng = bab::attack::Rng::new(3);
+        let specials =
+            [0.0f32, -0.0, 1.0, -1.0, f32::MIN_POSITIVE, 1e-45, f32::MAX, f32::MIN, 0.1, 1.0 / 3.0];
+        let randoms = (0..100_000).map(|_| f32::from_bits(rng.next_u64() as u32)).filter(|v| v.is_finite());
+        for v in specials.into_iter().chain(randoms) {
+            let s = format!("{v:?}");
+            assert_eq!(s.parse::<f32>().unwrap().to_bits(), v.to_bits(), "{s}");
+        }
+    }
+
+    #[test]
+    fn arrays_are_laid_out_like_rustfmt() {
+        let mut w = Writer::default();
+        w.array("pub static A: [u32; 3]", &["1".into(), "2".into(), "3".into()]);
+        assert_eq!(w.s, "pub static A: [u32; 3] = [1, 2, 3];\n");
+        let mut w = Writer::default();
+        let items: Vec<String> = (0..40).map(|i| format!("0.{i:07}")).collect();
+        w.array("pub static A: [f32; 40]", &items);
+        let lines: Vec<&str> = w.s.lines().collect();
+        assert_eq!(lines[0], "pub static A: [f32; 40] = [");
+        assert_eq!(lines[1].len(), 102); // 9 items of 9 characters
+        let mut w = Writer::default();
+        w.array("pub static A: [f32; 2]", &["-0.123456789".into(), "1.0".into()]);
+        assert_eq!(w.s, "pub static A: [f32; 2] = [-0.123456789, 1.0];\n");
+    }
+
+    #[test]
+    fn hex_seed() {
+        assert_eq!(hex_u64(0x9e37_79b9_7f4a_7c15), "0x9e37_79b9_7f4a_7c15");
+    }
+}

@@ -1,0 +1,287 @@
+//! The verification driver: one model, one property (several input boxes), a wall-clock deadline.
+//!
+//! Each input box of the property is a separate [`Spec`]; the property holds (`unsat`) only if
+//! every box holds, and is violated (`sat`) as soon as one box has a counterexample. A
+//! counterexample is reported only after it is re-checked here: clamped into the box as written
+//! in the file (f64), evaluated with the deployed f32 arithmetic, and tested against the f64
+//! spec.
+
+use std::time::{Duration, Instant};
+
+use genbab_core::bab::{self, DomainRecord, Reason, Settings, Stats, Verdict};
+use genbab_core::bound::{self, Config, Plan, Split, Workspace};
+use genbab_core::num::Scalar;
+use genbab_core::spec::Spec;
+
+use crate::cex::Cex;
+use crate::onnx::{Model, OwnedGraph};
+use crate::vnnlib::{Case, Property};
+
+/// The scalar type the engines compute in on the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    F64,
+}
+
+/// Engine options.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub settings: Settings,
+    pub precision: Precision,
+    /// Memory for the branch-and-bound domain pool, in bytes.
+    pub memory: usize,
+    /// Most splits per domain (activation split).
+    pub depth: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { settings: Settings::default(), precision: Precision::F64, memory: 1 << 30, depth: 48 }
+    }
+}
+
+/// The answer for a whole property.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Holds on every box (VNN-COMP `unsat`).
+    Unsat,
+    /// A confirmed counterexample (`sat`).
+    Sat(Cex),
+    /// The deadline passed (`timeout`).
+    Timeout,
+    /// No verdict, with the reason (`unknown`).
+    Unknown(String),
+}
+
+impl Outcome {
+    /// The VNN-COMP result word.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Outcome::Unsat => "unsat",
+            Outcome::Sat(_) => "sat",
+            Outcome::Timeout => "timeout",
+            Outcome::Unknown(_) => "unknown",
+        }
+    }
+}
+
+/// Outcome plus counters.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub outcome: Outcome,
+    pub stats: Stats,
+    /// Boxes decided before stopping.
+    pub boxes_done: usize,
+}
+
+/// A shape mismatch between model and property.
+pub fn check_shapes(model: &Model, prop: &Property) -> Result<(), String> {
+    if prop.n_inputs != model.input_len() {
+        return Err(format!(
+            "the property has {} inputs (X_i), the model {}",
+            prop.n_inputs,
+            model.input_len()
+        ));
+    }
+    if prop.n_outputs != model.output_len() {
+        return Err(format!(
+            "the property has {} outputs (Y_j), the model {}",
+            prop.n_outputs,
+            model.output_len()
+        ));
+    }
+    Ok(())
+}
+
+/// A spec in scalar `T`, rounded so that the box and the unsafe region only grow.
+struct SpecT<T> {
+    lo: Vec<T>,
+    hi: Vec<T>,
+    rows: Vec<T>,
+    rhs: Vec<T>,
+    ends: Vec<u32>,
+}
+
+impl<T: Scalar> SpecT<T> {
+    fn new(c: &Case) -> Self {
+        SpecT {
+            lo: c.lo.iter().map(|&v| T::from_f64_down(v)).collect(),
+            hi: c.hi.iter().map(|&v| T::from_f64_up(v)).collect(),
+            rows: c.rows.iter().map(|&v| T::from_f64_near(v)).collect(),
+            rhs: c.rhs.iter().map(|&v| T::from_f64_up(v)).collect(),
+            ends: c.clause_ends.clone(),
+        }
+    }
+    fn spec(&self) -> Spec<'_, T> {
+        Spec { lo: &self.lo, hi: &self.hi, rows: &self.rows, rhs: &self.rhs, clause_ends: &self.ends }
+    }
+}
+
+/// Whether `y` lies in the unsafe region of `c` (exactly, in f64).
+pub fn violates(c: &Case, y: &[f64]) -> bool {
+    let n = y.len();
+    let mut start = 0usize;
+    c.clause_ends.iter().any(|&e| {
+        let r = start..e as usize;
+        start = e as usize;
+        r.clone()
+            .all(|i| c.rows[i * n..(i + 1) * n].iter().zip(y).map(|(a, b)| a * b).sum::<f64>() <= c.rhs[i])
+    })
+}
+
+/// Re-check a candidate from the engine: clamp into the box as written, evaluate with f32 (the
+/// deployed arithmetic of an ONNX float model) and test the spec in f64.
+fn confirm(g32: &OwnedGraph<f32>, c: &Case, x: &[f64]) -> Option<Cex> {
+    let xf: Vec<f32> = x
+        .iter()
+        .zip(c.lo.iter().zip(&c.hi))
+        .map(|(&v, (&l, &h))| {
+            let v = v.clamp(l, h) as f32;
+            // Rounding to f32 may step outside [l, h]; step back in when an f32 value exists.
+            if (v as f64) < l && (v.next_up() as f64) <= h {
+                v.next_up()
+            } else if (v as f64) > h && (v.next_down() as f64) >= l {
+                v.next_down()
+            } else {
+                v
+            }
+        })
+        .collect();
+    if xf.iter().zip(c.lo.iter().zip(&c.hi)).any(|(&v, (&l, &h))| (v as f64) < l || (v as f64) > h) {
+        return None;
+    }
+    let y = g32.eval(&xf).ok()?;
+    let y: Vec<f64> = y.iter().map(|&v| v as f64).collect();
+    if !y.iter().all(|v| v.is_finite()) || !violates(c, &y) {
+        return None;
+    }
+    Some(Cex { x: xf.iter().map(|&v| v as f64).collect(), y })
+}
+
+/// Domains that fit `memory` bytes for an input of `d` values and `depth` splits.
+fn domain_capacity<T: Scalar>(d: usize, depth: usize, memory: usize) -> usize {
+    let per = (2 * d + 1) * size_of::<T>() + depth * size_of::<Split<T>>() + size_of::<DomainRecord<T>>();
+    (memory / per.max(1)).clamp(256, 4_000_000)
+}
+
+/// Decide the property. `deadline` bounds the wall clock.
+pub fn check(model: &Model, prop: &Property, opts: &Options, deadline: Instant) -> Result<Report, String> {
+    check_shapes(model, prop)?;
+    match opts.precision {
+        Precision::F32 => check_t::<f32>(model, prop, opts, deadline),
+        Precision::F64 => check_t::<f64>(model, prop, opts, deadline),
+    }
+}
+
+fn check_t<T: Scalar>(
+    model: &Model,
+    prop: &Property,
+    opts: &Options,
+    deadline: Instant,
+) -> Result<Report, String> {
+    let gt = model.graph::<T>();
+    let g32 = model.graph::<f32>();
+    let g = gt.graph();
+    let mut total = Stats::default();
+    let mut unknown: Option<String> = None;
+    let mut done = 0;
+    let domains = domain_capacity::<T>(model.input_len(), opts.depth, opts.memory);
+    for case in &prop.cases {
+        let st = SpecT::<T>::new(case);
+        let spec = st.spec();
+        spec.validate(model.input_len(), model.output_len())
+            .map_err(|e| format!("invalid property: {e:?}"))?;
+        // Start with a small domain pool (allocating it is not free) and grow it when full.
+        let mut cap = domains.min(4096);
+        let (verdict, cex) = loop {
+            let mut keep_going = |_: &Stats| Instant::now() < deadline;
+            let (verdict, stats, cex) =
+                bab::verify_alloc(&g, &spec, &opts.settings, cap, opts.depth, &mut keep_going);
+            total.bounded += stats.bounded;
+            total.verified += stats.verified;
+            total.attack_passes += stats.attack_passes;
+            total.max_live = total.max_live.max(stats.max_live);
+            if verdict == Verdict::Unknown(Reason::Capacity) && cap < domains && Instant::now() < deadline {
+                cap = domains.min(cap.saturating_mul(16));
+                continue;
+            }
+            break (verdict, cex);
+        };
+        match verdict {
+            Verdict::Holds => done += 1,
+            Verdict::Violated => {
+                let x: Vec<f64> = cex.iter().map(|v| v.to_f64()).collect();
+                match confirm(&g32, case, &x) {
+                    Some(c) => {
+                        return Ok(Report { outcome: Outcome::Sat(c), stats: total, boxes_done: done + 1 });
+                    }
+                    None => {
+                        done += 1;
+                        unknown.get_or_insert_with(|| {
+                            "the engine's counterexample was not confirmed in f32".into()
+                        });
+                    }
+                }
+            }
+            Verdict::Unknown(Reason::Timeout) => {
+                return Ok(Report { outcome: Outcome::Timeout, stats: total, boxes_done: done });
+            }
+            Verdict::Unknown(r) => {
+                done += 1;
+                unknown.get_or_insert_with(|| format!("{r:?}"));
+            }
+        }
+        if Instant::now() >= deadline && done < prop.cases.len() {
+            return Ok(Report { outcome: Outcome::Timeout, stats: total, boxes_done: done });
+        }
+    }
+    let outcome = match unknown {
+        None => Outcome::Unsat,
+        Some(r) => Outcome::Unknown(r),
+    };
+    Ok(Report { outcome, stats: total, boxes_done: done })
+}
+
+/// Certified bounds of every output over the union of the property's input boxes.
+pub fn output_bounds(
+    model: &Model,
+    prop: &Property,
+    cfg: &Config,
+    precision: Precision,
+) -> Result<(Vec<f64>, Vec<f64>), String> {
+    check_shapes(model, prop)?;
+    match precision {
+        Precision::F32 => bounds_t::<f32>(model, prop, cfg),
+        Precision::F64 => bounds_t::<f64>(model, prop, cfg),
+    }
+}
+
+fn bounds_t<T: Scalar>(model: &Model, prop: &Property, cfg: &Config) -> Result<(Vec<f64>, Vec<f64>), String> {
+    let gt = model.graph::<T>();
+    let g = gt.graph();
+    let n = g.output_len();
+    let plan = Plan::new(&g, 64).map_err(|e| format!("invalid graph: {e:?}"))?;
+    let mut scalars = vec![T::ZERO; plan.scalars()];
+    let mut flags = vec![false; plan.flags()];
+    let mut ws = Workspace::new(plan, &mut scalars, &mut flags).map_err(|e| format!("workspace: {e:?}"))?;
+    let (mut lo, mut hi) = (vec![f64::INFINITY; n], vec![f64::NEG_INFINITY; n]);
+    let (mut l, mut h, mut rows) = (vec![T::ZERO; n], vec![T::ZERO; n], vec![T::ZERO; n * n]);
+    for case in &prop.cases {
+        let st = SpecT::<T>::new(case);
+        bound::output_bounds(&mut ws, &g, &st.lo, &st.hi, cfg, &mut rows, &mut l, &mut h)
+            .map_err(|e| format!("bounds could not be computed: {e:?}"))?;
+        for j in 0..n {
+            lo[j] = lo[j].min(l[j].to_f64());
+            hi[j] = hi[j].max(h[j].to_f64());
+        }
+    }
+    Ok((lo, hi))
+}
+
+/// A deadline `secs` seconds after `start` (saturating for huge values).
+pub fn deadline(start: Instant, secs: f64) -> Instant {
+    let d =
+        if secs.is_finite() && secs > 0.0 { Duration::from_secs_f64(secs.min(1e9)) } else { Duration::ZERO };
+    start.checked_add(d).unwrap_or(start + Duration::from_secs(1 << 30))
+}

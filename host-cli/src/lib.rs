@@ -1,0 +1,9 @@
+//! genbab-cli library: the ONNX loader, the VNNLIB reader and the verification driver used by
+//! the `genbab` binary (and by fuzz targets and integration tests).
+
+pub mod bake;
+pub mod cex;
+pub mod engine;
+pub mod onnx;
+pub mod report;
+pub mod vnnlib;

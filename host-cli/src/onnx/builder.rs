@@ -1,0 +1,445 @@
+//! Building the core IR: nodes that own their constants while the ONNX graph is lowered, a few
+//! peephole fusions (MatMul+Add → one affine, chains of scale/shift, gathers into affines, identity
+//! gathers dropped), dead-node removal, and serialisation into the flat `nodes/weights/indices`
+//! arrays of [`genbab_core::graph::Graph`].
+
+use genbab_core::graph::{Node, NodeId, Op, Span, Unary};
+
+use super::tensor::Limits;
+
+/// An IR op that owns its constants (weights in `f64`; ONNX float weights convert exactly).
+#[derive(Clone, Debug)]
+pub enum IOp {
+    Input,
+    Affine { x: usize, w: Vec<f64>, b: Vec<f64> },
+    Add { a: usize, b: usize },
+    Sub { a: usize, b: usize },
+    Mul { a: usize, b: usize },
+    ScaleShift { x: usize, scale: Vec<f64>, shift: Vec<f64> },
+    Gather { x: usize, idx: Vec<u32> },
+    Concat { parts: Vec<usize> },
+    Sum { x: usize, map: Vec<u32> },
+    Unary { x: usize, f: Unary },
+}
+
+impl IOp {
+    fn inputs(&self) -> Vec<usize> {
+        match self {
+            IOp::Input => vec![],
+            IOp::Affine { x, .. }
+            | IOp::ScaleShift { x, .. }
+            | IOp::Gather { x, .. }
+            | IOp::Sum { x, .. }
+            | IOp::Unary { x, .. } => vec![*x],
+            IOp::Add { a, b } | IOp::Sub { a, b } | IOp::Mul { a, b } => vec![*a, *b],
+            IOp::Concat { parts } => parts.clone(),
+        }
+    }
+    fn map_inputs(&mut self, f: impl Fn(usize) -> usize) {
+        match self {
+            IOp::Input => {}
+            IOp::Affine { x, .. }
+            | IOp::ScaleShift { x, .. }
+            | IOp::Gather { x, .. }
+            | IOp::Sum { x, .. }
+            | IOp::Unary { x, .. } => *x = f(*x),
+            IOp::Add { a, b } | IOp::Sub { a, b } | IOp::Mul { a, b } => {
+                *a = f(*a);
+                *b = f(*b);
+            }
+            IOp::Concat { parts } => parts.iter_mut().for_each(|p| *p = f(*p)),
+        }
+    }
+}
+
+/// One node under construction.
+#[derive(Clone, Debug)]
+pub struct INode {
+    pub op: IOp,
+    pub len: usize,
+}
+
+/// The IR under construction.
+#[derive(Debug)]
+pub struct Builder {
+    pub nodes: Vec<INode>,
+    pub limits: Limits,
+}
+
+/// Most nodes a graph may have (node ids are `u16`).
+const MAX_NODES: usize = NodeId::MAX as usize - 1;
+
+fn expand(c: &[f64], n: usize, default: f64) -> Vec<f64> {
+    match c.len() {
+        0 => vec![default; n],
+        1 => vec![c[0]; n],
+        _ => c.to_vec(),
+    }
+}
+
+/// An affine bias: empty when zero, else full length.
+fn bias(b: Vec<f64>) -> Vec<f64> {
+    if b.iter().all(|&v| v == 0.0) { vec![] } else { b }
+}
+
+/// A constant vector as the shortest span: empty if all equal `default`, one value if uniform.
+fn compress(v: Vec<f64>, default: f64) -> Vec<f64> {
+    if v.iter().all(|&x| x == default) {
+        vec![]
+    } else if v.iter().all(|&x| x == v[0]) {
+        vec![v[0]]
+    } else {
+        v
+    }
+}
+
+impl Builder {
+    pub fn new(input_len: usize, limits: Limits) -> Builder {
+        Builder { nodes: vec![INode { op: IOp::Input, len: input_len }], limits }
+    }
+
+    pub fn len_of(&self, id: usize) -> usize {
+        self.nodes[id].len
+    }
+
+    fn push(&mut self, op: IOp, len: usize) -> Result<usize, String> {
+        if self.nodes.len() >= MAX_NODES {
+            return Err(format!("the lowered graph needs more than {MAX_NODES} nodes"));
+        }
+        if len == 0 {
+            return Err("an intermediate value is empty".into());
+        }
+        if len > self.limits.max_elems {
+            return Err(format!(
+                "a value of {len} elements exceeds the size limit of {}",
+                self.limits.max_elems
+            ));
+        }
+        self.nodes.push(INode { op, len });
+        Ok(self.nodes.len() - 1)
+    }
+
+    /// `W x + b` (`w` row-major `len × len(x)`).
+    pub fn affine(&mut self, x: usize, w: Vec<f64>, b: Vec<f64>) -> Result<usize, String> {
+        let lx = self.len_of(x);
+        let len = w.len() / lx;
+        debug_assert_eq!(len * lx, w.len());
+        let b = if b.iter().all(|&v| v == 0.0) { vec![] } else { b };
+        self.push(IOp::Affine { x, w, b }, len)
+    }
+
+    /// Check that a dense matrix of `rows × cols` fits the limits.
+    pub fn check_dense(&self, rows: usize, cols: usize) -> Result<(), String> {
+        match rows.checked_mul(cols) {
+            Some(n) if n <= self.limits.max_elems => Ok(()),
+            _ => Err(format!(
+                "the dense matrix of this linear map ({rows} × {cols}) exceeds the size limit of {} elements",
+                self.limits.max_elems
+            )),
+        }
+    }
+
+    /// `scale ⊙ x + shift` (each of length 0, 1 or `len(x)`); returns `x` for the identity.
+    pub fn scale_shift(&mut self, x: usize, scale: Vec<f64>, shift: Vec<f64>) -> Result<usize, String> {
+        let n = self.len_of(x);
+        let scale = compress(expand(&scale, n, 1.0), 1.0);
+        let shift = compress(expand(&shift, n, 0.0), 0.0);
+        if scale.is_empty() && shift.is_empty() {
+            return Ok(x);
+        }
+        self.push(IOp::ScaleShift { x, scale, shift }, n)
+    }
+
+    /// `y_i = x[idx_i]`; returns `x` for the identity map.
+    pub fn gather(&mut self, x: usize, idx: &[usize]) -> Result<usize, String> {
+        if idx.len() == self.len_of(x) && idx.iter().enumerate().all(|(i, &j)| i == j) {
+            return Ok(x);
+        }
+        let len = idx.len();
+        let idx = idx.iter().map(|&j| j as u32).collect();
+        self.push(IOp::Gather { x, idx }, len)
+    }
+
+    /// Concatenation of flat values.
+    pub fn concat(&mut self, parts: Vec<usize>) -> Result<usize, String> {
+        if parts.len() == 1 {
+            return Ok(parts[0]);
+        }
+        let len = parts.iter().map(|&p| self.len_of(p)).sum();
+        self.push(IOp::Concat { parts }, len)
+    }
+
+    /// `y[map_j] += x_j` with `out_len` outputs.
+    pub fn sum(&mut self, x: usize, map: &[usize], out_len: usize) -> Result<usize, String> {
+        let map = map.iter().map(|&j| j as u32).collect();
+        self.push(IOp::Sum { x, map }, out_len)
+    }
+
+    pub fn unary(&mut self, x: usize, f: Unary) -> Result<usize, String> {
+        let n = self.len_of(x);
+        self.push(IOp::Unary { x, f }, n)
+    }
+
+    pub fn add(&mut self, a: usize, b: usize) -> Result<usize, String> {
+        let n = self.len_of(a);
+        self.push(IOp::Add { a, b }, n)
+    }
+    pub fn sub(&mut self, a: usize, b: usize) -> Result<usize, String> {
+        let n = self.len_of(a);
+        self.push(IOp::Sub { a, b }, n)
+    }
+    pub fn mul(&mut self, a: usize, b: usize) -> Result<usize, String> {
+        let n = self.len_of(a);
+        self.push(IOp::Mul { a, b }, n)
+    }
+
+    /// A constant vector as a node: the input gathered to the right length, times 0, plus `c`.
+    pub fn constant(&mut self, c: &[f64]) -> Result<usize, String> {
+        let g = self.gather(0, &vec![0; c.len()])?;
+        let n = c.len();
+        let shift = compress(c.to_vec(), 0.0);
+        self.push(IOp::ScaleShift { x: g, scale: vec![0.0], shift }, n)
+    }
+
+    /// Fuse, drop dead nodes and serialise.
+    pub fn finish(mut self, output: usize) -> Serialized {
+        let output = self.optimise(output);
+        self.serialize(output)
+    }
+
+    /// Peephole fusions until nothing changes; returns the (possibly aliased) output id.
+    fn optimise(&mut self, mut output: usize) -> usize {
+        let n = self.nodes.len();
+        let mut alias: Vec<usize> = (0..n).collect();
+        for _round in 0..64 {
+            // Resolve aliases.
+            let resolve = |alias: &[usize], mut i: usize| {
+                while alias[i] != i {
+                    i = alias[i];
+                }
+                i
+            };
+            for i in 0..n {
+                let a = alias.clone();
+                self.nodes[i].op.map_inputs(|j| resolve(&a, j));
+            }
+            output = resolve(&alias, output);
+            let mut uses = vec![0usize; n];
+            uses[output] += 1;
+            for node in &self.nodes {
+                for j in node.op.inputs() {
+                    uses[j] += 1;
+                }
+            }
+            let mut changed = false;
+            for i in 1..n {
+                if uses[i] == 0 && i != output {
+                    continue;
+                }
+                let len = self.nodes[i].len;
+                let new = match &self.nodes[i].op {
+                    IOp::ScaleShift { x, scale, shift } => {
+                        let j = *x;
+                        let (s, c) = (expand(scale, len, 1.0), expand(shift, len, 0.0));
+                        match &self.nodes[j].op {
+                            _ if s.iter().all(|&v| v == 1.0) && c.iter().all(|&v| v == 0.0) => {
+                                alias[i] = j;
+                                changed = true;
+                                None
+                            }
+                            IOp::ScaleShift { x: xj, scale: sj, shift: cj } if uses[j] == 1 => {
+                                let (sj, cj) = (expand(sj, len, 1.0), expand(cj, len, 0.0));
+                                let scale = (0..len).map(|k| s[k] * sj[k]).collect();
+                                let shift = (0..len).map(|k| s[k] * cj[k] + c[k]).collect();
+                                Some(IOp::ScaleShift {
+                                    x: *xj,
+                                    scale: compress(scale, 1.0),
+                                    shift: compress(shift, 0.0),
+                                })
+                            }
+                            IOp::Affine { x: xj, w, b } if uses[j] == 1 => {
+                                let cols = self.nodes[*xj].len;
+                                let mut w = w.clone();
+                                for r in 0..len {
+                                    w[r * cols..(r + 1) * cols].iter_mut().for_each(|v| *v *= s[r]);
+                                }
+                                let b0 = expand(b, len, 0.0);
+                                let b = (0..len).map(|r| s[r] * b0[r] + c[r]).collect();
+                                Some(IOp::Affine { x: *xj, w, b: bias(b) })
+                            }
+                            _ => None,
+                        }
+                    }
+                    IOp::Affine { x, w, b } => {
+                        let j = *x;
+                        let cols = self.nodes[j].len;
+                        match &self.nodes[j].op {
+                            IOp::ScaleShift { x: xj, scale, shift } if uses[j] == 1 => {
+                                let (s, c) = (expand(scale, cols, 1.0), expand(shift, cols, 0.0));
+                                let mut w = w.clone();
+                                let mut b = expand(b, len, 0.0);
+                                for r in 0..len {
+                                    let row = &mut w[r * cols..(r + 1) * cols];
+                                    b[r] += row.iter().zip(&c).map(|(a, c)| a * c).sum::<f64>();
+                                    row.iter_mut().zip(&s).for_each(|(a, s)| *a *= s);
+                                }
+                                Some(IOp::Affine { x: *xj, w, b: bias(b) })
+                            }
+                            IOp::Gather { x: xj, idx } if uses[j] == 1 && self.nodes[*xj].len <= cols => {
+                                let src = self.nodes[*xj].len;
+                                let mut w2 = vec![0.0; len * src];
+                                for r in 0..len {
+                                    for (k, &t) in idx.iter().enumerate() {
+                                        w2[r * src + t as usize] += w[r * cols + k];
+                                    }
+                                }
+                                Some(IOp::Affine { x: *xj, w: w2, b: b.clone() })
+                            }
+                            _ => None,
+                        }
+                    }
+                    IOp::Gather { x, idx } => {
+                        let j = *x;
+                        match &self.nodes[j].op {
+                            IOp::Gather { x: xj, idx: ij } => {
+                                let idx2: Vec<u32> = idx.iter().map(|&t| ij[t as usize]).collect();
+                                if idx2.len() == self.nodes[*xj].len
+                                    && idx2.iter().enumerate().all(|(a, &b)| a == b as usize)
+                                {
+                                    alias[i] = *xj;
+                                    changed = true;
+                                    None
+                                } else {
+                                    Some(IOp::Gather { x: *xj, idx: idx2 })
+                                }
+                            }
+                            IOp::Affine { x: xj, w, b } if uses[j] == 1 && len <= self.nodes[j].len => {
+                                let cols = self.nodes[*xj].len;
+                                let mut w2 = Vec::with_capacity(len * cols);
+                                for &t in idx {
+                                    w2.extend_from_slice(&w[t as usize * cols..(t as usize + 1) * cols]);
+                                }
+                                let b2 = if b.is_empty() {
+                                    vec![]
+                                } else {
+                                    idx.iter().map(|&t| b[t as usize]).collect()
+                                };
+                                Some(IOp::Affine { x: *xj, w: w2, b: b2 })
+                            }
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                if let Some(op) = new {
+                    // Keep the use counts exact (an overcount would only block fusions): node i
+                    // no longer reads j but j's input; a j left without users no longer reads
+                    // anything.
+                    let j = self.nodes[i].op.inputs()[0];
+                    let xj = op.inputs()[0];
+                    self.nodes[i].op = op;
+                    changed = true;
+                    uses[j] -= 1;
+                    uses[xj] += 1;
+                    if uses[j] == 0 {
+                        for k in self.nodes[j].op.inputs() {
+                            uses[k] -= 1;
+                        }
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        output
+    }
+
+    fn serialize(self, output: usize) -> Serialized {
+        let n = self.nodes.len();
+        let mut live = vec![false; n];
+        live[0] = true;
+        live[output] = true;
+        for i in (0..n).rev() {
+            if live[i] {
+                for j in self.nodes[i].op.inputs() {
+                    live[j] = true;
+                }
+            }
+        }
+        let mut new_id = vec![0usize; n];
+        let mut out = Serialized::default();
+        for (i, node) in self.nodes.into_iter().enumerate() {
+            if !live[i] {
+                continue;
+            }
+            new_id[i] = out.nodes.len();
+            let id = |j: usize| new_id[j] as NodeId;
+            let mut wspan = |v: Vec<f64>| {
+                let s = Span::new(out.weights.len() as u32, v.len() as u32);
+                out.weights.extend(v);
+                s
+            };
+            let op = match node.op {
+                IOp::Input => Op::Input,
+                IOp::Affine { x, w, b } => {
+                    let (w, b) = (wspan(w), wspan(b));
+                    Op::Affine { x: id(x), w, b }
+                }
+                IOp::Add { a, b } => Op::Add { a: id(a), b: id(b) },
+                IOp::Sub { a, b } => Op::Sub { a: id(a), b: id(b) },
+                IOp::Mul { a, b } => Op::Mul { a: id(a), b: id(b) },
+                IOp::ScaleShift { x, scale, shift } => {
+                    let (scale, shift) = (wspan(scale), wspan(shift));
+                    Op::ScaleShift { x: id(x), scale, shift }
+                }
+                IOp::Gather { x, idx } => {
+                    let s = Span::new(out.indices.len() as u32, idx.len() as u32);
+                    out.indices.extend(idx);
+                    Op::Gather { x: id(x), idx: s }
+                }
+                IOp::Concat { parts } => {
+                    let s = Span::new(out.indices.len() as u32, parts.len() as u32);
+                    out.indices.extend(parts.iter().map(|&p| new_id[p] as u32));
+                    Op::Concat { parts: s }
+                }
+                IOp::Sum { x, map } => {
+                    let s = Span::new(out.indices.len() as u32, map.len() as u32);
+                    out.indices.extend(map);
+                    Op::Sum { x: id(x), map: s }
+                }
+                IOp::Unary { x, f } => Op::Unary { x: id(x), f },
+            };
+            out.nodes.push(Node { op, len: node.len as u32 });
+        }
+        out.output = new_id[output] as NodeId;
+        out
+    }
+}
+
+/// The flat arrays of a graph (weights still in `f64`).
+#[derive(Clone, Debug, Default)]
+pub struct Serialized {
+    pub nodes: Vec<Node>,
+    pub weights: Vec<f64>,
+    pub indices: Vec<u32>,
+    pub output: NodeId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fuses_chains() {
+        let mut b = Builder::new(2, Limits::default());
+        let s = b.scale_shift(0, vec![2.0], vec![1.0]).unwrap();
+        let a = b.affine(s, vec![1.0, 1.0, 1.0, -1.0], vec![0.0, 0.0]).unwrap();
+        let t = b.scale_shift(a, vec![], vec![3.0, 4.0]).unwrap();
+        let g = b.gather(t, &[1, 0]).unwrap();
+        let out = b.finish(g);
+        assert_eq!(out.nodes.len(), 2, "{:?}", out.nodes);
+        // y = rows swapped of W(2x+1) + [3,4]: row0 = (2, -2) + (0 + 4), row1 = (2, 2) + (2 + 3)
+        assert_eq!(out.weights, vec![2.0, -2.0, 2.0, 2.0, 4.0, 5.0]);
+    }
+}

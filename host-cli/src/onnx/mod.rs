@@ -1,0 +1,142 @@
+//! ONNX → core IR.
+//!
+//! Decoding uses the `onnx-protobuf` crate (rust-protobuf messages generated from `onnx.proto`);
+//! this module does the shape inference, constant folding and lowering ([`lower`]) and the IR
+//! fusions ([`builder`]). Weights are kept in `f64` (ONNX `float` weights convert exactly) and
+//! converted to the engine's scalar with [`Model::graph`].
+
+mod builder;
+mod lower;
+pub mod tensor;
+
+use std::path::Path;
+
+use genbab_core::graph::{Graph, GraphError, Node, NodeId};
+use genbab_core::num::Scalar;
+use onnx_protobuf::{Message, ModelProto};
+
+pub use tensor::Limits;
+
+/// Why a model could not be loaded. Displayed as one line: `FILE: node 'NAME' (Op): reason`.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: not a valid ONNX model: {reason}")]
+    Decode { file: String, reason: String },
+    #[error("{file}: node '{node}' ({op}): {reason}")]
+    Node { file: String, node: String, op: String, reason: String },
+    #[error("{file}: {reason}")]
+    Model { file: String, reason: String },
+}
+
+/// A lowered model: the core IR's arrays with `f64` weights, plus the ONNX shapes.
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub nodes: Vec<Node>,
+    pub weights: Vec<f64>,
+    pub indices: Vec<u32>,
+    pub output: NodeId,
+    /// Shape of the ONNX input (symbolic/batch dimensions set to 1).
+    pub input_shape: Vec<usize>,
+    /// Shape of the ONNX output.
+    pub output_shape: Vec<usize>,
+}
+
+/// A graph that owns its arrays, in scalar type `T`.
+#[derive(Clone, Debug)]
+pub struct OwnedGraph<T> {
+    pub nodes: Vec<Node>,
+    pub weights: Vec<T>,
+    pub indices: Vec<u32>,
+    pub output: NodeId,
+}
+
+impl<T: Scalar> OwnedGraph<T> {
+    /// The borrowed view the engines use.
+    pub fn graph(&self) -> Graph<'_, T> {
+        Graph { nodes: &self.nodes, weights: &self.weights, indices: &self.indices, output: self.output }
+    }
+    /// Forward evaluation (allocates the value buffer).
+    pub fn eval(&self, x: &[T]) -> Result<Vec<T>, GraphError> {
+        let g = self.graph();
+        let mut buf = vec![T::ZERO; g.total_len()];
+        g.eval(x, &mut buf).map(|y| y.to_vec())
+    }
+}
+
+impl Model {
+    pub fn input_len(&self) -> usize {
+        self.nodes.first().map_or(0, |n| n.len as usize)
+    }
+    pub fn output_len(&self) -> usize {
+        self.nodes.get(self.output as usize).map_or(0, |n| n.len as usize)
+    }
+    /// The graph in scalar type `T` (weights rounded to nearest; exact for f32 weights).
+    pub fn graph<T: Scalar>(&self) -> OwnedGraph<T> {
+        OwnedGraph {
+            nodes: self.nodes.clone(),
+            weights: self.weights.iter().map(|&w| T::from_f64_near(w)).collect(),
+            indices: self.indices.clone(),
+            output: self.output,
+        }
+    }
+}
+
+/// Load and lower an ONNX file.
+pub fn load(path: &Path) -> Result<Model, LoadError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { file: file.clone(), source })?;
+    load_bytes(&bytes, &file, Limits::default())
+}
+
+/// Load and lower an ONNX model from memory; `file` names it in errors.
+pub fn load_bytes(bytes: &[u8], file: &str, limits: Limits) -> Result<Model, LoadError> {
+    let file = file.to_string();
+    let m = ModelProto::parse_from_bytes(bytes).map_err(|e| LoadError::Decode {
+        file: file.clone(),
+        reason: e.to_string().replace(['\n', '\r'], " "),
+    })?;
+    let model_err = |reason: String| LoadError::Model { file: file.clone(), reason };
+    if m.graph.is_none() {
+        return Err(LoadError::Decode { file: file.clone(), reason: "the model has no graph".into() });
+    }
+    let opset = m
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map(|o| o.version)
+        .unwrap_or(1);
+    let lowered = lower::lower_graph(&m.graph, opset, limits).map_err(|(loc, reason)| match loc {
+        Some((node, op)) => LoadError::Node { file: file.clone(), node, op, reason },
+        None => LoadError::Model { file: file.clone(), reason },
+    })?;
+    let output_shape = lowered.output.shape.clone();
+    let s = lowered.builder.finish(lowered.output.id);
+    let model = Model {
+        nodes: s.nodes,
+        weights: s.weights,
+        indices: s.indices,
+        output: s.output,
+        input_shape: lowered.input_shape,
+        output_shape,
+    };
+    // The f32 view must validate too (a constant beyond f32 range would become infinite).
+    let g32 = model.graph::<f32>();
+    if let Err(e) = g32.graph().validate() {
+        if std::env::var_os("GENBAB_DUMP_IR").is_some() {
+            for (i, n) in model.nodes.iter().enumerate() {
+                eprintln!("{i}: len {} {:?}", n.len, n.op);
+            }
+        }
+        return Err(model_err(format!("internal error: the lowered graph is invalid: {e:?}")));
+    }
+    Ok(model)
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,359 @@
+//! Loader unit tests: small models built with the protobuf types, serialised, loaded, and
+//! evaluated against values computed by hand.
+
+use onnx_protobuf::{
+    AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto, tensor_shape_proto, type_proto,
+};
+
+use super::{Limits, LoadError, Model, load_bytes};
+
+pub(crate) fn tensor(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
+    let mut t = TensorProto::new();
+    t.name = name.into();
+    t.dims = dims.to_vec();
+    t.data_type = 1;
+    t.float_data = data.to_vec();
+    t
+}
+
+pub(crate) fn itensor(name: &str, dims: &[i64], data: &[i64]) -> TensorProto {
+    let mut t = TensorProto::new();
+    t.name = name.into();
+    t.dims = dims.to_vec();
+    t.data_type = 7;
+    t.int64_data = data.to_vec();
+    t
+}
+
+pub(crate) fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
+    let mut shape = TensorShapeProto::new();
+    for &d in dims {
+        let mut dim = tensor_shape_proto::Dimension::new();
+        dim.value = Some(if d < 0 {
+            tensor_shape_proto::dimension::Value::DimParam("batch".into())
+        } else {
+            tensor_shape_proto::dimension::Value::DimValue(d)
+        });
+        shape.dim.push(dim);
+    }
+    let mut tt = type_proto::Tensor::new();
+    tt.elem_type = 1;
+    tt.shape = Some(shape).into();
+    let mut ty = TypeProto::new();
+    ty.value = Some(type_proto::Value::TensorType(tt));
+    let mut v = ValueInfoProto::new();
+    v.name = name.into();
+    v.type_ = Some(ty).into();
+    v
+}
+
+pub(crate) fn node(
+    op: &str,
+    name: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attrs: Vec<AttributeProto>,
+) -> NodeProto {
+    let mut n = NodeProto::new();
+    n.op_type = op.into();
+    n.name = name.into();
+    n.input = inputs.iter().map(|s| s.to_string()).collect();
+    n.output = outputs.iter().map(|s| s.to_string()).collect();
+    n.attribute = attrs;
+    n
+}
+
+pub(crate) fn ints(name: &str, v: &[i64]) -> AttributeProto {
+    let mut a = AttributeProto::new();
+    a.name = name.into();
+    a.ints = v.to_vec();
+    a
+}
+
+pub(crate) fn int(name: &str, v: i64) -> AttributeProto {
+    let mut a = AttributeProto::new();
+    a.name = name.into();
+    a.i = v;
+    a
+}
+
+pub(crate) fn model(
+    input: (&str, &[i64]),
+    output: &str,
+    nodes: Vec<NodeProto>,
+    inits: Vec<TensorProto>,
+    opset: i64,
+) -> Vec<u8> {
+    let mut g = GraphProto::new();
+    g.input.push(value_info(input.0, input.1));
+    g.output.push(value_info(output, &[]));
+    g.node = nodes;
+    g.initializer = inits;
+    let mut m = ModelProto::new();
+    m.ir_version = 8;
+    let mut o = OperatorSetIdProto::new();
+    o.version = opset;
+    m.opset_import.push(o);
+    m.graph = Some(g).into();
+    m.write_to_bytes().unwrap()
+}
+
+fn load(bytes: &[u8]) -> Result<Model, LoadError> {
+    // `GENBAB_FUZZ_SEEDS=DIR cargo test -p genbab-cli --lib onnx::` writes these models as fuzz seeds.
+    if let Some(dir) = std::env::var_os("GENBAB_FUZZ_SEEDS") {
+        let h =
+            bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+        let _ = std::fs::write(std::path::Path::new(&dir).join(format!("seed_unit_{h:016x}.onnx")), bytes);
+    }
+    load_bytes(bytes, "test.onnx", Limits::default())
+}
+
+fn eval(m: &Model, x: &[f64]) -> Vec<f64> {
+    m.graph::<f64>().eval(x).unwrap()
+}
+
+fn close(a: &[f64], b: &[f64]) {
+    assert_eq!(a.len(), b.len(), "{a:?} vs {b:?}");
+    for (p, q) in a.iter().zip(b) {
+        assert!((p - q).abs() <= 1e-9 * (1.0 + q.abs()), "{a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn gemm_relu_is_one_affine_and_a_relu() {
+    // y = relu(x W^T + b), x: [1, 2], W: [3, 2]
+    let b = model(
+        ("x", &[-1, 2]),
+        "y",
+        vec![
+            node("Gemm", "fc", &["x", "W", "b"], &["h"], vec![int("transB", 1)]),
+            node("Relu", "act", &["h"], &["y"], vec![]),
+        ],
+        vec![tensor("W", &[3, 2], &[1.0, 2.0, -1.0, 0.5, 0.0, 3.0]), tensor("b", &[3], &[0.5, 0.0, -10.0])],
+        13,
+    );
+    let m = load(&b).unwrap();
+    assert_eq!(m.nodes.len(), 3);
+    assert_eq!(m.input_shape, vec![1, 2]);
+    close(&eval(&m, &[1.0, 2.0]), &[5.5, 0.0, 0.0]);
+}
+
+#[test]
+fn acas_style_sub_flatten_matmul_add_fuses() {
+    let b = model(
+        ("x", &[1, 1, 1, 2]),
+        "y",
+        vec![
+            node("Sub", "norm", &["x", "mean"], &["a"], vec![]),
+            node("Flatten", "fl", &["a"], &["f"], vec![]),
+            node("MatMul", "mm", &["f", "W"], &["p"], vec![]),
+            node("Add", "add", &["p", "b"], &["y"], vec![]),
+        ],
+        vec![
+            tensor("mean", &[2], &[1.0, -1.0]),
+            tensor("W", &[2, 2], &[1.0, 2.0, 3.0, 4.0]),
+            tensor("b", &[2], &[0.5, 0.25]),
+        ],
+        8,
+    );
+    let m = load(&b).unwrap();
+    assert_eq!(m.nodes.len(), 2, "{:?}", m.nodes);
+    // (x - mean) = [0, 3]; [0,3] @ [[1,2],[3,4]] = [9, 12]; + b
+    close(&eval(&m, &[1.0, 2.0]), &[9.5, 12.25]);
+}
+
+#[test]
+fn transpose_reshape_slice_concat_gather() {
+    // x: [2, 3] -> transpose [3, 2] -> reshape [6] -> slice [1:5:2] -> concat with gather
+    let b = model(
+        ("x", &[2, 3]),
+        "y",
+        vec![
+            node("Transpose", "t", &["x"], &["t"], vec![ints("perm", &[1, 0])]),
+            node("Reshape", "r", &["t", "shape"], &["r"], vec![]),
+            node("Slice", "s", &["r", "st", "en", "ax", "sp"], &["s"], vec![]),
+            node("Gather", "g", &["r", "gi"], &["g"], vec![int("axis", 0)]),
+            node("Concat", "c", &["s", "g"], &["y"], vec![int("axis", 0)]),
+        ],
+        vec![
+            itensor("shape", &[1], &[-1]),
+            itensor("st", &[1], &[1]),
+            itensor("en", &[1], &[5]),
+            itensor("ax", &[1], &[0]),
+            itensor("sp", &[1], &[2]),
+            itensor("gi", &[2], &[-1, 0]),
+        ],
+        13,
+    );
+    let m = load(&b).unwrap();
+    // x = [[0,1,2],[3,4,5]] -> t = [[0,3],[1,4],[2,5]] -> r = [0,3,1,4,2,5]
+    // slice 1:5:2 -> [3, 4]; gather [-1, 0] -> [5, 0]
+    close(&eval(&m, &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]), &[3.0, 4.0, 5.0, 0.0]);
+}
+
+#[test]
+fn products_division_pow_and_softmax() {
+    // y = softmax(x * x / (x + 3)^2 - 1/x)  over the last axis
+    let b = model(
+        ("x", &[1, 3]),
+        "y",
+        vec![
+            node("Mul", "sq", &["x", "x"], &["sq"], vec![]),
+            node("Add", "a3", &["x", "three"], &["a3"], vec![]),
+            node("Pow", "p2", &["a3", "two"], &["p2"], vec![]),
+            node("Div", "d", &["sq", "p2"], &["d"], vec![]),
+            node("Reciprocal", "rc", &["x"], &["rc"], vec![]),
+            node("Sub", "s", &["d", "rc"], &["s"], vec![]),
+            node("Softmax", "sm", &["s"], &["y"], vec![int("axis", -1)]),
+        ],
+        vec![tensor("three", &[], &[3.0]), tensor("two", &[1], &[2.0])],
+        13,
+    );
+    let m = load(&b).unwrap();
+    let x = [1.0f64, 2.0, 0.5];
+    let s: Vec<f64> = x.iter().map(|v| v * v / ((v + 3.0) * (v + 3.0)) - 1.0 / v).collect();
+    let z: f64 = s.iter().map(|v| v.exp()).sum();
+    let want: Vec<f64> = s.iter().map(|v| v.exp() / z).collect();
+    close(&eval(&m, &x), &want);
+}
+
+#[test]
+fn var_times_var_matmul_and_reduce_mean() {
+    // x: [2, 2]; y = mean over axis 1 of (x @ x)
+    let b = model(
+        ("x", &[2, 2]),
+        "y",
+        vec![
+            node("MatMul", "mm", &["x", "x"], &["p"], vec![]),
+            node("ReduceMean", "rm", &["p"], &["y"], vec![ints("axes", &[1]), int("keepdims", 0)]),
+        ],
+        vec![],
+        13,
+    );
+    let m = load(&b).unwrap();
+    // [[1,2],[3,4]]^2 = [[7,10],[15,22]] -> means [8.5, 18.5]
+    close(&eval(&m, &[1.0, 2.0, 3.0, 4.0]), &[8.5, 18.5]);
+}
+
+#[test]
+fn conv_with_padding_stride_and_batchnorm() {
+    // x: [1, 1, 3, 3], kernel [1, 1, 2, 2] of ones, pads 1, stride 2 -> out [1, 1, 2, 2]
+    let b = model(
+        ("x", &[1, 1, 3, 3]),
+        "y",
+        vec![
+            node(
+                "Conv",
+                "conv",
+                &["x", "K", "B"],
+                &["c"],
+                vec![ints("pads", &[1, 1, 1, 1]), ints("strides", &[2, 2])],
+            ),
+            node("BatchNormalization", "bn", &["c", "g", "be", "mu", "var"], &["y"], vec![]),
+        ],
+        vec![
+            tensor("K", &[1, 1, 2, 2], &[1.0, 1.0, 1.0, 1.0]),
+            tensor("B", &[1], &[0.5]),
+            tensor("g", &[1], &[2.0]),
+            tensor("be", &[1], &[1.0]),
+            tensor("mu", &[1], &[0.5]),
+            tensor("var", &[1], &[4.0]),
+        ],
+        13,
+    );
+    let m = load(&b).unwrap();
+    let x: Vec<f64> = (1..=9).map(|v| v as f64).collect();
+    // windows (padded top-left): [1], [2+3], [4+7], [5+6+8+9] -> + 0.5; bn: (c - 0.5) * 2 / sqrt(4 + eps) + 1
+    let conv = [1.5, 5.5, 11.5, 28.5];
+    let eps = 1e-5f32 as f64;
+    let want: Vec<f64> = conv.iter().map(|c| (c - 0.5) * 2.0 / (4.0 + eps).sqrt() + 1.0).collect();
+    close(&eval(&m, &x), &want);
+}
+
+#[test]
+fn shape_arithmetic_is_folded() {
+    // Reshape x to Shape(x)[0] x -1 computed from Shape/Gather/Unsqueeze/Concat, then Where with
+    // a folded condition.
+    let b = model(
+        ("x", &[-1, 2, 2]),
+        "y",
+        vec![
+            node("Shape", "sh", &["x"], &["sh"], vec![]),
+            node("Gather", "g0", &["sh", "zero"], &["n"], vec![int("axis", 0)]),
+            node("Unsqueeze", "u", &["n", "ax0"], &["n1"], vec![]),
+            node("Concat", "cat", &["n1", "minus1"], &["target"], vec![int("axis", 0)]),
+            node("Reshape", "r", &["x", "target"], &["r"], vec![]),
+            node("ConstantOfShape", "cos", &["target_len"], &["ones"], vec![]),
+            node("Equal", "eq", &["mask", "one"], &["cond"], vec![]),
+            node("Where", "w", &["cond", "r", "negs"], &["y"], vec![]),
+        ],
+        vec![
+            itensor("zero", &[], &[0]),
+            itensor("ax0", &[1], &[0]),
+            itensor("minus1", &[1], &[-1]),
+            itensor("target_len", &[1], &[4]),
+            itensor("mask", &[4], &[1, 0, 1, 0]),
+            itensor("one", &[], &[1]),
+            tensor("negs", &[4], &[-1.0, -2.0, -3.0, -4.0]),
+        ],
+        13,
+    );
+    let m = load(&b).unwrap();
+    close(&eval(&m, &[10.0, 20.0, 30.0, 40.0]), &[10.0, -2.0, 30.0, -4.0]);
+}
+
+#[test]
+fn errors_name_the_node_the_op_and_the_file() {
+    let b = model(
+        ("x", &[1, 2]),
+        "y",
+        vec![node("Floor", "fl", &["x"], &["f"], vec![]), node("Relu", "r", &["f"], &["y"], vec![])],
+        vec![],
+        13,
+    );
+    let e = load(&b).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "test.onnx: node 'fl' (Floor): Floor of a value that depends on the network input is not supported (piecewise constant)"
+    );
+    let b = model(("x", &[1, 2]), "y", vec![node("LpPool", "", &["x"], &["y"], vec![])], vec![], 13);
+    assert_eq!(
+        load(&b).unwrap_err().to_string(),
+        "test.onnx: node 'y' (LpPool): operator LpPool is not supported"
+    );
+    let b = model(("x", &[1, 2]), "y", vec![node("Relu", "r", &["nope"], &["y"], vec![])], vec![], 13);
+    assert!(load(&b).unwrap_err().to_string().contains("input 'nope' is not produced"));
+    assert!(matches!(load(b"\x0a\xff\xff").unwrap_err(), LoadError::Decode { .. }));
+    // Absurd dimensions are refused, not allocated.
+    let b = model(
+        ("x", &[1, 2]),
+        "y",
+        vec![node("Relu", "r", &["x"], &["y"], vec![])],
+        vec![itensor("big", &[1 << 40, 1 << 40], &[])],
+        13,
+    );
+    assert!(load(&b).unwrap_err().to_string().contains("size limit"));
+
+    // Found by review before fuzzing: SAME padding with an empty kernel underflowed.
+    let mut same = AttributeProto::new();
+    same.name = "auto_pad".into();
+    same.s = b"SAME_UPPER".to_vec();
+    let b = model(
+        ("x", &[1, 1, 3, 3]),
+        "y",
+        vec![node("Conv", "c", &["x", "K"], &["y"], vec![same])],
+        vec![tensor("K", &[1, 1, 0, 2], &[])],
+        13,
+    );
+    assert!(load(&b).unwrap_err().to_string().contains("empty input"));
+    // A convolution whose loops would run for ages is refused quickly.
+    let b = model(
+        ("x", &[1, 1, 64, 64]),
+        "y",
+        vec![node("Conv", "c", &["x", "K"], &["y"], vec![ints("pads", &[1 << 20, 1 << 20, 0, 0])])],
+        vec![tensor("K", &[1, 1, 1, 1], &[1.0])],
+        13,
+    );
+    assert!(load(&b).is_err());
+}

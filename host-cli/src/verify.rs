@@ -1,0 +1,83 @@
+//! `genbab verify MODEL PROP`: one result word (or a JSON object) on stdout.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use genbab_cli::engine::{self, Outcome};
+use genbab_cli::{cex, onnx, vnnlib};
+
+use crate::opts::EngineArgs;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The network (ONNX).
+    pub model: PathBuf,
+    /// The property (VNN-LIB): input box(es) and the unsafe output region.
+    pub property: PathBuf,
+    /// Wall-clock limit in seconds (loading included).
+    #[arg(long, default_value_t = 60.0)]
+    pub timeout: f64,
+    /// Write the counterexample here (VNN-COMP format) when the result is `sat`.
+    #[arg(long)]
+    pub cex: Option<PathBuf>,
+    /// Print a JSON object (result, seconds, stats, reason) instead of the result word.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+pub fn run(a: Args) -> ExitCode {
+    let start = Instant::now();
+    let deadline = engine::deadline(start, a.timeout);
+    let result = (|| -> Result<engine::Report, String> {
+        let model = onnx::load(&a.model).map_err(|e| e.to_string())?;
+        let prop = vnnlib::read(&a.property).map_err(|e| e.to_string())?;
+        engine::check_shapes(&model, &prop).map_err(|e| format!("{}: {e}", a.property.display()))?;
+        engine::check(&model, &prop, &a.engine.options(1), deadline)
+    })();
+    let seconds = start.elapsed().as_secs_f64();
+    match result {
+        Err(msg) => {
+            if a.json {
+                println!("{}", serde_json::json!({ "result": "error", "seconds": seconds, "reason": msg }));
+            } else {
+                println!("error");
+            }
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Ok(r) => {
+            if let (Outcome::Sat(c), Some(path)) = (&r.outcome, &a.cex)
+                && let Err(e) = std::fs::write(path, cex::format(c))
+            {
+                eprintln!("error: {}: cannot write the counterexample: {e}", path.display());
+                return ExitCode::from(2);
+            }
+            if a.json {
+                let reason = match &r.outcome {
+                    Outcome::Unknown(s) => Some(s.clone()),
+                    Outcome::Timeout => Some("timeout".to_string()),
+                    _ => None,
+                };
+                let v = serde_json::json!({
+                    "result": r.outcome.word(),
+                    "seconds": seconds,
+                    "reason": reason,
+                    "boxes_done": r.boxes_done,
+                    "stats": {
+                        "bounded": r.stats.bounded,
+                        "max_live": r.stats.max_live,
+                        "verified": r.stats.verified,
+                        "attack_passes": r.stats.attack_passes,
+                    },
+                });
+                println!("{v}");
+            } else {
+                println!("{}", r.outcome.word());
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,649 @@
+//! A small VNN-LIB reader.
+//!
+//! Supported: `(declare-const X_i Real)` / `(declare-const Y_j Real)`, `(assert F)` where `F` is
+//! built from `and`, `or` and the comparisons `<=`, `>=`, `<`, `>` (strict comparisons are read as
+//! non-strict: the unsafe set only grows, so `unsat` stays sound) over linear terms (`+`, `-`,
+//! `*` by constants, numerals in decimal or scientific notation), and `;` comments.
+//!
+//! The conjunction of all assertions is put in disjunctive normal form; each disjunct splits into
+//! input bounds (atoms over `X` only, each bounding one variable) and output atoms (over `Y`
+//! only). Disjuncts with the same input box are grouped: the result is a list of [`Case`]s, each
+//! an input box with the disjunction of output clauses that is unsafe in it. Malformed input is an
+//! error with `file:line:col: reason`.
+
+use std::collections::HashMap;
+use std::fmt;
+
+/// An error with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VnnlibError {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub reason: String,
+}
+
+impl fmt::Display for VnnlibError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.reason)
+    }
+}
+
+impl std::error::Error for VnnlibError {}
+
+/// One input box and the unsafe region in it (the disjunction of clauses; a clause is the
+/// conjunction of `rows[i]·y ≤ rhs[i]` for its atoms).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Case {
+    pub lo: Vec<f64>,
+    pub hi: Vec<f64>,
+    /// Row-major `atoms × n_outputs`.
+    pub rows: Vec<f64>,
+    pub rhs: Vec<f64>,
+    /// Clause `k` is atoms `clause_ends[k-1]..clause_ends[k]`.
+    pub clause_ends: Vec<u32>,
+}
+
+/// A parsed property.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Property {
+    pub n_inputs: usize,
+    pub n_outputs: usize,
+    pub cases: Vec<Case>,
+}
+
+/// Most disjuncts the DNF may have.
+const MAX_DISJUNCTS: usize = 1 << 16;
+/// Most atoms over all disjuncts of the DNF.
+const MAX_ATOMS: usize = 1 << 22;
+/// Deepest nesting of parentheses accepted.
+const MAX_DEPTH: usize = 256;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Pos {
+    line: usize,
+    col: usize,
+}
+
+#[derive(Debug)]
+enum Sexp<'a> {
+    Atom(&'a str, Pos),
+    List(Vec<Sexp<'a>>, Pos),
+}
+
+impl Sexp<'_> {
+    fn pos(&self) -> Pos {
+        match self {
+            Sexp::Atom(_, p) | Sexp::List(_, p) => *p,
+        }
+    }
+}
+
+struct Parser<'a> {
+    src: &'a str,
+    bytes: &'a [u8],
+    i: usize,
+    line: usize,
+    col: usize,
+    file: &'a str,
+}
+
+impl<'a> Parser<'a> {
+    fn err<T>(&self, p: Pos, reason: impl Into<String>) -> Result<T, VnnlibError> {
+        Err(VnnlibError { file: self.file.to_string(), line: p.line, col: p.col, reason: reason.into() })
+    }
+    fn pos(&self) -> Pos {
+        Pos { line: self.line, col: self.col }
+    }
+    fn bump(&mut self) {
+        if self.bytes[self.i] == b'\n' {
+            self.line += 1;
+            self.col = 1;
+        } else if self.bytes[self.i] & 0xc0 != 0x80 {
+            self.col += 1;
+        }
+        self.i += 1;
+    }
+    fn skip_ws(&mut self) {
+        while self.i < self.bytes.len() {
+            match self.bytes[self.i] {
+                b' ' | b'\t' | b'\r' | b'\n' => self.bump(),
+                b';' => {
+                    while self.i < self.bytes.len() && self.bytes[self.i] != b'\n' {
+                        self.i += 1;
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+    /// Next top-level S-expression, or `None` at the end.
+    fn next(&mut self) -> Result<Option<Sexp<'a>>, VnnlibError> {
+        self.skip_ws();
+        if self.i >= self.bytes.len() {
+            return Ok(None);
+        }
+        // Iterative parse with an explicit stack (no recursion on deep nesting).
+        let mut stack: Vec<(Vec<Sexp<'a>>, Pos)> = Vec::new();
+        loop {
+            self.skip_ws();
+            let p = self.pos();
+            if self.i >= self.bytes.len() {
+                let open = stack.last().map_or(p, |s| s.1);
+                return self.err(open, "unclosed '('");
+            }
+            let item = match self.bytes[self.i] {
+                b'(' => {
+                    if stack.len() >= MAX_DEPTH {
+                        return self.err(p, "nesting too deep");
+                    }
+                    self.bump();
+                    stack.push((Vec::new(), p));
+                    continue;
+                }
+                b')' => {
+                    self.bump();
+                    match stack.pop() {
+                        Some((items, start)) => Sexp::List(items, start),
+                        None => return self.err(p, "unexpected ')'"),
+                    }
+                }
+                _ => {
+                    let start = self.i;
+                    while self.i < self.bytes.len()
+                        && !matches!(self.bytes[self.i], b' ' | b'\t' | b'\r' | b'\n' | b'(' | b')' | b';')
+                    {
+                        self.bump();
+                    }
+                    Sexp::Atom(&self.src[start..self.i], p)
+                }
+            };
+            match stack.last_mut() {
+                Some((items, _)) => items.push(item),
+                None => return Ok(Some(item)),
+            }
+        }
+    }
+}
+
+/// A variable: input `X_i` or output `Y_j`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Var {
+    X(usize),
+    Y(usize),
+}
+
+/// A linear expression: constant + Σ coef·var.
+#[derive(Clone, Debug, Default)]
+struct Lin {
+    c: f64,
+    terms: Vec<(Var, f64)>,
+}
+
+impl Lin {
+    fn scale(mut self, k: f64) -> Lin {
+        self.c *= k;
+        self.terms.iter_mut().for_each(|t| t.1 *= k);
+        self
+    }
+    fn add(mut self, o: Lin) -> Lin {
+        self.c += o.c;
+        self.terms.extend(o.terms);
+        self
+    }
+}
+
+/// An atom `Σ coef·var ≤ rhs` (terms merged, zero coefficients dropped).
+#[derive(Clone, Debug)]
+struct Atom {
+    terms: Vec<(Var, f64)>,
+    rhs: f64,
+    pos: Pos,
+}
+
+struct Reader<'a> {
+    p: Parser<'a>,
+    decl: HashMap<&'a str, Var>,
+    n_x: usize,
+    n_y: usize,
+}
+
+fn parse_number(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    if b.is_empty()
+        || !(b[0].is_ascii_digit() || ((b[0] == b'-' || b[0] == b'+' || b[0] == b'.') && b.len() > 1))
+    {
+        return None;
+    }
+    s.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+fn var_name(s: &str) -> Option<Var> {
+    let (k, rest) = if let Some(r) = s.strip_prefix("X_") {
+        (0, r)
+    } else if let Some(r) = s.strip_prefix("Y_") {
+        (1, r)
+    } else {
+        return None;
+    };
+    if rest.is_empty() || rest.len() > 9 || !rest.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let i: usize = rest.parse().ok()?;
+    Some(if k == 0 { Var::X(i) } else { Var::Y(i) })
+}
+
+impl<'a> Reader<'a> {
+    fn term(&self, e: &Sexp<'a>) -> Result<Lin, VnnlibError> {
+        match e {
+            Sexp::Atom(s, p) => {
+                if let Some(v) = parse_number(s) {
+                    return Ok(Lin { c: v, terms: vec![] });
+                }
+                match self.decl.get(s) {
+                    Some(&v) => Ok(Lin { c: 0.0, terms: vec![(v, 1.0)] }),
+                    None if var_name(s).is_some() => {
+                        self.p.err(*p, format!("variable '{s}' is not declared"))
+                    }
+                    None => self.p.err(*p, format!("expected a number or a declared variable, found '{s}'")),
+                }
+            }
+            Sexp::List(items, p) => {
+                let (head, args) = match items.split_first() {
+                    Some((Sexp::Atom(h, _), a)) => (*h, a),
+                    _ => return self.p.err(*p, "expected an operator"),
+                };
+                match head {
+                    "+" => {
+                        let mut acc = Lin::default();
+                        for a in args {
+                            acc = acc.add(self.term(a)?);
+                        }
+                        Ok(acc)
+                    }
+                    "-" => match args {
+                        [] => self.p.err(*p, "'-' without operands"),
+                        [a] => Ok(self.term(a)?.scale(-1.0)),
+                        [a, rest @ ..] => {
+                            let mut acc = self.term(a)?;
+                            for r in rest {
+                                acc = acc.add(self.term(r)?.scale(-1.0));
+                            }
+                            Ok(acc)
+                        }
+                    },
+                    "*" => {
+                        let mut acc = Lin { c: 1.0, terms: vec![] };
+                        for a in args {
+                            let t = self.term(a)?;
+                            if acc.terms.is_empty() {
+                                acc = t.scale(acc.c);
+                            } else if t.terms.is_empty() {
+                                acc = acc.scale(t.c);
+                            } else {
+                                return self.p.err(
+                                    a.pos(),
+                                    "product of two variables (only linear terms are supported)",
+                                );
+                            }
+                        }
+                        Ok(acc)
+                    }
+                    _ => self.p.err(*p, format!("unsupported term operator '{head}'")),
+                }
+            }
+        }
+    }
+
+    /// DNF of a formula: a list of conjunctions of atoms.
+    fn formula(&self, e: &Sexp<'a>) -> Result<Vec<Vec<Atom>>, VnnlibError> {
+        let Sexp::List(items, p) = e else {
+            return self.p.err(e.pos(), "expected a formula in parentheses");
+        };
+        let (head, args) = match items.split_first() {
+            Some((Sexp::Atom(h, _), a)) => (*h, a),
+            _ => return self.p.err(*p, "expected an operator"),
+        };
+        match head {
+            "and" => {
+                let mut acc: Vec<Vec<Atom>> = vec![vec![]];
+                for a in args {
+                    acc = self.and(acc, self.formula(a)?, a.pos())?;
+                }
+                Ok(acc)
+            }
+            "or" => {
+                let mut acc = Vec::new();
+                let mut natoms = 0usize;
+                for a in args {
+                    let d = self.formula(a)?;
+                    natoms += d.iter().map(|c| c.len()).sum::<usize>();
+                    acc.extend(d);
+                    if acc.len() > MAX_DISJUNCTS || natoms > MAX_ATOMS {
+                        return self.p.err(a.pos(), "too many disjuncts");
+                    }
+                }
+                if acc.is_empty() {
+                    return self.p.err(*p, "empty 'or' (false) is not supported");
+                }
+                Ok(acc)
+            }
+            "<=" | "<" | ">=" | ">" => {
+                let [l, r] = args else {
+                    return self.p.err(*p, format!("'{head}' needs exactly two operands"));
+                };
+                let (l, r) = (self.term(l)?, self.term(r)?);
+                // l ≤ r  ⇔  l − r ≤ 0;  l ≥ r  ⇔  r − l ≤ 0.
+                let d = if head.starts_with('<') { l.add(r.scale(-1.0)) } else { r.add(l.scale(-1.0)) };
+                let mut terms: Vec<(Var, f64)> = Vec::new();
+                for (v, k) in d.terms {
+                    match terms.iter_mut().find(|t| t.0 == v) {
+                        Some(t) => t.1 += k,
+                        None => terms.push((v, k)),
+                    }
+                }
+                terms.retain(|t| t.1 != 0.0);
+                let rhs = -d.c;
+                if !rhs.is_finite() || terms.iter().any(|t| !t.1.is_finite()) {
+                    return self.p.err(*p, "a coefficient or constant is not finite");
+                }
+                let has_x = terms.iter().any(|t| matches!(t.0, Var::X(_)));
+                let has_y = terms.iter().any(|t| matches!(t.0, Var::Y(_)));
+                if has_x && has_y {
+                    return self.p.err(*p, "constraints mixing inputs and outputs are not supported");
+                }
+                if has_x && terms.len() > 1 {
+                    return self.p.err(*p, "input constraints must bound a single X variable");
+                }
+                Ok(vec![vec![Atom { terms, rhs, pos: *p }]])
+            }
+            _ => self.p.err(*p, format!("unsupported formula operator '{head}'")),
+        }
+    }
+
+    fn and(&self, a: Vec<Vec<Atom>>, b: Vec<Vec<Atom>>, p: Pos) -> Result<Vec<Vec<Atom>>, VnnlibError> {
+        let atoms = |d: &[Vec<Atom>]| d.iter().map(|c| c.len()).sum::<usize>();
+        let total = atoms(&a).saturating_mul(b.len()).saturating_add(atoms(&b).saturating_mul(a.len()));
+        if a.len().saturating_mul(b.len()) > MAX_DISJUNCTS || total > MAX_ATOMS {
+            return self.p.err(p, "the disjunctive normal form is too large");
+        }
+        // One-clause operands are the common case (a box asserted atom by atom): extend in place,
+        // never copying the growing conjunction.
+        if b.len() == 1 {
+            let extra = b.into_iter().next().unwrap_or_default();
+            let mut a = a;
+            let last = a.len().saturating_sub(1);
+            for c in &mut a[..last] {
+                c.extend(extra.iter().cloned());
+            }
+            if let Some(c) = a.last_mut() {
+                c.extend(extra);
+            }
+            return Ok(a);
+        }
+        if a.len() == 1 {
+            let base = a.into_iter().next().unwrap_or_default();
+            return Ok(b
+                .into_iter()
+                .map(|c| {
+                    let mut v = base.clone();
+                    v.extend(c);
+                    v
+                })
+                .collect());
+        }
+        let mut out = Vec::with_capacity(a.len() * b.len());
+        for x in &a {
+            for y in &b {
+                let mut c = x.clone();
+                c.extend(y.iter().cloned());
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Parse a VNN-LIB property. `file` names it in errors.
+pub fn parse(text: &str, file: &str) -> Result<Property, VnnlibError> {
+    let p = Parser { src: text, bytes: text.as_bytes(), i: 0, line: 1, col: 1, file };
+    let mut r = Reader { p, decl: HashMap::new(), n_x: 0, n_y: 0 };
+    let mut dnf: Vec<Vec<Atom>> = vec![vec![]];
+    let mut seen_x = Vec::new();
+    let mut seen_y = Vec::new();
+    let mut any_assert = false;
+    while let Some(e) = r.p.next()? {
+        let Sexp::List(items, p) = &e else {
+            return r.p.err(e.pos(), "expected '(' at top level");
+        };
+        let head = match items.first() {
+            Some(Sexp::Atom(h, _)) => *h,
+            _ => return r.p.err(*p, "expected a command"),
+        };
+        match head {
+            "declare-const" => {
+                let [_, Sexp::Atom(name, np), Sexp::Atom(ty, tp)] = items.as_slice() else {
+                    return r.p.err(*p, "expected (declare-const NAME Real)");
+                };
+                if *ty != "Real" {
+                    return r.p.err(*tp, format!("unsupported sort '{ty}' (only Real)"));
+                }
+                let v = match var_name(name) {
+                    Some(v) => v,
+                    None => {
+                        return r.p.err(*np, format!("variable name '{name}' is not of the form X_i or Y_j"));
+                    }
+                };
+                if r.decl.insert(name, v).is_some() {
+                    return r.p.err(*np, format!("'{name}' is declared twice"));
+                }
+                match v {
+                    Var::X(i) => {
+                        r.n_x = r.n_x.max(i + 1);
+                        seen_x.push(i);
+                    }
+                    Var::Y(j) => {
+                        r.n_y = r.n_y.max(j + 1);
+                        seen_y.push(j);
+                    }
+                }
+            }
+            "assert" => {
+                let [_, f] = items.as_slice() else {
+                    return r.p.err(*p, "expected (assert FORMULA)");
+                };
+                let d = r.formula(f)?;
+                dnf = r.and(dnf, d, *p)?;
+                any_assert = true;
+            }
+            "check-sat" | "get-model" | "set-logic" | "set-info" | "set-option" | "exit" => {}
+            other => return r.p.err(*p, format!("unsupported command '{other}'")),
+        }
+    }
+    let end = r.p.pos();
+    if r.n_x == 0 || seen_x.len() != r.n_x {
+        return r.p.err(
+            end,
+            format!("inputs must be declared as X_0 .. X_{{n-1}} ({} of {} declared)", seen_x.len(), r.n_x),
+        );
+    }
+    if r.n_y == 0 || seen_y.len() != r.n_y {
+        return r.p.err(
+            end,
+            format!("outputs must be declared as Y_0 .. Y_{{m-1}} ({} of {} declared)", seen_y.len(), r.n_y),
+        );
+    }
+    if !any_assert {
+        return r.p.err(end, "no assertion");
+    }
+    let (nx, ny) = (r.n_x, r.n_y);
+    // Group the disjuncts by input box.
+    let mut cases: Vec<Case> = Vec::new();
+    let mut by_box: HashMap<Vec<u64>, usize> = HashMap::new();
+    for conj in dnf {
+        let mut lo = vec![f64::NEG_INFINITY; nx];
+        let mut hi = vec![f64::INFINITY; nx];
+        let mut outs: Vec<&Atom> = Vec::new();
+        let mut empty = false;
+        for a in &conj {
+            match a.terms.as_slice() {
+                [] => {
+                    // 0 ≤ rhs: true (drop) or false (the disjunct is empty).
+                    if a.rhs < 0.0 {
+                        empty = true;
+                    }
+                }
+                [(Var::X(i), k)] => {
+                    let b = a.rhs / k;
+                    if *k > 0.0 {
+                        hi[*i] = hi[*i].min(b);
+                    } else {
+                        lo[*i] = lo[*i].max(b);
+                    }
+                }
+                _ => outs.push(a),
+            }
+        }
+        if empty {
+            continue;
+        }
+        for i in 0..nx {
+            if !lo[i].is_finite() || !hi[i].is_finite() {
+                let pos = conj.first().map_or(end, |a| a.pos);
+                return r.p.err(
+                    pos,
+                    format!(
+                        "X_{i} has no {} bound in this input region",
+                        if lo[i].is_finite() { "upper" } else { "lower" }
+                    ),
+                );
+            }
+        }
+        if (0..nx).any(|i| lo[i] > hi[i]) {
+            continue; // an empty box: nothing to check
+        }
+        let key: Vec<u64> = lo.iter().chain(&hi).map(|v| v.to_bits()).collect();
+        let ci = *by_box.entry(key).or_insert_with(|| {
+            cases.push(Case {
+                lo: lo.clone(),
+                hi: hi.clone(),
+                rows: vec![],
+                rhs: vec![],
+                clause_ends: vec![],
+            });
+            cases.len() - 1
+        });
+        let c = &mut cases[ci];
+        if outs.is_empty() {
+            // No output condition: every input of the box is unsafe (0·y ≤ 0).
+            c.rows.extend(std::iter::repeat_n(0.0, ny));
+            c.rhs.push(0.0);
+        }
+        for a in outs {
+            let mut row = vec![0.0; ny];
+            for &(v, k) in &a.terms {
+                if let Var::Y(j) = v {
+                    row[j] += k;
+                }
+            }
+            c.rows.extend(row);
+            c.rhs.push(a.rhs);
+        }
+        c.clause_ends.push(c.rhs.len() as u32);
+    }
+    Ok(Property { n_inputs: nx, n_outputs: ny, cases })
+}
+
+/// Read and parse a file.
+pub fn read(path: &std::path::Path) -> Result<Property, VnnlibError> {
+    let file = path.display().to_string();
+    let text = std::fs::read(path).map_err(|e| VnnlibError {
+        file: file.clone(),
+        line: 0,
+        col: 0,
+        reason: format!("cannot read: {e}"),
+    })?;
+    let text = String::from_utf8(text).map_err(|e| VnnlibError {
+        file: file.clone(),
+        line: 0,
+        col: 0,
+        reason: format!("not UTF-8: {e}"),
+    })?;
+    parse(&text, &file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACAS_LIKE: &str = "; comment\n(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n(assert (<= X_0 1))\n(assert (>= X_0 -1.5e0))\n(assert (and (<= X_1 0.5) (> X_1 -0.5)))\n(assert (or (and (<= Y_0 Y_1)) (and (>= (+ Y_0 (* 2 Y_1)) 3) (< Y_1 -1))))\n";
+
+    #[test]
+    fn parses_boxes_and_clauses() {
+        let p = parse(ACAS_LIKE, "t").unwrap();
+        assert_eq!((p.n_inputs, p.n_outputs), (2, 2));
+        assert_eq!(p.cases.len(), 1);
+        let c = &p.cases[0];
+        assert_eq!(c.lo, vec![-1.5, -0.5]);
+        assert_eq!(c.hi, vec![1.0, 0.5]);
+        assert_eq!(c.clause_ends, vec![1, 3]);
+        assert_eq!(c.rows, vec![1.0, -1.0, -1.0, -2.0, 0.0, 1.0]);
+        assert_eq!(c.rhs, vec![0.0, -3.0, -1.0]);
+    }
+
+    #[test]
+    fn input_disjunction_gives_several_cases() {
+        let t = "(declare-const X_0 Real)(declare-const Y_0 Real)\n(assert (or (and (>= X_0 0) (<= X_0 1)) (and (>= X_0 2) (<= X_0 3))))\n(assert (or (<= Y_0 0) (>= Y_0 5)))";
+        let p = parse(t, "t").unwrap();
+        assert_eq!(p.cases.len(), 2);
+        assert_eq!(p.cases[1].lo, vec![2.0]);
+        assert_eq!(p.cases[1].clause_ends, vec![1, 2]);
+    }
+
+    #[test]
+    fn errors_have_positions() {
+        let e = parse("(declare-const X_0 Real)\n(assert (<= X_0 (foo 1)))", "f.vnnlib").unwrap_err();
+        assert_eq!(e.to_string(), "f.vnnlib:2:17: unsupported term operator 'foo'");
+        let e = parse("(declare-const X_0 Real)\n(assert (<= X_0 1)", "f").unwrap_err();
+        assert_eq!((e.line, e.col), (2, 1));
+        let e = parse(
+            "(declare-const X_0 Real)(declare-const Y_0 Real)(assert (<= X_0 1))(assert (<= Y_0 1))",
+            "f",
+        )
+        .unwrap_err();
+        assert!(e.reason.contains("X_0 has no lower bound"), "{e}");
+        assert!(parse("(declare-const X_0 Real)(assert (<= (* Y_0 X_0) 1))", "f").is_err());
+        assert!(parse(")", "f").is_err());
+        assert!(parse(&"(".repeat(100_000), "f").is_err());
+    }
+
+    #[test]
+    fn large_boxes_parse_in_linear_time() {
+        let n = 20_000;
+        let mut t = String::new();
+        for i in 0..n {
+            t += &format!("(declare-const X_{i} Real)\n");
+        }
+        t += "(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n";
+        for i in 0..n {
+            t += &format!("(assert (<= X_{i} 0.5))\n(assert (>= X_{i} -0.5))\n");
+        }
+        t += "(assert (or (and (>= Y_0 Y_1)) (and (<= Y_0 -1))))\n";
+        let start = std::time::Instant::now();
+        let p = parse(&t, "big").unwrap();
+        assert_eq!((p.n_inputs, p.cases.len(), p.cases[0].clause_ends.len()), (n, 1, 2));
+        assert!(start.elapsed().as_secs_f64() < 2.0, "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn dnf_blow_up_is_refused() {
+        let mut t = String::from(
+            "(declare-const X_0 Real)(declare-const Y_0 Real)(assert (<= X_0 1))(assert (>= X_0 0))",
+        );
+        for _ in 0..24 {
+            t += "(assert (or (<= Y_0 1) (>= Y_0 2)))";
+        }
+        let e = parse(&t, "f").unwrap_err();
+        assert!(e.reason.contains("too large"), "{e}");
+    }
+}

@@ -1,0 +1,321 @@
+//! End-to-end tests of the real `genbab` binary on the fixture files in `tests/fixtures/` (see
+//! `tests/fixtures/SOURCES.md`); nothing here needs `../shared`.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use genbab_cli::{cex, engine, onnx, vnnlib};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+fn genbab() -> Command {
+    Command::cargo_bin("genbab").unwrap()
+}
+
+fn stdout_of(args: &[&str]) -> (String, String, i32) {
+    let out = genbab().args(args).timeout(std::time::Duration::from_secs(300)).output().unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+fn path(rel: &str) -> String {
+    fixtures().join(rel).display().to_string()
+}
+
+#[test]
+fn verify_gives_the_expected_word_on_the_vnncomp_test_set() {
+    for (m, p, want) in [
+        ("test_nano", "test_nano", "unsat"),
+        ("test_tiny", "test_tiny", "unsat"),
+        ("test_small", "test_small", "unsat"),
+        ("test_sat", "test_prop", "sat"),
+        ("test_unsat", "test_prop", "unsat"),
+    ] {
+        let (out, err, code) = stdout_of(&[
+            "verify",
+            &path(&format!("vnncomp_test/onnx/{m}.onnx")),
+            &path(&format!("vnncomp_test/vnnlib/{p}.vnnlib")),
+            "--timeout",
+            "60",
+        ]);
+        assert_eq!(code, 0, "{m}: {err}");
+        assert_eq!(out, format!("{want}\n"), "{m} / {p}: {err}");
+    }
+}
+
+#[test]
+fn verify_on_acas_xu() {
+    let net = path("acasxu/onnx/ACASXU_run2a_2_1_batch_2000.onnx");
+    let (out, err, _) =
+        stdout_of(&["verify", &net, &path("acasxu/vnnlib/prop_2.vnnlib"), "--timeout", "100"]);
+    assert_eq!(out, "sat\n", "{err}");
+    let (out, err, _) =
+        stdout_of(&["verify", &net, &path("acasxu/vnnlib/prop_4.vnnlib"), "--timeout", "100"]);
+    assert_eq!(out, "unsat\n", "{err}");
+}
+
+#[test]
+fn json_output_has_result_seconds_and_stats() {
+    let (out, _, code) = stdout_of(&[
+        "verify",
+        &path("vnncomp_test/onnx/test_sat.onnx"),
+        &path("vnncomp_test/vnnlib/test_prop.vnnlib"),
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["result"], "sat");
+    assert!(v["seconds"].as_f64().unwrap() >= 0.0);
+    assert!(v["stats"]["attack_passes"].is_u64());
+}
+
+/// The counterexample file parses, its X lies in the property's box and the model's output at X
+/// lies in the unsafe region.
+fn check_cex_file(model: &str, prop: &str, file: &Path) {
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.starts_with("sat\n((X_0 "), "{text}");
+    assert!(text.trim_end().ends_with("))"), "{text}");
+    let c = cex::parse(&text).unwrap();
+    let m = onnx::load(Path::new(model)).unwrap();
+    let p = vnnlib::read(Path::new(prop)).unwrap();
+    assert_eq!((c.x.len(), c.y.len()), (m.input_len(), m.output_len()));
+    let x32: Vec<f32> = c.x.iter().map(|&v| v as f32).collect();
+    assert!(x32.iter().zip(&c.x).all(|(a, b)| *a as f64 == *b), "X is not a float32 point");
+    let y: Vec<f64> = m.graph::<f32>().eval(&x32).unwrap().iter().map(|&v| v as f64).collect();
+    assert_eq!(y, c.y, "recorded Y is the f32 forward value");
+    let inside = |case: &vnnlib::Case| {
+        c.x.iter().zip(case.lo.iter().zip(&case.hi)).all(|(v, (l, h))| l <= v && v <= h)
+    };
+    assert!(p.cases.iter().any(|case| inside(case) && engine::violates(case, &y)), "not a counterexample");
+}
+
+#[test]
+fn cex_file_is_a_real_counterexample() {
+    let dir = tempfile::tempdir().unwrap();
+    for (model, prop) in [
+        ("vnncomp_test/onnx/test_sat.onnx", "vnncomp_test/vnnlib/test_prop.vnnlib"),
+        ("acasxu/onnx/ACASXU_run2a_2_1_batch_2000.onnx", "acasxu/vnnlib/prop_2.vnnlib"),
+    ] {
+        let f = dir.path().join("cex.txt");
+        let (out, err, _) = stdout_of(&[
+            "verify",
+            &path(model),
+            &path(prop),
+            "--cex",
+            f.to_str().unwrap(),
+            "--timeout",
+            "100",
+        ]);
+        assert_eq!(out, "sat\n", "{err}");
+        check_cex_file(&path(model), &path(prop), &f);
+    }
+}
+
+#[test]
+fn bounds_prints_one_certified_interval_per_output() {
+    let model = path("acasxu/onnx/ACASXU_run2a_2_1_batch_2000.onnx");
+    let prop = path("acasxu/vnnlib/prop_4.vnnlib");
+    let m = onnx::load(Path::new(&model)).unwrap();
+    let p = vnnlib::read(Path::new(&prop)).unwrap();
+    for method in ["ibp", "crown"] {
+        let (out, err, code) = stdout_of(&["bounds", &model, &prop, "--method", method]);
+        assert_eq!(code, 0, "{err}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 5);
+        let iv: Vec<(f64, f64)> = lines
+            .iter()
+            .enumerate()
+            .map(|(j, l)| {
+                let rest = l.strip_prefix(&format!("Y_{j}: [")).unwrap().strip_suffix(']').unwrap();
+                let (a, b) = rest.split_once(", ").unwrap();
+                (a.parse().unwrap(), b.parse().unwrap())
+            })
+            .collect();
+        // Sampled forward values (f32, the deployed arithmetic) lie inside.
+        let g = m.graph::<f32>();
+        let c = &p.cases[0];
+        let mut s = 0x1234_5678u64;
+        for _ in 0..500 {
+            let x: Vec<f32> =
+                c.lo.iter()
+                    .zip(&c.hi)
+                    .map(|(l, h)| {
+                        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        (l + (h - l) * ((s >> 11) as f64 / (1u64 << 53) as f64)) as f32
+                    })
+                    .collect();
+            let x: Vec<f32> = x
+                .iter()
+                .zip(c.lo.iter().zip(&c.hi))
+                .map(|(&v, (&l, &h))| v.clamp(l as f32, h as f32))
+                .collect();
+            let y = g.eval(&x).unwrap();
+            for (j, &v) in y.iter().enumerate() {
+                assert!(
+                    iv[j].0 <= v as f64 && v as f64 <= iv[j].1,
+                    "Y_{j} = {v} outside {:?} ({method})",
+                    iv[j]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bench_runs_a_directory_and_writes_csv_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, svg) = (dir.path().join("r.csv"), dir.path().join("c.svg"));
+    let (out, err, code) = stdout_of(&[
+        "bench",
+        &path("vnncomp_test"),
+        "--jobs",
+        "2",
+        "--out",
+        csv.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("vnncomp_test") && out.contains("TOTAL"), "{out}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("benchmark,onnx,vnnlib,expected,result,seconds"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 5);
+    for r in &rows {
+        assert_eq!(r[0], "vnncomp_test");
+        assert_eq!(r[3], r[4], "{r:?}");
+    }
+    let s = std::fs::read_to_string(&svg).unwrap();
+    assert!(s.starts_with("<svg") && s.contains("vnncomp_test"));
+}
+
+#[test]
+fn bench_on_a_parent_directory_and_a_wrong_verdict_fails_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    // A benchmark whose expected.csv lies: test_sat is labelled unsat.
+    let b = dir.path().join("liar");
+    std::fs::create_dir_all(b.join("onnx")).unwrap();
+    std::fs::create_dir_all(b.join("vnnlib")).unwrap();
+    std::fs::copy(path("vnncomp_test/onnx/test_sat.onnx"), b.join("onnx/m.onnx")).unwrap();
+    std::fs::copy(path("vnncomp_test/vnnlib/test_prop.vnnlib"), b.join("vnnlib/p.vnnlib")).unwrap();
+    std::fs::write(b.join("instances.csv"), "onnx/m.onnx,vnnlib/p.vnnlib,30\n").unwrap();
+    std::fs::write(b.join("expected.csv"), "onnx,vnnlib,expected\nonnx/m.onnx,vnnlib/p.vnnlib,unsat\n")
+        .unwrap();
+    let csv = dir.path().join("r.csv");
+    let svg = dir.path().join("c.svg");
+    let (out, err, code) = stdout_of(&[
+        "bench",
+        dir.path().to_str().unwrap(),
+        "--out",
+        csv.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("WRONG VERDICT"), "{err}");
+    assert!(svg.exists() && csv.exists());
+    assert!(out.contains("liar"), "{out}");
+}
+
+#[test]
+fn malformed_inputs_give_one_error_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_onnx = dir.path().join("bad.onnx");
+    std::fs::write(&bad_onnx, b"this is not protobuf \xff\xff\xff").unwrap();
+    let bad_vnn = dir.path().join("bad.vnnlib");
+    std::fs::write(&bad_vnn, "(declare-const X_0 Real)\n(assert (<= X_0 (foo 1)))\n").unwrap();
+    let good_onnx = path("vnncomp_test/onnx/test_nano.onnx");
+    let good_vnn = path("vnncomp_test/vnnlib/test_nano.vnnlib");
+    let missing = dir.path().join("missing.onnx");
+    let cases = [
+        (bad_onnx.to_str().unwrap().to_string(), good_vnn.clone(), "bad.onnx: not a valid ONNX model"),
+        (
+            good_onnx.clone(),
+            bad_vnn.to_str().unwrap().to_string(),
+            "bad.vnnlib:2:17: unsupported term operator 'foo'",
+        ),
+        (missing.to_str().unwrap().to_string(), good_vnn.clone(), "missing.onnx: cannot read"),
+        (
+            path("acasxu/onnx/ACASXU_run2a_2_1_batch_2000.onnx"),
+            good_vnn.clone(),
+            "the property has 1 inputs (X_i), the model 5",
+        ),
+    ];
+    for (m, p, msg) in cases {
+        for sub in ["verify", "bounds"] {
+            let (out, err, code) = stdout_of(&[sub, &m, &p]);
+            assert_eq!(code, 2, "{sub} {m} {p}: {out} {err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.starts_with("error: ") && err.contains(msg), "{err}");
+            if sub == "verify" {
+                assert_eq!(out, "error\n");
+            }
+        }
+    }
+}
+
+#[test]
+fn unsupported_operator_error_names_op_node_and_file() {
+    use onnx_protobuf::{
+        GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, TypeProto, ValueInfoProto,
+    };
+    let vi = |name: &str| {
+        let mut shape = onnx_protobuf::TensorShapeProto::new();
+        let mut d = onnx_protobuf::tensor_shape_proto::Dimension::new();
+        d.value = Some(onnx_protobuf::tensor_shape_proto::dimension::Value::DimValue(1));
+        shape.dim.push(d);
+        let mut tt = onnx_protobuf::type_proto::Tensor::new();
+        tt.elem_type = 1;
+        tt.shape = Some(shape).into();
+        let mut ty = TypeProto::new();
+        ty.value = Some(onnx_protobuf::type_proto::Value::TensorType(tt));
+        let mut v = ValueInfoProto::new();
+        v.name = name.into();
+        v.type_ = Some(ty).into();
+        v
+    };
+    let mut n = NodeProto::new();
+    n.op_type = "HardSwish".into();
+    n.name = "act_7".into();
+    n.input.push("x".into());
+    n.output.push("y".into());
+    let mut g = GraphProto::new();
+    g.input.push(vi("x"));
+    g.output.push(vi("y"));
+    g.node.push(n);
+    let mut m = ModelProto::new();
+    let mut o = OperatorSetIdProto::new();
+    o.version = 14;
+    m.opset_import.push(o);
+    m.graph = Some(g).into();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("hs.onnx");
+    std::fs::write(&f, m.write_to_bytes().unwrap()).unwrap();
+    let (out, err, code) =
+        stdout_of(&["verify", f.to_str().unwrap(), &path("vnncomp_test/vnnlib/test_nano.vnnlib")]);
+    assert_eq!((out.as_str(), code), ("error\n", 2));
+    assert_eq!(
+        err,
+        format!("error: {}: node 'act_7' (HardSwish): operator HardSwish is not supported\n", f.display())
+    );
+}
+
+#[test]
+fn timeout_is_reported() {
+    // A zero timeout cannot decide anything that needs a search.
+    let (out, _, code) = stdout_of(&[
+        "verify",
+        &path("acasxu/onnx/ACASXU_run2a_2_1_batch_2000.onnx"),
+        &path("acasxu/vnnlib/prop_4.vnnlib"),
+        "--timeout",
+        "0",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out == "timeout\n" || out == "unsat\n", "{out}");
+}

@@ -1,0 +1,320 @@
+//! `genbab bake`: the committed firmware modules are exactly what the documented commands produce
+//! (so they cannot go stale), their sizes are the core's plans, their text is rustfmt-formatted,
+//! and the baked models are the ONNX-loaded ones bit for bit: same IR, same weights, identical
+//! certified bounds.
+
+use std::path::{Path, PathBuf};
+
+use genbab_cli::bake::{self, Args};
+use genbab_cli::onnx;
+use genbab_core::bab::{BabPlan, Branching};
+use genbab_core::bound::{self, Config, Plan, Workspace};
+use genbab_core::graph::Graph;
+use genbab_core::num::Fix;
+
+#[allow(dead_code)]
+#[path = "../../firmware-example/src/models/acas.rs"]
+mod acas;
+
+#[allow(dead_code)]
+#[path = "../../firmware-example/src/models/acopf.rs"]
+mod acopf;
+
+const MODULES: [&str; 2] = ["firmware-example/src/models/acas.rs", "firmware-example/src/models/acopf.rs"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Split a command line on spaces, keeping double-quoted words together.
+fn shell_words(s: &str) -> Vec<String> {
+    let (mut words, mut cur, mut quoted, mut any) = (Vec::new(), String::new(), false, false);
+    for c in s.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            ' ' if !quoted => {
+                if any {
+                    words.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        words.push(cur);
+    }
+    words
+}
+
+/// The `bake` arguments of the regenerating command in a module's header.
+fn header_args(module: &str) -> Args {
+    let text: String = module
+        .lines()
+        .skip_while(|l| *l != "//! ```sh")
+        .skip(1)
+        .take_while(|l| *l != "//! ```")
+        .map(|l| l.trim_start_matches("//!").trim().trim_end_matches('\\').trim().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let args =
+        text.strip_prefix("cargo run --release -p genbab-cli -- bake ").expect("a `genbab bake` command");
+    bake::parse_args(&shell_words(args)).expect("the header's command parses")
+}
+
+fn committed(path: &str) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// `pub const NAME: usize = N;` from a module's text.
+fn const_usize(text: &str, name: &str) -> usize {
+    let prefix = format!("pub const {name}: usize = ");
+    let line = text.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no {name}"));
+    line[prefix.len()..].trim_end_matches(';').parse().unwrap()
+}
+
+#[test]
+fn committed_modules_are_what_the_documented_commands_bake() {
+    for path in MODULES {
+        let old = committed(path);
+        let args = header_args(&old);
+        assert_eq!(args.output, Path::new(path), "{path}: the header's -o names another file");
+        let baked = bake::bake(&args, &root()).unwrap_or_else(|e| panic!("{path}: {e}"));
+        if baked.module != old {
+            let line = baked.module.lines().zip(old.lines()).position(|(a, b)| a != b).unwrap_or(0);
+            panic!(
+                "{path} is stale (first difference at line {}): regenerate it with the command in its header",
+                line + 1
+            );
+        }
+        if let (Some(blob_path), Some(blob)) = (&args.blob, &baked.blob) {
+            let old_blob = std::fs::read(root().join(blob_path)).unwrap();
+            assert!(
+                old_blob == *blob,
+                "{} is stale: regenerate it with the command in {path}",
+                blob_path.display()
+            );
+        }
+        // The decisions cover all three outcomes (a monitor that only ever says one thing shows little).
+        for code in [bake::CERTIFIED, bake::VIOLATED, bake::UNDECIDED] {
+            assert!(baked.decisions.contains(&code), "{path}: no frame decided {code}");
+        }
+        assert!(baked.decisions.len() >= 50, "{path}: fewer than 50 frames");
+    }
+}
+
+#[test]
+fn baked_sizes_are_the_core_plans() {
+    for path in MODULES {
+        let text = committed(path);
+        let args = header_args(&text);
+        let model = onnx::load(&root().join(&args.model)).unwrap();
+        let og = model.graph::<f32>();
+        let g = og.graph();
+        let atoms = const_usize(&text, "ATOMS");
+        let prop = genbab_cli::vnnlib::read(&root().join(args.property.as_ref().unwrap())).unwrap();
+        assert_eq!(atoms, prop.cases[args.case].rhs.len());
+        let s = bake::settings(&args);
+        let activation = match s.branching {
+            Branching::Input => false,
+            Branching::Auto => g.input_len() > s.input_split_max_dim as usize,
+            _ => true,
+        };
+        let plan = BabPlan::new(&g, atoms, args.domains, args.depth, args.chunk, activation).unwrap();
+        let bound = Plan::new(&g, args.chunk).unwrap();
+        for (name, want) in [
+            ("INPUT_LEN", g.input_len()),
+            ("OUTPUT_LEN", g.output_len()),
+            ("VALUES", g.total_len()),
+            ("DOMAINS", plan.domains),
+            ("DEPTH", plan.depth),
+            ("CHUNK", bound.chunk),
+            ("SCALARS", plan.scalars()),
+            ("FLAGS", plan.flags()),
+            ("SPLITS", plan.splits()),
+            ("RECORDS", plan.records()),
+            ("OFFSETS", plan.offsets()),
+            ("SUM", plan.input),
+            ("BOUND_SCALARS", bound.scalars()),
+            ("BOUND_FLAGS", bound.flags()),
+            ("FRAMES", args.frames),
+        ] {
+            assert_eq!(const_usize(&text, name), want, "{path}: {name}");
+        }
+        assert!(text.contains(&format!(
+            "pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes({}, {}, {}), {}, {}, {}, {}, {});",
+            plan.bound.nodes,
+            plan.bound.values,
+            plan.bound.chunk,
+            plan.input,
+            plan.atoms,
+            plan.domains,
+            plan.depth,
+            plan.split_values
+        )));
+        assert!(text.contains(&format!("pub static WEIGHTS: [f32; {}] = [", g.weights.len())));
+        assert!(text.contains(&format!("pub static NODES: [Node; {}] = [", g.nodes.len())));
+    }
+    // The included modules agree with their text.
+    assert_eq!(acas::PLAN.scalars(), acas::SCALARS);
+    assert_eq!(acopf::PLAN.scalars(), acopf::SCALARS);
+    assert_eq!(acas::PLAN.bound.scalars(), acas::BOUND_SCALARS);
+}
+
+#[test]
+fn generated_text_is_rustfmt_formatted() {
+    let rustfmt = std::process::Command::new("rustfmt").arg("--version").output();
+    if !rustfmt.is_ok_and(|o| o.status.success()) {
+        eprintln!("rustfmt not found: skipped");
+        return;
+    }
+    for path in MODULES {
+        let out = std::process::Command::new("rustfmt")
+            .args(["--edition", "2024", "--check", "--config-path"])
+            .arg(root().join("rustfmt.toml"))
+            .arg(root().join(path))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{path} is not rustfmt-formatted:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+/// The same nodes, the same weights (bit for bit), the same indices and output.
+fn assert_same_graph(baked: &Graph<'_, f32>, loaded: &Graph<'_, f32>, name: &str) {
+    assert_eq!(baked.nodes, loaded.nodes, "{name}: nodes");
+    assert_eq!(baked.indices, loaded.indices, "{name}: indices");
+    assert_eq!(baked.output, loaded.output, "{name}: output");
+    assert_eq!(baked.weights.len(), loaded.weights.len(), "{name}: weight count");
+    for (i, (a, b)) in baked.weights.iter().zip(loaded.weights).enumerate() {
+        assert_eq!(a.to_bits(), b.to_bits(), "{name}: weight {i}: {a:?} vs {b:?}");
+    }
+}
+
+/// Certified CROWN bounds of every output over `boxes`, for both graphs: identical bits.
+fn assert_same_bounds(
+    baked: &Graph<'_, f32>,
+    loaded: &Graph<'_, f32>,
+    boxes: &[(Vec<f32>, Vec<f32>)],
+    name: &str,
+) {
+    let n = baked.output_len();
+    let plan = Plan::new(baked, 16).unwrap();
+    let (mut scalars, mut flags) = (vec![0.0f32; plan.scalars()], vec![false; plan.flags()]);
+    let mut rows = vec![0.0f32; n * n];
+    let cfg = Config::default();
+    for (k, (lo, hi)) in boxes.iter().enumerate() {
+        let mut out = Vec::new();
+        for g in [baked, loaded] {
+            let mut ws = Workspace::new(plan, &mut scalars, &mut flags).unwrap();
+            let (mut l, mut h) = (vec![0.0f32; n], vec![0.0f32; n]);
+            bound::output_bounds(&mut ws, g, lo, hi, &cfg, &mut rows, &mut l, &mut h).unwrap();
+            assert!(l.iter().zip(&h).all(|(a, b)| a <= b));
+            out.push((l, h));
+        }
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&out[0].0), bits(&out[1].0), "{name}: box {k}: lower bounds differ");
+        assert_eq!(bits(&out[0].1), bits(&out[1].1), "{name}: box {k}: upper bounds differ");
+    }
+}
+
+fn frame_boxes(x: &[f32], r: &[f32], d: usize, every: usize) -> Vec<(Vec<f32>, Vec<f32>)> {
+    (0..x.len() / d)
+        .step_by(every)
+        .map(|k| bake::frame_box(&x[k * d..(k + 1) * d], &r[k * d..(k + 1) * d]))
+        .collect()
+}
+
+#[test]
+fn baked_acas_is_the_onnx_model_with_identical_bounds() {
+    let args = header_args(&committed(MODULES[0]));
+    let model = onnx::load(&root().join(&args.model)).unwrap();
+    let og = model.graph::<f32>();
+    let (baked, loaded) = (acas::graph(), og.graph());
+    assert_same_graph(&baked, &loaded, "acas");
+    let mut boxes = frame_boxes(&acas::FRAME_X, &acas::FRAME_R, acas::INPUT_LEN, 1);
+    boxes.push((acas::SPEC_LO.to_vec(), acas::SPEC_HI.to_vec()));
+    assert_same_bounds(&baked, &loaded, &boxes, "acas");
+    // The Q16.16 weights are the loader's `Fix` conversion.
+    let fix = model.graph::<Fix>();
+    assert_eq!(fix.weights.len(), acas::WEIGHTS_FIX_BITS.len());
+    for (i, (w, &b)) in fix.weights.iter().zip(&acas::WEIGHTS_FIX_BITS).enumerate() {
+        assert_eq!(w.get().map(|v| v.to_bits()), Some(b), "Q16.16 weight {i}");
+    }
+}
+
+#[test]
+fn baked_acopf_is_the_onnx_model_with_identical_bounds() {
+    let args = header_args(&committed(MODULES[1]));
+    let model = onnx::load(&root().join(&args.model)).unwrap();
+    let og = model.graph::<f32>();
+    let (baked, loaded) = (acopf::graph(), og.graph());
+    assert_same_graph(&baked, &loaded, "acopf");
+    let boxes = frame_boxes(&acopf::FRAME_X, &acopf::FRAME_R, acopf::INPUT_LEN, 10);
+    assert_same_bounds(&baked, &loaded, &boxes, "acopf");
+    // The forward pass too, at every frame centre.
+    let d = acopf::INPUT_LEN;
+    for k in 0..acopf::FRAMES {
+        let x = &acopf::FRAME_X[k * d..(k + 1) * d];
+        let (mut v1, mut v2) = (vec![0.0f32; baked.total_len()], vec![0.0f32; baked.total_len()]);
+        let (a, b) = (baked.eval(x, &mut v1).unwrap(), loaded.eval(x, &mut v2).unwrap());
+        assert!(a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()), "frame {k}");
+    }
+    // The frames' witnesses are real counterexamples of the baked property.
+    let spec = acopf::spec();
+    let mut values = vec![0.0f32; baked.total_len()];
+    for w in acopf::EXPECTED_WITNESS.chunks(d) {
+        let y = baked.eval(w, &mut values).unwrap();
+        assert!(spec.is_violated_by(y));
+    }
+}
+
+#[test]
+fn bake_without_property_emits_model_and_sizes_only() {
+    let args = bake::parse_args(&[
+        "tests/fixtures/acasxu/onnx/ACASXU_run2a_2_1_batch_2000.onnx",
+        "-o",
+        "/dev/null",
+        "--domains",
+        "8",
+        "--depth",
+        "3",
+        "--chunk",
+        "2",
+    ])
+    .unwrap();
+    let b = bake::bake(&args, &root()).unwrap();
+    assert!(b.module.contains("pub static WEIGHTS: [f32; 13305] = ["));
+    assert!(!b.module.contains("SPEC_"));
+    assert!(!b.module.contains("use genbab_core::spec::Spec;"));
+    assert_eq!(const_usize(&b.module, "DOMAINS"), 8);
+    assert_eq!(const_usize(&b.module, "DEPTH"), 3);
+    assert_eq!(const_usize(&b.module, "CHUNK"), 2);
+    assert_eq!(const_usize(&b.module, "ATOMS"), 0);
+    // Frames need a property.
+    let args = bake::parse_args(&[
+        "tests/fixtures/acasxu/onnx/ACASXU_run2a_2_1_batch_2000.onnx",
+        "-o",
+        "/dev/null",
+        "--frames",
+        "3",
+    ])
+    .unwrap();
+    assert!(bake::bake(&args, &root()).unwrap_err().contains("--frames needs a property"));
+    // Every printed weight parses back to its bits.
+    let g = onnx::load(&root().join("tests/fixtures/acasxu/onnx/ACASXU_run2a_2_1_batch_2000.onnx"))
+        .unwrap()
+        .graph::<f32>();
+    for w in &g.weights {
+        assert_eq!(format!("{w:?}").parse::<f32>().unwrap().to_bits(), w.to_bits());
+    }
+}
