@@ -986,14 +986,14 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                 Op::Add { a: na, b: nb } | Op::Sub { a: na, b: nb } => {
                     let neg_b = matches!(node.op, Op::Sub { .. });
                     for (nx, neg) in [(na, false), (nb, neg_b)] {
-                        self.accumulate_copy(g, bn, len, rows, nx, None, neg);
+                        self.accumulate_copy(g, bn, len, rows, nx, Route::Same { from: 0 }, neg);
                     }
                 }
                 Op::Gather { x, idx } => {
-                    self.accumulate_copy(g, bn, len, rows, x, Some((&g.indices[idx.range()], false)), false);
+                    self.accumulate_copy(g, bn, len, rows, x, Route::Gather(&g.indices[idx.range()]), false);
                 }
                 Op::Sum { x, map } => {
-                    self.accumulate_copy(g, bn, len, rows, x, Some((&g.indices[map.range()], true)), false);
+                    self.accumulate_copy(g, bn, len, rows, x, Route::Sum(&g.indices[map.range()]), false);
                 }
                 Op::Concat { .. } => {
                     let ins = node.op.inputs(g.indices);
@@ -1001,7 +1001,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                     for p in 0..ins.len() {
                         let pid = ins.get(p);
                         let pl = g.nodes[pid as usize].len as usize;
-                        self.accumulate_segment(g, bn, len, rows, pid, k0);
+                        self.accumulate_copy(g, bn, len, rows, pid, Route::Same { from: k0 }, false);
                         k0 += pl;
                     }
                 }
@@ -1010,8 +1010,9 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         Err(BoundError::Shape)
     }
 
-    /// `A_x += ±A_n` through an index map: `Gather` (`y_i = x[map_i]`, so `A_x[map_i] += A_i`)
-    /// or `Sum` (`y[map_j] += x_j`, so `A_x[j] += A[map_j]`), or elementwise when `map` is None.
+    /// `A_x += ±A_n` along a [`Route`]: elementwise (Add/Sub, or one Concat operand's segment),
+    /// through a Gather map or through a Sum map. A first write into a zero coefficient is exact;
+    /// every other add is charged its rounding (`2u·|result|·max|x|`) in the bias.
     #[allow(clippy::too_many_arguments)]
     fn accumulate_copy(
         &mut self,
@@ -1020,7 +1021,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         len: usize,
         rows: usize,
         x: NodeId,
-        map: Option<(&[u32], bool)>,
+        route: Route<'_>,
         neg: bool,
     ) {
         let chunk = self.plan.chunk;
@@ -1032,17 +1033,17 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             self.touched[x as usize] = true;
         }
         let two_u = T::from_f64_up(2.0 * T::REL_ERR * 1.000_001);
-        let count = match map {
-            Some((m, true)) => m.len(),
-            _ => len,
+        let count = match route {
+            Route::Same { .. } => xl,
+            Route::Gather(m) | Route::Sum(m) => m.len(),
         };
         for r in 0..rows {
             let mut sl = T::ZERO;
             for i in 0..count {
-                let (src, dst) = match map {
-                    None => (i, i),
-                    Some((m, false)) => (i, m[i] as usize),
-                    Some((m, true)) => (m[i] as usize, i),
+                let (src, dst) = match route {
+                    Route::Same { from } => (from + i, i),
+                    Route::Gather(m) => (i, m[i] as usize),
+                    Route::Sum(m) => (m[i] as usize, i),
                 };
                 let t = self.a[bn + r * len + src];
                 if t == T::ZERO {
@@ -1061,45 +1062,17 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             self.bias[r] = self.bias[r].sub_down(sl);
         }
     }
+}
 
-    /// `A_part += A_n[k0 .. k0 + len(part)]` for one Concat operand.
-    fn accumulate_segment(
-        &mut self,
-        g: &Graph<'_, T>,
-        bn: usize,
-        len: usize,
-        rows: usize,
-        p: NodeId,
-        k0: usize,
-    ) {
-        let chunk = self.plan.chunk;
-        let po = g.offset(p);
-        let pl = g.nodes[p as usize].len as usize;
-        let bp = chunk * po;
-        if !self.touched[p as usize] {
-            self.a[bp..bp + rows * pl].fill(T::ZERO);
-            self.touched[p as usize] = true;
-        }
-        let two_u = T::from_f64_up(2.0 * T::REL_ERR * 1.000_001);
-        for r in 0..rows {
-            let mut sl = T::ZERO;
-            for j in 0..pl {
-                let t = self.a[bn + r * len + k0 + j];
-                if t == T::ZERO {
-                    continue;
-                }
-                let d = &mut self.a[bp + r * pl + j];
-                if *d == T::ZERO {
-                    *d = t;
-                } else {
-                    *d = d.add(t);
-                    let m = self.lo[po + j].abs().max_of(self.hi[po + j].abs());
-                    sl = sl.add_up(two_u.mul_up(d.abs()).mul_up(m));
-                }
-            }
-            self.bias[r] = self.bias[r].sub_down(sl);
-        }
-    }
+/// How a linear index op routes coefficients from its output back to one input.
+#[derive(Clone, Copy)]
+enum Route<'m> {
+    /// Element `i` of the input takes output element `from + i`.
+    Same { from: usize },
+    /// `y_i = x[map_i]`.
+    Gather(&'m [u32]),
+    /// `y[map_j] += x_j`.
+    Sum(&'m [u32]),
 }
 
 /// A node gets a CROWN pass when it feeds a nonlinearity and is not a plain function of the input.

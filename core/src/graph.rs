@@ -410,6 +410,44 @@ impl<'a, T: Scalar> Graph<'a, T> {
     }
 }
 
+/// A graph that owns its arrays (feature `alloc`): what a loader builds and the engines borrow
+/// through [`OwnedGraph::graph`].
+#[cfg(feature = "alloc")]
+#[derive(Clone, Debug, PartialEq)]
+pub struct OwnedGraph<T> {
+    /// Nodes in topological order.
+    pub nodes: alloc::vec::Vec<Node>,
+    /// Weights and constants.
+    pub weights: alloc::vec::Vec<T>,
+    /// Index maps and Concat part lists.
+    pub indices: alloc::vec::Vec<u32>,
+    /// The output node.
+    pub output: NodeId,
+}
+
+#[cfg(feature = "alloc")]
+impl<T: Scalar> OwnedGraph<T> {
+    /// The borrowed view the engines use.
+    pub fn graph(&self) -> Graph<'_, T> {
+        Graph { nodes: &self.nodes, weights: &self.weights, indices: &self.indices, output: self.output }
+    }
+    /// The same graph with weights in another scalar type (rounded to nearest).
+    pub fn convert<U: Scalar>(&self) -> OwnedGraph<U> {
+        OwnedGraph {
+            nodes: self.nodes.clone(),
+            weights: self.weights.iter().map(|w| U::from_f64_near(w.to_f64())).collect(),
+            indices: self.indices.clone(),
+            output: self.output,
+        }
+    }
+    /// Forward evaluation into a fresh vector.
+    pub fn eval(&self, x: &[T]) -> Result<alloc::vec::Vec<T>, GraphError> {
+        let g = self.graph();
+        let mut buf = alloc::vec![T::ZERO; g.total_len()];
+        g.eval(x, &mut buf).map(|y| y.to_vec())
+    }
+}
+
 impl Span {
     fn range_checked(self) -> Result<core::ops::Range<usize>, GraphError> {
         let end = (self.start as usize).checked_add(self.len as usize).ok_or(GraphError::TooLarge)?;

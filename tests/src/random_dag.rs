@@ -6,37 +6,9 @@
 //! so every forward value is finite.
 
 use genbab_core::bab::attack::Rng;
-use genbab_core::graph::{Graph, Node, NodeId, Op, Span, Unary};
-use genbab_core::num::Scalar;
+use genbab_core::graph::{Node, NodeId, Op, Span, Unary};
 
-/// An owned graph.
-#[derive(Clone, Debug)]
-pub struct OwnedGraph<T> {
-    /// Nodes.
-    pub nodes: Vec<Node>,
-    /// Weights.
-    pub weights: Vec<T>,
-    /// Index maps.
-    pub indices: Vec<u32>,
-    /// Output node.
-    pub output: NodeId,
-}
-
-impl<T: Scalar> OwnedGraph<T> {
-    /// Borrow as a core graph.
-    pub fn graph(&self) -> Graph<'_, T> {
-        Graph { nodes: &self.nodes, weights: &self.weights, indices: &self.indices, output: self.output }
-    }
-    /// Convert the weights to another scalar type (nearest).
-    pub fn convert<U: Scalar>(&self) -> OwnedGraph<U> {
-        OwnedGraph {
-            nodes: self.nodes.clone(),
-            weights: self.weights.iter().map(|w| U::from_f64_near(w.to_f64())).collect(),
-            indices: self.indices.clone(),
-            output: self.output,
-        }
-    }
-}
+pub use genbab_core::graph::OwnedGraph;
 
 struct Builder {
     nodes: Vec<Node>,

@@ -11,7 +11,7 @@ pub mod tensor;
 
 use std::path::Path;
 
-use genbab_core::graph::{Graph, GraphError, Node, NodeId};
+use genbab_core::graph::{Node, NodeId};
 use genbab_core::num::Scalar;
 use onnx_protobuf::{Message, ModelProto};
 
@@ -47,27 +47,7 @@ pub struct Model {
     pub output_shape: Vec<usize>,
 }
 
-/// A graph that owns its arrays, in scalar type `T`.
-#[derive(Clone, Debug)]
-pub struct OwnedGraph<T> {
-    pub nodes: Vec<Node>,
-    pub weights: Vec<T>,
-    pub indices: Vec<u32>,
-    pub output: NodeId,
-}
-
-impl<T: Scalar> OwnedGraph<T> {
-    /// The borrowed view the engines use.
-    pub fn graph(&self) -> Graph<'_, T> {
-        Graph { nodes: &self.nodes, weights: &self.weights, indices: &self.indices, output: self.output }
-    }
-    /// Forward evaluation (allocates the value buffer).
-    pub fn eval(&self, x: &[T]) -> Result<Vec<T>, GraphError> {
-        let g = self.graph();
-        let mut buf = vec![T::ZERO; g.total_len()];
-        g.eval(x, &mut buf).map(|y| y.to_vec())
-    }
-}
+pub use genbab_core::graph::OwnedGraph;
 
 impl Model {
     pub fn input_len(&self) -> usize {
