@@ -648,18 +648,28 @@ impl<'w, T: Scalar> Workspace<'w, T> {
     ) -> Result<(), BoundError> {
         let len = g.nodes[id as usize].len as usize;
         let d = g.input_len();
-        let chunk = self.plan.chunk;
+        const CAP: usize = 64;
+        let cap = self.plan.chunk.min(CAP);
         for upper in [false, true] {
-            let mut start = 0;
-            while start < len {
+            let mut k = 0;
+            while k < len {
                 if !keep_going() {
                     return Err(BoundError::Interrupted);
                 }
-                let rows = chunk.min(len - start);
+                let mut idx = [0usize; CAP];
+                let mut rows = 0;
+                while k < len && rows < cap {
+                    idx[rows] = k;
+                    rows += 1;
+                    k += 1;
+                }
+                if rows == 0 {
+                    break;
+                }
                 let init = |a: &mut [T]| {
                     a.fill(T::ZERO);
                     for r in 0..rows {
-                        a[r * len + start + r] = if upper { T::ONE.neg() } else { T::ONE };
+                        a[r * len + idx[r]] = if upper { T::ONE.neg() } else { T::ONE };
                     }
                 };
                 let mut sc_buf = None;
@@ -671,21 +681,18 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                 }
                 let mut input_save = sc_buf.map(|(buf, o)| {
                     // Layout: lower rows [len × (d+1)] then upper rows.
-                    let base = o + if upper { len * (d + 1) } else { 0 } + start * (d + 1);
+                    let base = o + if upper { len * (d + 1) } else { 0 } + idx[0] * (d + 1);
                     (&mut buf[base..base + rows * (d + 1)], upper)
                 });
                 self.backward(g, id, rows, init, cfg, None, input_save.as_mut(), (&[], &[]))?;
-                for r in 0..rows {
-                    let k = off + start + r;
+                for (r, &e) in idx[..rows].iter().enumerate() {
                     let v = self.res[r];
                     if upper {
-                        let h = v.neg();
-                        self.hi[k] = self.hi[k].min_of(h);
+                        self.hi[off + e] = self.hi[off + e].min_of(v.neg());
                     } else {
-                        self.lo[k] = self.lo[k].max_of(v);
+                        self.lo[off + e] = self.lo[off + e].max_of(v);
                     }
                 }
-                start += rows;
             }
         }
         Ok(())
@@ -940,9 +947,17 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                                 continue;
                             }
                             let (sl_, b_) = if a > T::ZERO { (sl, bl) } else { (su, bu) };
-                            self.bias[r] = self.bias[r].add_down(a.mul_down(b_));
-                            let t = a.mul(sl_);
+                            if b_ != T::ZERO {
+                                self.bias[r] = self.bias[r].add_down(a.mul_down(b_));
+                            }
                             let dst = &mut self.a[bx + r * len + k];
+                            // Exact cases (a stable ReLU's slope 0 or 1 into a fresh coefficient)
+                            // need no error term.
+                            if *dst == T::ZERO && (sl_ == T::ZERO || sl_ == T::ONE) {
+                                *dst = if sl_ == T::ZERO { T::ZERO } else { a };
+                                continue;
+                            }
+                            let t = a.mul(sl_);
                             *dst = dst.add(t);
                             // Rounding of the product and of the accumulation, times max|x_k|.
                             let err = two_u.mul_up(t.abs().add_up(dst.abs())).add_up(eta);

@@ -332,6 +332,12 @@ impl<'a, T: Scalar> Graph<'a, T> {
     /// value at its [`Graph::offset`], and the output slice is returned. Validates first.
     pub fn eval<'v>(&self, x: &[T], values: &'v mut [T]) -> Result<&'v [T], GraphError> {
         self.validate()?;
+        self.eval_validated(x, values)
+    }
+
+    /// [`Graph::eval`] for a graph already validated (the attack's hot loop): checks only the
+    /// buffer sizes, so it cannot panic on a graph that passed [`Graph::validate`].
+    pub(crate) fn eval_validated<'v>(&self, x: &[T], values: &'v mut [T]) -> Result<&'v [T], GraphError> {
         if x.len() != self.input_len() {
             return Err(GraphError::BadInputLength);
         }

@@ -284,6 +284,10 @@ impl<'b, T: Scalar> Attack<'b, T> {
             }
         }
         let mut passes = 0u64;
+        // Validate once; the passes below then skip the per-call check.
+        if g.validate().is_err() || self.values.len() < g.total_len() || self.x.len() != d {
+            return (0, false);
+        }
         for r in 0..restarts {
             if !keep_going() {
                 break;
@@ -296,7 +300,7 @@ impl<'b, T: Scalar> Attack<'b, T> {
             }
             for s in 0..=steps {
                 passes += 1;
-                let y = match g.eval(self.x, self.values) {
+                let y = match g.eval_validated(self.x, self.values) {
                     Ok(y) => y,
                     Err(_) => return (passes, false),
                 };
