@@ -75,14 +75,22 @@ impl<T: Scalar> Spec<'_, T> {
         Ok(())
     }
 
-    /// Whether output `y` lies in the unsafe region (exact evaluation in f64 of the atoms).
+    /// Whether output `y` lies in the unsafe region. The atoms are evaluated in f64 and must hold
+    /// with a margin covering that evaluation's rounding (`γ_n·Σ|c_j·y_j|`), so a witness is never
+    /// accepted because of a rounding error.
     pub fn is_violated_by(&self, y: &[T]) -> bool {
         let n = y.len();
+        let gamma = (n as f64 + 2.0) * f64::EPSILON;
         (0..self.clauses()).any(|k| {
             self.clause(k).all(|i| {
                 let row = &self.rows[i * n..(i + 1) * n];
-                let s: f64 = row.iter().zip(y).map(|(c, v)| c.to_f64() * v.to_f64()).sum();
-                s <= self.rhs[i].to_f64()
+                let (mut s, mut mag) = (0.0f64, 0.0f64);
+                for (c, v) in row.iter().zip(y) {
+                    let t = c.to_f64() * v.to_f64();
+                    s += t;
+                    mag += t.abs();
+                }
+                s + gamma * mag <= self.rhs[i].to_f64()
             })
         })
     }
