@@ -128,19 +128,21 @@ impl Line {
     /// rounded down. An unusable result (overflow, poison) is returned as is for the caller's
     /// `is_usable` check.
     pub fn to_scalar_lower<T: Scalar>(&self, l: f64, u: f64) -> (T, T) {
-        let a = T::from_f64_near(self.slope);
-        let delta = self.slope - a.to_f64();
-        let xmax = l.abs().max(u.abs());
-        (a, sub_down::<T>(self.bias, slack(delta, xmax)))
+        let (a, s) = self.rounded_slope::<T>(l, u);
+        (a, sub_down::<T>(self.bias, s))
     }
 
     /// This line, valid as an **upper** line on `[l, u]`, converted to `T`: `(slope_T, bias_T)`
     /// with `slope_T·x + bias_T ≥ slope·x + bias` for every real `x ∈ [l, u]`.
     pub fn to_scalar_upper<T: Scalar>(&self, l: f64, u: f64) -> (T, T) {
+        let (a, s) = self.rounded_slope::<T>(l, u);
+        (a, add_up::<T>(self.bias, s))
+    }
+
+    /// The slope rounded to `T` and the most its rounding moves the line on `[l, u]`.
+    fn rounded_slope<T: Scalar>(&self, l: f64, u: f64) -> (T, f64) {
         let a = T::from_f64_near(self.slope);
-        let delta = self.slope - a.to_f64();
-        let xmax = l.abs().max(u.abs());
-        (a, add_up::<T>(self.bias, slack(delta, xmax)))
+        (a, slack(self.slope - a.to_f64(), l.abs().max(u.abs())))
     }
 }
 
@@ -155,21 +157,25 @@ impl Plane {
     /// `ax_T·x + ay_T·y + c_T ≤ ax·x + ay·y + c` on `[lx, ux] × [ly, uy]` (see
     /// [`Line::to_scalar_lower`]).
     pub fn to_scalar_lower<T: Scalar>(&self, lx: f64, ux: f64, ly: f64, uy: f64) -> (T, T, T) {
-        let ax = T::from_f64_near(self.ax);
-        let ay = T::from_f64_near(self.ay);
-        let s = slack(self.ax - ax.to_f64(), lx.abs().max(ux.abs()))
-            + slack(self.ay - ay.to_f64(), ly.abs().max(uy.abs()));
-        (ax, ay, sub_down::<T>(self.c, s * (1.0 + 2.0 * EPS)))
+        let (ax, ay, s) = self.rounded_coefficients::<T>(lx, ux, ly, uy);
+        (ax, ay, sub_down::<T>(self.c, s))
     }
 
     /// This plane, valid as an **upper** plane on the box, converted to `T` (see
     /// [`Plane::to_scalar_lower`]).
     pub fn to_scalar_upper<T: Scalar>(&self, lx: f64, ux: f64, ly: f64, uy: f64) -> (T, T, T) {
+        let (ax, ay, s) = self.rounded_coefficients::<T>(lx, ux, ly, uy);
+        (ax, ay, add_up::<T>(self.c, s))
+    }
+
+    /// The coefficients rounded to `T` and the most their rounding moves the plane on the box
+    /// (the f64 sum of the two slacks is itself widened by `2·EPS`).
+    fn rounded_coefficients<T: Scalar>(&self, lx: f64, ux: f64, ly: f64, uy: f64) -> (T, T, f64) {
         let ax = T::from_f64_near(self.ax);
         let ay = T::from_f64_near(self.ay);
         let s = slack(self.ax - ax.to_f64(), lx.abs().max(ux.abs()))
             + slack(self.ay - ay.to_f64(), ly.abs().max(uy.abs()));
-        (ax, ay, add_up::<T>(self.c, s * (1.0 + 2.0 * EPS)))
+        (ax, ay, s * (1.0 + 2.0 * EPS))
     }
 }
 

@@ -944,28 +944,18 @@ impl Lowering {
                 }
                 Ok(Val::C(Tensor::new(final_shape, data, Kind::Float)))
             }
-            (Val::V(v), Val::C(c)) => {
+            (Val::V(v), Val::C(c)) | (Val::C(c), Val::V(v)) => {
+                // A constant times a variable is linear in the variable: entry (row, var, coef).
+                let var_left = matches!(x, Val::V(_));
                 let mut entries = Vec::with_capacity(out_len.saturating_mul(k).min(self.limits.max_elems));
                 for t in 0..nb {
                     for i in 0..n {
                         for j in 0..m {
                             let row = (t * n + i) * m + j;
                             for l in 0..k {
-                                entries.push((row, xi(t, i, l), c.data[yi(t, l, j)]));
-                            }
-                        }
-                    }
-                }
-                Ok(Val::V(Var { id: self.linear(v.id, &entries, out_len, vec![])?, shape: final_shape }))
-            }
-            (Val::C(c), Val::V(v)) => {
-                let mut entries = Vec::with_capacity(out_len.saturating_mul(k).min(self.limits.max_elems));
-                for t in 0..nb {
-                    for i in 0..n {
-                        for j in 0..m {
-                            let row = (t * n + i) * m + j;
-                            for l in 0..k {
-                                entries.push((row, yi(t, l, j), c.data[xi(t, i, l)]));
+                                let (xv, yv) = (xi(t, i, l), yi(t, l, j));
+                                let (var, coef) = if var_left { (xv, yv) } else { (yv, xv) };
+                                entries.push((row, var, c.data[coef]));
                             }
                         }
                     }
