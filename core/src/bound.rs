@@ -119,25 +119,29 @@ pub struct Plan {
     pub nodes: usize,
     /// Scalars over all node values.
     pub values: usize,
+    /// Scalars of the relaxation cache: 4 per unary element (two lines), 6 per product element
+    /// (two planes); linear ops need none, which is most of a typical graph's values.
+    pub lines: usize,
     /// Rows of a backward pass processed at once (more = faster, fewer = less RAM).
     pub chunk: usize,
 }
 
 impl Plan {
-    /// The plan for `nodes` nodes with `values` scalars in all, processing `chunk` rows at once.
-    /// A `const fn`, so a baked model's buffer sizes are compile-time constants.
-    pub const fn from_sizes(nodes: usize, values: usize, chunk: usize) -> Plan {
-        Plan { nodes, values, chunk: if chunk == 0 { 1 } else { chunk } }
+    /// The plan for `nodes` nodes with `values` scalars in all and `lines` relaxation-cache
+    /// scalars ([`line_stride`] per element), processing `chunk` rows at once. A `const fn`, so a
+    /// baked model's buffer sizes are compile-time constants.
+    pub const fn from_sizes(nodes: usize, values: usize, lines: usize, chunk: usize) -> Plan {
+        Plan { nodes, values, lines, chunk: if chunk == 0 { 1 } else { chunk } }
     }
     /// The plan for a graph.
     pub fn new<T: Scalar>(g: &Graph<'_, T>, chunk: usize) -> Result<Plan, GraphError> {
         g.validate()?;
-        Ok(Plan::from_sizes(g.nodes.len(), g.total_len(), chunk))
+        Ok(Plan::from_sizes(g.nodes.len(), g.total_len(), line_base(g, g.nodes.len()), chunk))
     }
-    /// Scalars the workspace needs: bounds (2V), slack (V), relaxation cache (6V), per-node
+    /// Scalars the workspace needs: bounds (2V), slack (V), relaxation cache (`lines`), per-node
     /// constants (N), backward coefficients (chunk·V) and per-row bias and results (2·chunk).
     pub const fn scalars(&self) -> usize {
-        9 * self.values + self.nodes + self.chunk * (self.values + 2)
+        3 * self.values + self.lines + self.nodes + self.chunk * (self.values + 2)
     }
     /// Booleans the workspace needs.
     pub const fn flags(&self) -> usize {
@@ -161,6 +165,21 @@ pub struct Workspace<'w, T> {
 }
 
 /// Identity of a graph's arrays (addresses and lengths) and output.
+/// Relaxation-cache scalars per element of a node with op `op`: two lines for a unary op, two
+/// planes for a product, nothing for linear ops.
+pub const fn line_stride(op: &Op) -> usize {
+    match op {
+        Op::Unary { .. } => 4,
+        Op::Mul { .. } => 6,
+        _ => 0,
+    }
+}
+
+/// Offset of node `id`'s block in the relaxation cache (the cache's size for `id = nodes`).
+pub fn line_base<T>(g: &Graph<'_, T>, id: usize) -> usize {
+    g.nodes[..id].iter().map(|n| line_stride(&n.op) * n.len as usize).sum()
+}
+
 fn fingerprint<T>(g: &Graph<'_, T>) -> [usize; 7] {
     [
         g.nodes.as_ptr() as usize,
@@ -211,7 +230,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         let (lo, r) = scalars.split_at_mut(v);
         let (hi, r) = r.split_at_mut(v);
         let (aux, r) = r.split_at_mut(v);
-        let (lines, r) = r.split_at_mut(6 * v);
+        let (lines, r) = r.split_at_mut(plan.lines);
         let (consts, r) = r.split_at_mut(plan.nodes);
         let (a, r) = r.split_at_mut(plan.chunk * v);
         let (bias, r) = r.split_at_mut(plan.chunk);
@@ -257,7 +276,10 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             return Ok(());
         }
         g.validate()?;
-        if g.nodes.len() != self.plan.nodes || g.total_len() != self.plan.values {
+        if g.nodes.len() != self.plan.nodes
+            || g.total_len() != self.plan.values
+            || line_base(g, g.nodes.len()) != self.plan.lines
+        {
             return Err(BoundError::Shape);
         }
         self.validated = Some(id);
@@ -331,9 +353,12 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             return Err(BoundError::Shape);
         }
         let mut off = 0usize;
+        let mut lb = 0usize;
         for (i, node) in g.nodes.iter().enumerate() {
             let id = i as NodeId;
             let len = node.len as usize;
+            let node_lb = lb;
+            lb += line_stride(&node.op) * len;
             if id < from {
                 off += len;
                 continue;
@@ -349,7 +374,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                 self.aux[..len].fill(T::ZERO);
                 self.consts[0] = T::ZERO;
             } else {
-                self.ibp_node(g, id, off, cfg)?;
+                self.ibp_node(g, id, off, node_lb, cfg)?;
                 if cfg.method == Method::Crown && needs_crown(g, id) {
                     self.crown_node(g, id, off, cfg, saves, keep_going)?;
                 }
@@ -380,7 +405,14 @@ impl<'w, T: Scalar> Workspace<'w, T> {
 
     /// IBP for node `id` from its inputs' intervals, plus its deployed evaluation error; also
     /// fills the node's slack vector and relaxation cache.
-    fn ibp_node(&mut self, g: &Graph<'_, T>, id: NodeId, off: usize, cfg: &Config) -> Result<(), BoundError> {
+    fn ibp_node(
+        &mut self,
+        g: &Graph<'_, T>,
+        id: NodeId,
+        off: usize,
+        lb: usize,
+        cfg: &Config,
+    ) -> Result<(), BoundError> {
         let node = g.nodes[id as usize];
         let len = node.len as usize;
         let u_dep = cfg.deploy.rel;
@@ -448,7 +480,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                 let (ao, bo) = (g.offset(a), g.offset(b));
                 let u2 = 2.0 * u_dep;
                 for k in 0..len {
-                    let (pl, ph) = self.relax_mul_element(ao + k, bo + k, off + k)?;
+                    let (pl, ph) = self.relax_mul_element(ao + k, bo + k, lb + 6 * k)?;
                     let e = (pl.abs().max(ph.abs()) * u2 + eta_dep) * 1.000_001;
                     self.lo[off + k] = T::from_f64_down(pl);
                     self.hi[off + k] = T::from_f64_up(ph);
@@ -524,7 +556,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             Op::Unary { x, f } => {
                 let xo = g.offset(x);
                 for k in 0..len {
-                    let (il, iu) = self.relax_unary_element(f, xo + k, off + k)?;
+                    let (il, iu) = self.relax_unary_element(f, xo + k, lb + 4 * k)?;
                     self.lo[off + k] = T::from_f64_down(il);
                     self.hi[off + k] = T::from_f64_up(iu);
                     self.aux[off + k] = T::ZERO; // relax covers the deployed f32 function
@@ -534,19 +566,19 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         Ok(())
     }
 
-    /// Cache the lines of unary op `f` at element `out` (input element `inp`) from the input's
-    /// interval; returns the op's interval image.
+    /// Cache the lines of unary op `f` at cache offset `out` (input element `inp`) from the
+    /// input's interval; returns the op's interval image.
     fn relax_unary_element(&mut self, f: Unary, inp: usize, out: usize) -> Result<(f64, f64), BoundError> {
         let (l, u) = (self.lo[inp].to_f64(), self.hi[inp].to_f64());
         let image = relax::interval(f, l, u)?;
         let r = relax::relax(f, l, u)?;
         let (sl, bl) = r.lower.to_scalar_lower::<T>(l, u);
         let (su, bu) = r.upper.to_scalar_upper::<T>(l, u);
-        self.lines[6 * out..6 * out + 4].copy_from_slice(&[sl, bl, su, bu]);
+        self.lines[out..out + 4].copy_from_slice(&[sl, bl, su, bu]);
         Ok(image)
     }
 
-    /// Cache the planes of a product at element `out` (operand elements `a`, `b`); returns the
+    /// Cache the planes of a product at cache offset `out` (operand elements `a`, `b`); returns the
     /// product's interval image (covering the f32 product too).
     fn relax_mul_element(&mut self, a: usize, b: usize, out: usize) -> Result<(f64, f64), BoundError> {
         let (lx, ux) = (self.lo[a].to_f64(), self.hi[a].to_f64());
@@ -555,13 +587,13 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         let (lower, upper) = relax::mul_relax(lx, ux, ly, uy)?;
         let (ax, ay, c) = lower.to_scalar_lower::<T>(lx, ux, ly, uy);
         let (bx, by, d) = upper.to_scalar_upper::<T>(lx, ux, ly, uy);
-        self.lines[6 * out..6 * out + 6].copy_from_slice(&[ax, ay, c, bx, by, d]);
+        self.lines[out..out + 6].copy_from_slice(&[ax, ay, c, bx, by, d]);
         Ok(image)
     }
 
     /// Scalars of a snapshot of the node bounds and relaxation cache ([`Workspace::save`]).
     pub const fn snapshot_len(plan: &Plan) -> usize {
-        9 * plan.values + plan.nodes
+        3 * plan.values + plan.lines + plan.nodes
     }
 
     /// Save node intervals, slacks and relaxations (e.g. the root's) into `buf`.
@@ -573,7 +605,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         let (a, r) = buf.split_at_mut(v);
         let (b, r) = r.split_at_mut(v);
         let (c, r) = r.split_at_mut(v);
-        let (d, r) = r.split_at_mut(6 * v);
+        let (d, r) = r.split_at_mut(self.plan.lines);
         a.copy_from_slice(self.lo);
         b.copy_from_slice(self.hi);
         c.copy_from_slice(self.aux);
@@ -591,8 +623,9 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         self.lo.copy_from_slice(&buf[..v]);
         self.hi.copy_from_slice(&buf[v..2 * v]);
         self.aux.copy_from_slice(&buf[2 * v..3 * v]);
-        self.lines.copy_from_slice(&buf[3 * v..9 * v]);
-        self.consts.copy_from_slice(&buf[9 * v..9 * v + self.plan.nodes]);
+        let w = 3 * v + self.plan.lines;
+        self.lines.copy_from_slice(&buf[3 * v..w]);
+        self.consts.copy_from_slice(&buf[w..w + self.plan.nodes]);
         Ok(())
     }
 
@@ -617,20 +650,19 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             }
         }
         for s in splits {
-            let mut off = 0;
+            let mut lb = 0;
             for node in g.nodes.iter() {
-                let len = node.len as usize;
                 let e = s.idx as usize;
                 match node.op {
                     Op::Unary { x, f } if x == s.node => {
-                        self.relax_unary_element(f, g.offset(x) + e, off + e)?;
+                        self.relax_unary_element(f, g.offset(x) + e, lb + 4 * e)?;
                     }
                     Op::Mul { a, b } if a == s.node || b == s.node => {
-                        self.relax_mul_element(g.offset(a) + e, g.offset(b) + e, off + e)?;
+                        self.relax_mul_element(g.offset(a) + e, g.offset(b) + e, lb + 6 * e)?;
                     }
                     _ => {}
                 }
-                off += len;
+                lb += line_stride(&node.op) * node.len as usize;
             }
         }
         Ok(true)
@@ -807,10 +839,12 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         }
         self.touched[s as usize] = true;
         let mut off_n = s_off + s_len;
+        let mut lb_n = line_base(g, s as usize + 1);
         for n in (0..=s as usize).rev() {
             let node = g.nodes[n];
             let len = node.len as usize;
             off_n -= len;
+            lb_n -= line_stride(&node.op) * len;
             if !self.touched[n] {
                 continue;
             }
@@ -933,7 +967,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                     let unary = matches!(node.op, Op::Unary { .. });
                     for k in 0..len {
                         let (sl, bl, su, bu) = if unary {
-                            let c = &self.lines[6 * (off_n + k)..6 * (off_n + k) + 4];
+                            let c = &self.lines[lb_n + 4 * k..lb_n + 4 * k + 4];
                             (c[0], c[1], c[2], c[3])
                         } else {
                             let s = broadcast(sc, k, T::ONE);
@@ -977,7 +1011,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                         let _ = which;
                     }
                     for k in 0..len {
-                        let c = &self.lines[6 * (off_n + k)..6 * (off_n + k) + 6];
+                        let c = &self.lines[lb_n + 6 * k..lb_n + 6 * k + 6];
                         let (lp, up) = ((c[0], c[1], c[2]), (c[3], c[4], c[5]));
                         let ma = self.lo[ao + k].abs().max_of(self.hi[ao + k].abs());
                         let mb = self.lo[bo + k].abs().max_of(self.hi[bo + k].abs());

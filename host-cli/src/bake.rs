@@ -461,9 +461,10 @@ fn plan_items(w: &mut Writer, plan: &BabPlan, bound: &Plan, s: &Settings, activa
     w.line(&format!("pub const ACTIVATION_SPLIT: bool = {activation};"));
     w.line("/// The branch-and-bound plan (`BabPlan::new` on the host gave the sizes below).");
     w.line(&format!(
-        "pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes({}, {}, {}), {}, {}, {}, {}, {});",
+        "pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes({}, {}, {}, {}), {}, {}, {}, {}, {});",
         plan.bound.nodes,
         plan.bound.values,
+        plan.bound.lines,
         plan.bound.chunk,
         plan.input,
         plan.atoms,

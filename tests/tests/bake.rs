@@ -148,9 +148,10 @@ fn baked_sizes_are_the_core_plans() {
             assert_eq!(const_usize(&text, name), want, "{path}: {name}");
         }
         assert!(text.contains(&format!(
-            "pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes({}, {}, {}), {}, {}, {}, {}, {});",
+            "pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes({}, {}, {}, {}), {}, {}, {}, {}, {});",
             plan.bound.nodes,
             plan.bound.values,
+            plan.bound.lines,
             plan.bound.chunk,
             plan.input,
             plan.atoms,

@@ -14288,9 +14288,9 @@ pub const ATOMS: usize = 4;
 /// Whether `PLAN` reserves the buffers of activation splitting (BBPS).
 pub const ACTIVATION_SPLIT: bool = false;
 /// The branch-and-bound plan (`BabPlan::new` on the host gave the sizes below).
-pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes(14, 610, 4), 5, 4, 16, 0, 0);
+pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes(14, 610, 1200, 4), 5, 4, 16, 0, 0);
 /// `PLAN.scalars()`: scalars of the branch-and-bound workspace.
-pub const SCALARS: usize = 10016;
+pub const SCALARS: usize = 7556;
 /// `PLAN.flags()`.
 pub const FLAGS: usize = 14;
 /// `PLAN.splits()`: split records.
@@ -14302,7 +14302,7 @@ pub const OFFSETS: usize = 14;
 /// `PLAN.input`: f64 scratch of the BBPS heuristic.
 pub const SUM: usize = 5;
 /// `Plan::new(graph, CHUNK).scalars()`: a bounds-only workspace (IBP/CROWN, no branching).
-pub const BOUND_SCALARS: usize = 7952;
+pub const BOUND_SCALARS: usize = 5492;
 /// `Plan::new(graph, CHUNK).flags()`.
 pub const BOUND_FLAGS: usize = 14;
 

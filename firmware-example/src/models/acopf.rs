@@ -6113,9 +6113,9 @@ pub const ATOMS: usize = 2;
 /// Whether `PLAN` reserves the buffers of activation splitting (BBPS).
 pub const ACTIVATION_SPLIT: bool = false;
 /// The branch-and-bound plan (`BabPlan::new` on the host gave the sizes below).
-pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes(77, 1654, 4), 22, 2, 16, 0, 0);
+pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes(77, 1654, 1536, 4), 22, 2, 16, 0, 0);
 /// `PLAN.scalars()`: scalars of the branch-and-bound workspace.
-pub const SCALARS: usize = 27449;
+pub const SCALARS: usize = 19061;
 /// `PLAN.flags()`.
 pub const FLAGS: usize = 77;
 /// `PLAN.splits()`: split records.
@@ -6127,7 +6127,7 @@ pub const OFFSETS: usize = 77;
 /// `PLAN.input`: f64 scratch of the BBPS heuristic.
 pub const SUM: usize = 22;
 /// `Plan::new(graph, CHUNK).scalars()`: a bounds-only workspace (IBP/CROWN, no branching).
-pub const BOUND_SCALARS: usize = 21587;
+pub const BOUND_SCALARS: usize = 13199;
 /// `Plan::new(graph, CHUNK).flags()`.
 pub const BOUND_FLAGS: usize = 77;
 
