@@ -682,6 +682,17 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         let d = g.input_len();
         const CAP: usize = 64;
         let cap = self.plan.chunk.min(CAP);
+        // Rows whose result cannot matter are skipped: an element read only by ReLUs whose
+        // interval is already `≤ 0` has the ReLU output `[0, 0]` whatever CROWN finds, so
+        // bounds are unchanged (the same is *not* true of stable-active elements: their tighter
+        // intervals feed the next node's IBP, and skipping them cost ACAS Xu 10× the domains).
+        // Not when BBPS records this node's shortcuts (it reads every row).
+        let records = saves
+            .shortcuts
+            .as_ref()
+            .is_some_and(|(_, o)| o.get(id as usize).is_some_and(|&o| o != usize::MAX));
+        let relu_only = !records && relu_only_consumers(g, id);
+        let skip = |hi: T| relu_only && hi <= T::ZERO;
         for upper in [false, true] {
             let mut k = 0;
             while k < len {
@@ -691,8 +702,10 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                 let mut idx = [0usize; CAP];
                 let mut rows = 0;
                 while k < len && rows < cap {
-                    idx[rows] = k;
-                    rows += 1;
+                    if !skip(self.hi[off + k]) {
+                        idx[rows] = k;
+                        rows += 1;
+                    }
                     k += 1;
                 }
                 if rows == 0 {
@@ -1125,6 +1138,18 @@ enum Route<'m> {
 }
 
 /// A node gets a CROWN pass when it feeds a nonlinearity and is not a plain function of the input.
+/// Whether every reader of node `id` is a ReLU (and `id` is not the output).
+fn relu_only_consumers<T: Scalar>(g: &Graph<'_, T>, id: NodeId) -> bool {
+    if id == g.output {
+        return false;
+    }
+    g.nodes[id as usize + 1..].iter().all(|n| {
+        let ins = n.op.inputs(g.indices);
+        let reads = (0..ins.len()).any(|k| ins.get(k) == id);
+        !reads || matches!(n.op, Op::Unary { f: Unary::Relu, .. })
+    })
+}
+
 fn needs_crown<T: Scalar>(g: &Graph<'_, T>, id: NodeId) -> bool {
     let feeds_nonlinear = g.nodes[id as usize + 1..].iter().any(|n| match n.op {
         Op::Unary { x, f } => x == id && !matches!(f, Unary::Neg),

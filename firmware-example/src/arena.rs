@@ -96,20 +96,16 @@ pub type AcopfBab = BabBufs<
     { acopf::SUM },
 >;
 
-/// ml4acopf: a bounds-only workspace, the baked model's node intervals and two forward buffers
-/// (the heap copy's comparison).
+/// ml4acopf: a bounds-only workspace and a forward buffer (the heap copy's comparison, which
+/// compares digests, so the two models share them).
 #[derive(Clone, Copy)]
 pub struct AcopfBound {
     /// `Plan::scalars()` values.
     pub scalars: [f32; acopf::BOUND_SCALARS],
     /// `Plan::flags()`.
     pub flags: [bool; acopf::BOUND_FLAGS],
-    /// Node intervals of the baked model (lower then upper).
-    pub intervals: [f32; 2 * acopf::VALUES],
-    /// Forward values of the baked model.
+    /// Forward values.
     pub values: [f32; acopf::VALUES],
-    /// Forward values of the heap copy.
-    pub values2: [f32; acopf::VALUES],
 }
 
 /// One arena for all of them.

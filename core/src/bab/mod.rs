@@ -206,7 +206,7 @@ impl BabPlan {
         self.bound.scalars()
             + self.domains * (2 * d + 1)
             + 2 * self.split_values * (d + 1)
-            + v
+            + if self.split_values > 0 { v } else { 0 }
             + self.atoms * (d + 2)
             + 2 * d
             + attack::scalars(v, d)
@@ -294,7 +294,8 @@ impl<'w, T: Scalar> BabWorkspace<'w, T> {
         let bound = Workspace::new(plan.bound, bsc, flags)?;
         let (boxes, rest) = rest.split_at_mut(plan.domains * (2 * d + 1));
         let (shortcuts, rest) = rest.split_at_mut(2 * plan.split_values * (d + 1));
-        let (out_a, rest) = rest.split_at_mut(v);
+        // BBPS's per-node output coefficients: only activation splitting reads them.
+        let (out_a, rest) = rest.split_at_mut(if plan.split_values > 0 { v } else { 0 });
         let (lbs, rest) = rest.split_at_mut(2 * plan.atoms);
         let (input_a, rest) = rest.split_at_mut(plan.atoms * d);
         let (x_lo, rest) = rest.split_at_mut(d);

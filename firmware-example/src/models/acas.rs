@@ -14290,7 +14290,7 @@ pub const ACTIVATION_SPLIT: bool = false;
 /// The branch-and-bound plan (`BabPlan::new` on the host gave the sizes below).
 pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes(14, 610, 1200, 4), 5, 4, 16, 0, 0);
 /// `PLAN.scalars()`: scalars of the branch-and-bound workspace.
-pub const SCALARS: usize = 7556;
+pub const SCALARS: usize = 6946;
 /// `PLAN.flags()`.
 pub const FLAGS: usize = 14;
 /// `PLAN.splits()`: split records.

@@ -6115,7 +6115,7 @@ pub const ACTIVATION_SPLIT: bool = false;
 /// The branch-and-bound plan (`BabPlan::new` on the host gave the sizes below).
 pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes(77, 1654, 1536, 4), 22, 2, 16, 0, 0);
 /// `PLAN.scalars()`: scalars of the branch-and-bound workspace.
-pub const SCALARS: usize = 19061;
+pub const SCALARS: usize = 17407;
 /// `PLAN.flags()`.
 pub const FLAGS: usize = 77;
 /// `PLAN.splits()`: split records.
