@@ -8,13 +8,14 @@
 
 use std::time::{Duration, Instant};
 
-use genbab_core::bab::{self, DomainRecord, Reason, Settings, Stats, Verdict};
+use genbab_core::bab::{DomainRecord, Reason, Settings, Stats, Verdict};
 use genbab_core::bound::{self, Config, Plan, Split, Workspace};
 use genbab_core::num::Scalar;
 use genbab_core::spec::Spec;
 
 use crate::cex::Cex;
 use crate::onnx::{Model, OwnedGraph};
+use crate::parallel;
 use crate::vnnlib::{Case, Property};
 
 /// The scalar type the engines compute in on the host.
@@ -33,11 +34,19 @@ pub struct Options {
     pub memory: usize,
     /// Most splits per domain (activation split).
     pub depth: usize,
+    /// Threads of an input-split search (see [`crate::parallel`]).
+    pub threads: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { settings: Settings::default(), precision: Precision::F64, memory: 1 << 30, depth: 48 }
+        Options {
+            settings: Settings::default(),
+            precision: Precision::F64,
+            memory: 1 << 30,
+            depth: 48,
+            threads: 1,
+        }
     }
 }
 
@@ -174,7 +183,7 @@ pub fn check(model: &Model, prop: &Property, opts: &Options, deadline: Instant) 
     }
 }
 
-fn check_t<T: Scalar>(
+fn check_t<T: Scalar + Send + Sync>(
     model: &Model,
     prop: &Property,
     opts: &Options,
@@ -192,22 +201,12 @@ fn check_t<T: Scalar>(
         let spec = st.spec();
         spec.validate(model.input_len(), model.output_len())
             .map_err(|e| format!("invalid property: {e:?}"))?;
-        // Start with a small domain pool (allocating it is not free) and grow it when full.
-        let mut cap = domains.min(4096);
-        let (verdict, cex) = loop {
-            let mut keep_going = |_: &Stats| Instant::now() < deadline;
-            let (verdict, stats, cex) =
-                bab::verify_alloc(&g, &spec, &opts.settings, cap, opts.depth, &mut keep_going);
-            total.bounded += stats.bounded;
-            total.verified += stats.verified;
-            total.attack_passes += stats.attack_passes;
-            total.max_live = total.max_live.max(stats.max_live);
-            if verdict == Verdict::Unknown(Reason::Capacity) && cap < domains && Instant::now() < deadline {
-                cap = domains.min(cap.saturating_mul(16));
-                continue;
-            }
-            break (verdict, cex);
-        };
+        let (verdict, stats, cex) =
+            parallel::verify(&g, &spec, &opts.settings, domains, opts.depth, opts.threads, deadline);
+        total.bounded += stats.bounded;
+        total.verified += stats.verified;
+        total.attack_passes += stats.attack_passes;
+        total.max_live = total.max_live.max(stats.max_live);
         match verdict {
             Verdict::Holds => done += 1,
             Verdict::Violated => {

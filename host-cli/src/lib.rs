@@ -5,5 +5,6 @@ pub mod bake;
 pub mod cex;
 pub mod engine;
 pub mod onnx;
+pub mod parallel;
 pub mod report;
 pub mod vnnlib;

@@ -83,6 +83,9 @@ pub struct EngineArgs {
     /// keep the root's and re-relax only the split neurons (fast).
     #[arg(long, value_enum, default_value = "recompute")]
     pub intermediate: IntermediateArg,
+    /// Threads of an input-split search (0 = the machine's cores, divided among `bench` jobs).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// `--intermediate`.
@@ -124,6 +127,10 @@ impl EngineArgs {
             settings: s,
             precision: self.precision.precision(),
             memory: (self.memory_mib << 20) / share.max(1),
+            threads: match self.threads {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()).div_ceil(share.max(1)),
+                n => n,
+            },
             ..Options::default()
         }
     }
