@@ -44,8 +44,13 @@ use crate::monitor::Baked;
 /// engines never allocate.
 #[global_allocator]
 static HEAP: Heap = Heap::empty();
-/// Heap size in bytes; it is part of the static RAM (`.bss`) that [`measure::static_ram`] reports.
-const HEAP_SIZE: usize = 28 * 1024;
+/// Heap size in bytes: the copy's three vectors (the blob declares the baked model's counts)
+/// plus 64 B of allocator bookkeeping per allocation. Part of the static RAM (`.bss`) that
+/// [`measure::static_ram`] reports.
+const HEAP_SIZE: usize = acopf::NODES.len() * size_of::<genbab_core::graph::Node>()
+    + acopf::WEIGHTS.len() * size_of::<f32>()
+    + acopf::INDICES.len() * size_of::<u32>()
+    + 3 * 64;
 static mut HEAP_MEM: [MaybeUninit<u8>; HEAP_SIZE] = [MaybeUninit::uninit(); HEAP_SIZE];
 
 /// RAM budget of one monitor (static RAM + stack), in bytes.
