@@ -323,7 +323,10 @@ pub fn choose_input<T: Scalar>(lambda: Option<&[T]>, lo: &[T], hi: &[T]) -> Opti
     let mut best: Option<(usize, f64, f64)> = None;
     for i in 0..lo.len() {
         let w = hi[i].to_f64() - lo[i].to_f64();
-        if !(w > 0.0) {
+        // A dimension without a representable point strictly inside cannot be cut: skip it
+        // (otherwise a large |Λ_i| keeps choosing it after it has shrunk to one ulp).
+        let m = T::from_f64_near(tables::midpoint(lo[i].to_f64(), hi[i].to_f64()));
+        if !(w > 0.0 && lo[i] < m && m < hi[i]) {
             continue;
         }
         let s = lambda.map_or(0.0, |l| l[i].to_f64().abs()) * w;
@@ -336,4 +339,25 @@ pub fn choose_input<T: Scalar>(lambda: Option<&[T]>, lo: &[T], hi: &[T]) -> Opti
         }
     }
     best.map(|(i, _, _)| (i, tables::midpoint(lo[i].to_f64(), hi[i].to_f64())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_split_skips_dimensions_that_cannot_be_cut() {
+        let one_ulp = f32::from_bits(1.0f32.to_bits() + 1);
+        // Dimension 0 has by far the largest |Λ|·width but is one ulp wide.
+        let (lo, hi) = ([1.0f32, 0.0, 5.0], [one_ulp, 1e-3, 5.0]);
+        let lam = [1e12f32, 1.0, 1e12];
+        let (i, m) = choose_input(Some(&lam), &lo, &hi).expect("dimension 1 can be cut");
+        assert_eq!(i, 1);
+        assert!(0.0 < m && m < 1e-3);
+        // Nothing left to cut.
+        assert!(choose_input(Some(&lam), &[1.0f32, 5.0], &[one_ulp, 5.0]).is_none());
+        // Otherwise the largest |Λ|·width wins.
+        let (i, _) = choose_input(Some(&[1.0f32, 3.0]), &[0.0, 0.0], &[1.0, 0.5]).unwrap();
+        assert_eq!(i, 1);
+    }
 }
