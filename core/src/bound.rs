@@ -436,24 +436,53 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                     msum = msum.add_up(mag(self.lo, self.hi, xo + j));
                 }
                 self.consts[id as usize] = T::from_f64_up(T::ABS_ERR * len as f64 * 1.000_001).mul_up(msum);
+                // Midpoint-radius form in plain arithmetic (vectorisable), its rounding bounded
+                // a posteriori. With c_j = fl((l+h)/2), ρ̃_j = fl((h−l)/2), m_j = max|x_j|:
+                // [l_j, h_j] ⊆ c_j ± (ρ̃_j + 2u·m_j + 2η), so the row's interval lies within
+                // S_c ± S_r ± E for the float sums S_c = b + Σ w_j c_j, S_r = Σ |w_j| ρ̃_j,
+                // R = Σ |w_j| m_j, W = Σ |w_j| and
+                // E = G·(|b| + 3R + 2S_r) + (3W + 4n + 8)·η, G = 1.01·γ_{n+2} + 4u: the sums'
+                // errors (γ_{n+1}(|b| + Σ|w_j c_j|), γ_n·Σ|w_j| ρ̃_j, nη each), |c_j| ≤ (1+u)m_j + η,
+                // and the radius correction, with slack for the floats of R and S_r themselves.
+                let half = T::from_f64_near(0.5);
+                let big_g = T::from_f64_up(1.01 * gamma(n_in + 2, T::REL_ERR) + 4.0 * T::REL_ERR);
+                let g_n = T::from_f64_up(gamma(n_in + 1, T::REL_ERR));
+                let eta = T::from_f64_up(T::ABS_ERR);
+                let eta_n = T::from_f64_up(T::ABS_ERR * (4 * n_in + 8) as f64);
+                let (lo_in, lo_out) = self.lo.split_at_mut(off);
+                let (hi_in, hi_out) = self.hi.split_at_mut(off);
+                let (xl, xh) = (&lo_in[xo..xo + n_in], &hi_in[xo..xo + n_in]);
                 for k in 0..len {
                     let row = &w[k * n_in..(k + 1) * n_in];
                     let bk = if b.is_empty() { T::ZERO } else { b[k] };
-                    let (mut l, mut h, mut r) = (bk, bk, T::ZERO);
-                    for (j, &wj) in row.iter().enumerate() {
-                        let (xl, xh) = (self.lo[xo + j], self.hi[xo + j]);
-                        if wj > T::ZERO {
-                            l = l.add_down(wj.mul_down(xl));
-                            h = h.add_up(wj.mul_up(xh));
-                        } else if wj < T::ZERO {
-                            l = l.add_down(wj.mul_down(xh));
-                            h = h.add_up(wj.mul_up(xl));
-                        }
-                        r = r.add_up(wj.abs().mul_up(mag(self.lo, self.hi, xo + j)));
+                    let (mut sc, mut sr, mut rr, mut ws) = (bk, T::ZERO, T::ZERO, T::ZERO);
+                    for ((&wj, &l), &h) in row.iter().zip(xl).zip(xh) {
+                        let c = l.add(h).mul(half);
+                        let rho = h.sub(l).mul(half);
+                        let (la, ha) = (l.abs(), h.abs());
+                        let m = if ha > la { ha } else { la };
+                        let wa = wj.abs();
+                        sc = sc.add(wj.mul(c));
+                        sr = sr.add(wa.mul(rho));
+                        rr = rr.add(wa.mul(m));
+                        ws = ws.add(wa);
                     }
+                    // Upper bounds of the exact Σ|w_j| m_j and Σ|w_j|.
+                    let r = rr.add_up(g_n.mul_up(rr)).add_up(eta_n);
+                    let wsum = ws.add_up(g_n.mul_up(ws)).add_up(eta_n);
+                    let big_e = big_g
+                        .mul_up(
+                            bk.abs()
+                                .add_up(T::from_f64_near(3.0).mul_up(r))
+                                .add_up(sr.abs().add_up(sr.abs())),
+                        )
+                        .add_up(T::from_f64_near(3.0).mul_up(wsum).mul_up(eta))
+                        .add_up(eta_n);
+                    let l = sc.sub_down(sr).sub_down(big_e);
+                    let h = sc.add_up(sr).add_up(big_e);
                     let e = g_dep.mul_up(r.add_up(bk.abs())).add_up(eta_d);
-                    self.lo[off + k] = l.sub_down(e);
-                    self.hi[off + k] = h.add_up(e);
+                    lo_out[k] = l.sub_down(e);
+                    hi_out[k] = h.add_up(e);
                     self.aux[off + k] = e.add_up(g_own.mul_up(r));
                 }
             }
@@ -947,20 +976,20 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                             }
                             self.bias[r] = self.bias[r].sub_down(g_old.mul_up(sl));
                         }
-                        let mut bsum = self.bias[r];
+                        let mut acc = RowSums::new();
                         for (k, &a) in arow.iter().enumerate() {
                             if a == T::ZERO {
                                 continue;
                             }
                             if !b.is_empty() {
-                                bsum = bsum.add_down(a.mul_down(b[k]));
+                                acc.add_product(a.mul(b[k]));
                             }
                             let wrow = &w[k * n_in..(k + 1) * n_in];
                             for (xa, &wj) in xrow.iter_mut().zip(wrow) {
                                 *xa = xa.add(a.mul(wj));
                             }
                         }
-                        self.bias[r] = bsum;
+                        self.bias[r] = acc.apply(self.bias[r], len);
                     }
                     self.touched[x as usize] = true;
                 }
@@ -978,25 +1007,24 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                         _ => (&g.weights[0..0], &g.weights[0..0]),
                     };
                     let unary = matches!(node.op, Op::Unary { .. });
-                    for k in 0..len {
-                        let (sl, bl, su, bu) = if unary {
-                            let c = &self.lines[lb_n + 4 * k..lb_n + 4 * k + 4];
-                            (c[0], c[1], c[2], c[3])
-                        } else {
-                            let s = broadcast(sc, k, T::ONE);
-                            let c = broadcast(sh, k, T::ZERO);
-                            (s, c, s, c)
-                        };
-                        let m = self.lo[xo + k].abs().max_of(self.hi[xo + k].abs());
-                        for r in 0..rows {
+                    // Per row, plain sums (rounding bounded once at the end, see `row_sums`):
+                    // the intercepts Σ a_k·b_k, and Σ (|t_k| + |dst_k|)·m_k with Σ m_k for the
+                    // coefficient updates dst_k += t_k = a_k·slope_k, each off by at most
+                    // 2u(|t_k| + |dst_k|) + η, times m_k = max|x_k|.
+                    for r in 0..rows {
+                        let mut acc = RowSums::new();
+                        for k in 0..len {
                             let a = self.a[bn + r * len + k];
                             if a == T::ZERO {
                                 continue;
                             }
-                            let (sl_, b_) = if a > T::ZERO { (sl, bl) } else { (su, bu) };
-                            if b_ != T::ZERO {
-                                self.bias[r] = self.bias[r].add_down(a.mul_down(b_));
-                            }
+                            let (sl_, b_) = if unary {
+                                let c = &self.lines[lb_n + 4 * k..lb_n + 4 * k + 4];
+                                if a > T::ZERO { (c[0], c[1]) } else { (c[2], c[3]) }
+                            } else {
+                                (broadcast(sc, k, T::ONE), broadcast(sh, k, T::ZERO))
+                            };
+                            acc.add_product(a.mul(b_));
                             let dst = &mut self.a[bx + r * len + k];
                             // Exact cases (a stable ReLU's slope 0 or 1 into a fresh coefficient)
                             // need no error term.
@@ -1006,10 +1034,10 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                             }
                             let t = a.mul(sl_);
                             *dst = dst.add(t);
-                            // Rounding of the product and of the accumulation, times max|x_k|.
-                            let err = two_u.mul_up(t.abs().add_up(dst.abs())).add_up(eta);
-                            self.bias[r] = self.bias[r].sub_down(err.mul_up(m));
+                            let (l, h) = (self.lo[xo + k].abs(), self.hi[xo + k].abs());
+                            acc.add_update(t, *dst, if h > l { h } else { l });
                         }
+                        self.bias[r] = acc.apply(self.bias[r], len);
                     }
                     self.touched[x as usize] = true;
                 }
@@ -1138,6 +1166,49 @@ enum Route<'m> {
 }
 
 /// A node gets a CROWN pass when it feeds a nonlinearity and is not a plain function of the input.
+/// One backward row's contributions to its bias through a node, summed in plain arithmetic and
+/// bounded once: `Σ p_k` (intercept products `p_k = fl(a_k·b_k)`) with `Σ |p_k|`, and the
+/// coefficient-update error `Σ (|t_k| + |dst_k|)·m_k` with `Σ m_k` (see the unary backward step).
+struct RowSums<T> {
+    sum: T,
+    abs: T,
+    err: T,
+    mags: T,
+}
+
+impl<T: Scalar> RowSums<T> {
+    fn new() -> Self {
+        RowSums { sum: T::ZERO, abs: T::ZERO, err: T::ZERO, mags: T::ZERO }
+    }
+    #[inline]
+    fn add_product(&mut self, p: T) {
+        self.sum = self.sum.add(p);
+        self.abs = self.abs.add(p.abs());
+    }
+    #[inline]
+    fn add_update(&mut self, t: T, dst: T, m: T) {
+        self.err = self.err.add(t.abs().add(dst.abs()).mul(m));
+        self.mags = self.mags.add(m);
+    }
+    /// `bias` plus the sums, rounded down by their worst-case error over `n` terms: the
+    /// intercept sum is within `γ_{n+1}·Σ|a_k b_k| + nη` of exact, and `Σ|a_k b_k| ≤
+    /// (1+γ_{n+1})·abs + nη`; the update error `Σ (2u(|t_k| + |dst_k|) + η)·m_k` is at most
+    /// `2u(1+γ_{n+2})·err + (1+γ_{n+1})·η·mags + 4nη` by the same argument for its own sums.
+    fn apply(&self, bias: T, n: usize) -> T {
+        if self.abs == T::ZERO && self.mags == T::ZERO {
+            return bias;
+        }
+        let g = gamma(n + 3, T::REL_ERR) * 1.01;
+        let g_t = T::from_f64_up(g);
+        let two_u = T::from_f64_up(2.0 * T::REL_ERR * (1.0 + g));
+        let eta = T::from_f64_up(T::ABS_ERR);
+        let eta_n = T::from_f64_up(T::ABS_ERR * (8 * n + 8) as f64);
+        let e_sum = g_t.mul_up(self.abs.add_up(g_t.mul_up(self.abs)));
+        let e_upd = two_u.mul_up(self.err).add_up(eta.mul_up(self.mags.add_up(g_t.mul_up(self.mags))));
+        bias.add_down(self.sum).sub_down(e_sum.add_up(e_upd).add_up(eta_n))
+    }
+}
+
 /// Whether every reader of node `id` is a ReLU (and `id` is not the output).
 fn relu_only_consumers<T: Scalar>(g: &Graph<'_, T>, id: NodeId) -> bool {
     if id == g.output {
