@@ -1269,3 +1269,51 @@ pub fn output_bounds<T: Scalar>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xorshift64* in [−1, 1) with a random binary exponent, so sums cancel and round.
+    fn rand(s: &mut u64) -> f64 {
+        *s ^= *s >> 12;
+        *s ^= *s << 25;
+        *s ^= *s >> 27;
+        let r = s.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        let u = (r >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+        u * f64::powi(2.0, (r % 9) as i32 - 4)
+    }
+
+    /// `RowSums::apply` never exceeds the exact value (f32 products and their sums are exact in
+    /// f64 up to ~1e-16 relative, far below the f32 errors being bounded).
+    #[test]
+    fn row_sums_bound_the_exact_bias() {
+        let mut s = 0x1234_5678_9abc_def1u64;
+        let mut slack_used = 0usize;
+        for trial in 0..20_000 {
+            let n = 1 + trial % 60;
+            let bias = rand(&mut s) as f32;
+            let mut acc = RowSums::<f32>::new();
+            let mut exact = bias as f64;
+            for _ in 0..n {
+                let (a, b) = (rand(&mut s) as f32, rand(&mut s) as f32);
+                acc.add_product(a.mul(b));
+                exact += a as f64 * b as f64;
+                // A coefficient update dst += a·slope against an input of magnitude m: the true
+                // coefficient differs from the float one by the rounding, worth up to
+                // err·m in the bias; charge the worst sign.
+                let (slope, dst0, m) = (rand(&mut s) as f32, rand(&mut s) as f32, rand(&mut s).abs() as f32);
+                let t = a.mul(slope);
+                let dst = dst0.add(t);
+                let true_dst = dst0 as f64 + a as f64 * slope as f64;
+                exact -= (dst as f64 - true_dst).abs() * m as f64;
+                acc.add_update(t, dst, m);
+            }
+            let got = acc.apply(bias, n) as f64;
+            assert!(got <= exact, "trial {trial}: {got} > exact {exact}");
+            slack_used += usize::from(bias.add(acc.sum) as f64 > exact);
+        }
+        // The plain sum alone would have been unsound often: the test can fail.
+        assert!(slack_used > 1000, "only {slack_used} plain sums exceeded the exact value");
+    }
+}

@@ -167,3 +167,31 @@ pub fn mlp(seed: u64, dims: &[usize], act: Unary) -> OwnedGraph<f64> {
     }
     OwnedGraph { nodes: b.nodes, weights: b.weights, indices: b.indices, output: cur }
 }
+
+/// A ReLU network with full-precision weights and biases (not the short multiples of 2^-12 of
+/// [`random_graph`]): its f32 sums round at almost every step, so it exposes engine rounding
+/// that exact-weight graphs hide. ReLU is exact, so no relaxation margin masks it either.
+pub fn random_relu_mlp(seed: u64, dim: usize, depth: usize, width: usize) -> OwnedGraph<f64> {
+    let mut b = Builder { nodes: vec![], weights: vec![], indices: vec![], rng: Rng::new(seed) };
+    let mut cur = b.push(Op::Input, dim);
+    for layer in 0..=depth {
+        let n_in = b.len(cur);
+        let out = if layer == depth { 3 } else { width };
+        let scale = 1.5 / (n_in as f64).sqrt();
+        let w = Span::new(b.weights.len() as u32, (out * n_in) as u32);
+        for _ in 0..out * n_in {
+            let v = (b.rng.unit() * 2.0 - 1.0) * scale;
+            b.weights.push(v);
+        }
+        let bias = Span::new(b.weights.len() as u32, out as u32);
+        for _ in 0..out {
+            let v = (b.rng.unit() * 2.0 - 1.0) * 3.0;
+            b.weights.push(v);
+        }
+        cur = b.push(Op::Affine { x: cur, w, b: bias }, out);
+        if layer < depth {
+            cur = b.bounded(cur, Unary::Relu);
+        }
+    }
+    OwnedGraph { nodes: b.nodes, weights: b.weights, indices: b.indices, output: cur }
+}

@@ -5,7 +5,7 @@
 use genbab_core::bab::attack::Rng;
 use genbab_core::bound::{Config, Deploy, Method, Plan, Workspace, output_bounds};
 use genbab_core::num::{Fix, Scalar};
-use genbab_tests::random_dag::{OwnedGraph, random_graph};
+use genbab_tests::random_dag::{OwnedGraph, random_graph, random_relu_mlp};
 
 const GRAPHS: u64 = 40;
 const SAMPLES: usize = 300; // × GRAPHS = 12 000 sampled inputs per engine × scalar
@@ -165,5 +165,76 @@ fn adversarial_boxes_are_handled() {
             let _ = check::<f64>(&g, Method::Crown, k, radius);
             let _ = check::<Fix>(&g, Method::Crown, k, radius);
         }
+    }
+}
+
+/// The engine's *own* rounding (directed ops and the a-posteriori bounds of its plain sums) is
+/// covered: with the deployed network taken as exact (`Deploy::EXACT`, so no deployment margin
+/// hides our errors), bounds over point and near-point boxes must contain the network's value
+/// in real arithmetic (the f32 weights evaluated in f64, whose own error is ~1e-16 relative,
+/// far below an f32 ulp). Half the graphs are full-precision ReLU networks, whose sums round at
+/// every step. Dropping the rounding terms of the backward or IBP sums fails this.
+fn own_rounding<T: Scalar>(method: Method) -> usize {
+    let mut checked = 0;
+    for seed in 0..60u64 {
+        let mut rng = Rng::new(seed + 7000);
+        let (dim, depth, width) =
+            (3 + (seed % 5) as usize, 1 + (seed % 4) as usize, 8 + (seed % 25) as usize);
+        let g64 = if seed % 2 == 0 {
+            random_relu_mlp(seed + 7000, dim, depth, width)
+        } else {
+            random_graph(seed + 7000, dim, depth, width)
+        };
+        // The network as deployed (f32 weights), kept in f64 for the reference evaluation.
+        let g32: OwnedGraph<f32> = g64.convert();
+        let gref: OwnedGraph<f64> = g32.convert();
+        let gt: OwnedGraph<T> = g32.convert();
+        let g = gt.graph();
+        let (d, n) = (g.input_len(), g.output_len());
+        let Ok(plan) = Plan::new(&g, 8) else { continue };
+        let mut buf = vec![T::ZERO; plan.scalars()];
+        let mut flags = vec![false; plan.flags()];
+        let mut ws = Workspace::new(plan, &mut buf, &mut flags).expect("workspace");
+        let cfg = Config { method, deploy: Deploy::EXACT };
+        let (mut olo, mut ohi, mut rows) = (vec![T::ZERO; n], vec![T::ZERO; n], vec![T::ZERO; n * n]);
+        let mut vals = vec![0.0f64; gref.graph().total_len()];
+        for radius in [0.0, 1e-6] {
+            for _ in 0..5 {
+                let x: Vec<f32> = (0..d).map(|_| (rng.unit() * 4.0 - 2.0) as f32).collect();
+                let lo: Vec<T> = x.iter().map(|&v| T::from_f64_down(v as f64 - radius)).collect();
+                let hi: Vec<T> = x.iter().map(|&v| T::from_f64_up(v as f64 + radius)).collect();
+                if output_bounds(&mut ws, &g, &lo, &hi, &cfg, &mut rows, &mut olo, &mut ohi).is_err() {
+                    continue; // e.g. fixed-point overflow: an error, never a wrong bound
+                }
+                let xr: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+                let y = gref.graph().eval(&xr, &mut vals).expect("forward pass");
+                for j in 0..n {
+                    assert!(
+                        olo[j].to_f64() <= y[j] && y[j] <= ohi[j].to_f64(),
+                        "{} {method:?} seed {seed} radius {radius}: output {j} = {} outside [{}, {}]",
+                        T::NAME,
+                        y[j],
+                        olo[j].to_f64(),
+                        ohi[j].to_f64()
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    checked
+}
+
+#[test]
+fn own_rounding_is_covered_f32() {
+    for m in [Method::Ibp, Method::Crown] {
+        assert!(own_rounding::<f32>(m) >= 500, "too few boxes checked");
+    }
+}
+
+#[test]
+fn own_rounding_is_covered_fixed() {
+    for m in [Method::Ibp, Method::Crown] {
+        assert!(own_rounding::<Fix>(m) >= 100, "too few boxes checked");
     }
 }
