@@ -83,6 +83,9 @@ pub struct EngineArgs {
     /// keep the root's and re-relax only the split neurons (fast).
     #[arg(long, value_enum, default_value = "recompute")]
     pub intermediate: IntermediateArg,
+    /// Run branch and bound on the whole model, not only on the outputs the property reads.
+    #[arg(long)]
+    pub no_prune: bool,
 }
 
 /// `--intermediate`.
@@ -124,6 +127,7 @@ impl EngineArgs {
             settings: s,
             precision: self.precision.precision(),
             memory: (self.memory_mib << 20) / share.max(1),
+            prune: !self.no_prune,
             ..Options::default()
         }
     }
