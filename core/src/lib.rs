@@ -7,7 +7,8 @@
 //! - [`relax`]: interval images and linear relaxations of every nonlinearity;
 //! - [`bound`]: IBP and CROWN into a caller-provided workspace sized by a [`bound::Plan`];
 //! - [`spec`]: properties (input box + unsafe region);
-//! - [`bab`]: branch and bound (input split, GenBaB activation split with BBPS), attack, budget.
+//! - [`bab`]: branch and bound (input split, GenBaB activation split with BBPS), attack, budget;
+//! - `prune` (feature `alloc`): restrict a graph to the output elements a property reads.
 //!
 //! No heap unless the `alloc` feature is on; no `unsafe`; no panics on user data (graphs are
 //! validated, buffers are checked against the plan, numeric trouble becomes `Unknown`).
@@ -26,6 +27,8 @@ pub mod bab;
 pub mod bound;
 pub mod graph;
 pub mod num;
+#[cfg(feature = "alloc")]
+pub mod prune;
 pub mod relax;
 pub mod spec;
 pub mod tables;

@@ -156,11 +156,8 @@ fn main() -> ! {
     log.clear();
     t.add(monitor::run(&acopf_m, unsafe { &mut arena.acopf }.buffers(), &mut log));
     monitor::summary(acopf_m.name, &log);
-    let (heap_used, ok, n) = {
-        let ((used, ok), n) =
-            measure::instructions(|| checks::heap_copy(&acopf_m, unsafe { &mut arena.acopf_bound }));
-        (used, ok, n)
-    };
+    let ((_, ok), n) =
+        measure::instructions(|| checks::heap_copy(&acopf_m, unsafe { &mut arena.acopf_bound }));
     t.check("acopf_heap_copy_agrees", ok, n);
     let acopf_stack = measure::stack_hwm();
     let (ok, n) =
@@ -184,17 +181,12 @@ fn main() -> ! {
         measure::flash_used()
     );
     let acas_ram = base + arena::ACAS_BYTES + acas_stack.used;
-    let acopf_ram = base + arena::ACOPF_BYTES + heap_used + acopf_stack.used;
+    // The whole heap region counts (it is reserved whether or not the copy fills it).
+    let acopf_ram = base + arena::ACOPF_BYTES + HEAP_SIZE + acopf_stack.used;
     figures("acas", arena::ACAS_BYTES, 0, &acas_stack, acas_ram, checks::acas_flash());
-    figures("acopf", arena::ACOPF_BYTES, heap_used, &acopf_stack, acopf_ram, checks::acopf_flash());
+    figures("acopf", arena::ACOPF_BYTES, HEAP_SIZE, &acopf_stack, acopf_ram, checks::acopf_flash());
     t.check("acas_ram_within_budget", acas_ram <= RAM_BUDGET && !acas_stack.window_exhausted, 0);
-    if acopf_ram > RAM_BUDGET {
-        defmt::warn!(
-            "acopf needs {=usize} B of RAM: OVER the {=usize} B budget (the board has 4 MiB; reported, not failed)",
-            acopf_ram,
-            RAM_BUDGET
-        );
-    }
+    t.check("acopf_ram_within_budget", acopf_ram <= RAM_BUDGET && !acopf_stack.window_exhausted, 0);
     t.check("flash_within_budget", measure::flash_used() <= FLASH_BUDGET, 0);
     #[cfg(feature = "demo-failure")]
     t.check("demo_failure (feature demo-failure)", false, 0);

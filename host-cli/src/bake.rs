@@ -2,12 +2,18 @@
 //! stream of sensor frames) as a Rust module for firmware that links `genbab-core`.
 //!
 //! The module holds the model as core IR in `static` arrays (`NODES`, `WEIGHTS`, `INDICES`, in
-//! flash), `graph()`, the property's first input box and its unsafe region (`SPEC_*`, `spec()`),
+//! flash), `graph()`, the property's chosen input box and its unsafe region (`SPEC_*`, `spec()`),
 //! the branch-and-bound settings the firmware runs with (`settings()`) and `const` sizes of every
 //! buffer the core needs, computed here with the core's own plan functions ([`Plan`],
 //! [`BabPlan`]) for the device's domain capacity, depth and chunk. The firmware declares its
 //! buffers with these sizes, so its RAM is fixed at link time; `PLAN` restates the plan as a
 //! `const` expression so the firmware can check the sizes at compile time.
+//!
+//! With a property, the model is restricted to the outputs that box's atoms read
+//! ([`genbab_core::prune::restrict`]; each kept value is computed exactly as in the full model) and
+//! the atoms are rewritten over those outputs, so `OUTPUT_LEN` is the number of outputs read and
+//! the firmware's RAM pays only for the values the property depends on. Without one the whole
+//! model is baked.
 //!
 //! Weights are printed with `{:?}`, Rust's shortest representation that parses back to the same
 //! `f32`, so the baked model is bit-for-bit the loaded one. The text is emitted already formatted
@@ -63,7 +69,8 @@ use crate::vnnlib;
 pub struct Args {
     /// The network (ONNX).
     pub model: PathBuf,
-    /// A property (VNN-LIB): its first input box and unsafe region are baked as `SPEC_*`.
+    /// A property (VNN-LIB): an input box and the unsafe region are baked as `SPEC_*`, and the model
+    /// is restricted to the outputs they read.
     pub property: Option<PathBuf>,
     /// The Rust module to write.
     #[arg(short, long)]
@@ -242,25 +249,46 @@ impl Prop {
     }
 }
 
-/// Bake the module; relative paths in `a` are resolved against `base`.
-pub fn bake(a: &Args, base: &Path) -> Result<Baked, String> {
+/// The model and property as baked: with a property, the model restricted to the outputs its
+/// chosen box reads. Public so tests can compare a baked module with what it should hold.
+pub struct Restricted {
+    /// The model as baked (f32 weights).
+    pub graph: onnx::OwnedGraph<f32>,
+    /// The full model's output index of each baked output.
+    pub outputs: Vec<usize>,
+    /// The full model's number of outputs.
+    pub model_outputs: usize,
+    /// The chosen box of the property, over the baked outputs.
+    pub case: Option<vnnlib::Case>,
+}
+
+/// Load the model (and property) of `a` and restrict as [`bake`] does.
+pub fn restricted(a: &Args, base: &Path) -> Result<Restricted, String> {
     let model = onnx::load(&base.join(&a.model)).map_err(|e| e.to_string())?;
     let og = model.graph::<f32>();
+    og.graph().validate().map_err(|e| format!("{}: invalid graph: {e:?}", a.model.display()))?;
+    let n = model.output_len();
+    let Some(p) = &a.property else {
+        return Ok(Restricted { graph: og, outputs: (0..n).collect(), model_outputs: n, case: None });
+    };
+    let pr = vnnlib::read(&base.join(p)).map_err(|e| e.to_string())?;
+    crate::engine::check_shapes(&model, &pr).map_err(|e| format!("{}: {e}", p.display()))?;
+    let c = pr.cases.get(a.case).ok_or_else(|| {
+        format!("{}: --case {} but the property has {} input box(es)", p.display(), a.case, pr.cases.len())
+    })?;
+    let outputs = crate::engine::read_outputs([c], n);
+    let graph = crate::engine::restrict_graph(&og, &outputs)?.unwrap_or(og);
+    let case = crate::engine::restrict_case(c, n, &outputs);
+    Ok(Restricted { graph, outputs, model_outputs: n, case: Some(case) })
+}
+
+/// Bake the module; relative paths in `a` are resolved against `base`.
+pub fn bake(a: &Args, base: &Path) -> Result<Baked, String> {
+    let r = restricted(a, base)?;
+    let og = &r.graph;
     let g = og.graph();
-    g.validate().map_err(|e| format!("{}: invalid graph: {e:?}", a.model.display()))?;
-    let prop = match &a.property {
-        None => None,
-        Some(p) => {
-            let pr = vnnlib::read(&base.join(p)).map_err(|e| e.to_string())?;
-            crate::engine::check_shapes(&model, &pr).map_err(|e| format!("{}: {e}", p.display()))?;
-            let c = pr.cases.get(a.case).ok_or_else(|| {
-                format!(
-                    "{}: --case {} but the property has {} input box(es)",
-                    p.display(),
-                    a.case,
-                    pr.cases.len()
-                )
-            })?;
+    let prop = match (&a.property, &r.case) {
+        (Some(p), Some(c)) => {
             let pr = Prop {
                 lo: c.lo.iter().map(|&v| f32::from_f64_down(v)).collect(),
                 hi: c.hi.iter().map(|&v| f32::from_f64_up(v)).collect(),
@@ -275,6 +303,7 @@ pub fn bake(a: &Args, base: &Path) -> Result<Baked, String> {
                 .map_err(|e| format!("{}: invalid property: {e:?}", p.display()))?;
             Some(pr)
         }
+        _ => None,
     };
     if a.frames > 0 && prop.is_none() {
         return Err("--frames needs a property (its box is the frame region, its atoms the check)".into());
@@ -294,9 +323,9 @@ pub fn bake(a: &Args, base: &Path) -> Result<Baked, String> {
     let name = a.name.clone().unwrap_or_else(|| {
         a.model.file_stem().map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned())
     });
-    header(&mut w, a, &name, &g, atoms);
+    header(&mut w, a, &name, &g, atoms, &r);
     imports(&mut w, &g, prop.is_some());
-    model_items(&mut w, &og);
+    model_items(&mut w, og);
     if a.fixed {
         fixed_items(&mut w, &og.weights)?;
     }
@@ -314,7 +343,7 @@ pub fn bake(a: &Args, base: &Path) -> Result<Baked, String> {
 
 // ---- the parts of the module --------------------------------------------------------------------
 
-fn header(w: &mut Writer, a: &Args, name: &str, g: &Graph<'_, f32>, atoms: usize) {
+fn header(w: &mut Writer, a: &Args, name: &str, g: &Graph<'_, f32>, atoms: usize, r: &Restricted) {
     w.line(&format!("//! {name}: baked by `genbab bake`. Generated code, do not edit: regenerate with"));
     w.line("//!");
     w.line("//! ```sh");
@@ -325,15 +354,34 @@ fn header(w: &mut Writer, a: &Args, name: &str, g: &Graph<'_, f32>, atoms: usize
     }
     w.line("//! ```");
     w.line("//!");
-    w.line(&format!(
-        "//! Model `{}`: {} nodes, {} inputs, {} outputs, {} weights, {} index entries.",
-        a.model.display(),
-        g.nodes.len(),
-        g.input_len(),
-        g.output_len(),
-        g.weights.len(),
-        g.indices.len()
-    ));
+    if !r.outputs.iter().copied().eq(0..r.model_outputs) {
+        let list: Vec<String> = r.outputs.iter().map(|o| o.to_string()).collect();
+        w.line(&format!(
+            "//! Model `{}` restricted to the outputs the property reads ({} of {}: {}):",
+            a.model.display(),
+            r.outputs.len(),
+            r.model_outputs,
+            list.join(", ")
+        ));
+        w.line(&format!(
+            "//! {} nodes, {} inputs, {} outputs, {} weights, {} index entries.",
+            g.nodes.len(),
+            g.input_len(),
+            g.output_len(),
+            g.weights.len(),
+            g.indices.len()
+        ));
+    } else {
+        w.line(&format!(
+            "//! Model `{}`: {} nodes, {} inputs, {} outputs, {} weights, {} index entries.",
+            a.model.display(),
+            g.nodes.len(),
+            g.input_len(),
+            g.output_len(),
+            g.weights.len(),
+            g.indices.len()
+        ));
+    }
     if let Some(p) = &a.property {
         w.line(&format!("//! Property `{}`, input box {}: {} atoms.", p.display(), a.case, atoms));
     }
@@ -408,7 +456,7 @@ fn model_items(w: &mut Writer, og: &onnx::OwnedGraph<f32>) {
     let g = og.graph();
     w.line("/// Input length.");
     w.line(&format!("pub const INPUT_LEN: usize = {};", g.input_len()));
-    w.line("/// Output length.");
+    w.line("/// Output length: with a property, the outputs its atoms read (the header says which).");
     w.line(&format!("pub const OUTPUT_LEN: usize = {};", g.output_len()));
     w.line("/// Scalars over all node values (a forward-value buffer).");
     w.line(&format!("pub const VALUES: usize = {};", g.total_len()));

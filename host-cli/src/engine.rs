@@ -5,12 +5,18 @@
 //! counterexample is reported only after it is re-checked here: clamped into the box as written
 //! in the file (f64), evaluated with the deployed f32 arithmetic, and tested against the f64
 //! spec.
+//!
+//! Branch and bound runs on the model restricted to the outputs the property reads
+//! ([`genbab_core::prune::restrict`]): every kept value is computed exactly as in the full model,
+//! and the rest is work and memory for nothing. The counterexample check uses the full model.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use genbab_core::bab::{DomainRecord, Reason, Settings, Stats, Verdict};
 use genbab_core::bound::{self, Config, Plan, Split, Workspace};
 use genbab_core::num::Scalar;
+use genbab_core::prune;
 use genbab_core::spec::Spec;
 
 use crate::cex::Cex;
@@ -36,6 +42,8 @@ pub struct Options {
     pub depth: usize,
     /// Threads of an input-split search (see [`crate::parallel`]).
     pub threads: usize,
+    /// Restrict the model to the outputs the property reads before branch and bound.
+    pub prune: bool,
 }
 
 impl Default for Options {
@@ -46,6 +54,7 @@ impl Default for Options {
             memory: 1 << 30,
             depth: 48,
             threads: 1,
+            prune: true,
         }
     }
 }
@@ -82,6 +91,8 @@ pub struct Report {
     pub stats: Stats,
     /// Boxes decided before stopping.
     pub boxes_done: usize,
+    /// Node values of the model and of the graph branch and bound ran on (after restriction).
+    pub values: (usize, usize),
 }
 
 /// A shape mismatch between model and property.
@@ -101,6 +112,38 @@ pub fn check_shapes(model: &Model, prop: &Property) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The outputs (of `n`) that the atoms of `cases` read, ascending: those with a nonzero coefficient.
+/// `[0]` when none does (such atoms are constants, but a graph needs an output).
+pub fn read_outputs<'c>(cases: impl IntoIterator<Item = &'c Case>, n: usize) -> Vec<usize> {
+    let mut read = vec![false; n];
+    for c in cases {
+        for row in c.rows.chunks(n.max(1)) {
+            for (r, &v) in read.iter_mut().zip(row) {
+                *r |= v != 0.0;
+            }
+        }
+    }
+    let out: Vec<usize> = (0..n).filter(|&j| read[j]).collect();
+    if out.is_empty() { vec![0] } else { out }
+}
+
+/// `c` over the outputs `outputs` of a model with `n` outputs: each atom keeps those columns.
+pub fn restrict_case(c: &Case, n: usize, outputs: &[usize]) -> Case {
+    let rows = c.rows.chunks(n.max(1)).flat_map(|row| outputs.iter().map(|&j| row[j])).collect();
+    Case { rows, ..c.clone() }
+}
+
+/// `g` restricted to `outputs`, or `None` when they are all of its outputs in order (nothing to cut).
+pub fn restrict_graph<T: Scalar>(
+    g: &OwnedGraph<T>,
+    outputs: &[usize],
+) -> Result<Option<OwnedGraph<T>>, String> {
+    if outputs.iter().copied().eq(0..g.graph().output_len()) {
+        return Ok(None);
+    }
+    prune::restrict(&g.graph(), outputs).map(Some).map_err(|e| format!("cannot restrict the model: {e:?}"))
 }
 
 /// A spec in scalar `T`, rounded so that the box and the unsafe region only grow.
@@ -189,32 +232,39 @@ fn check_t<T: Scalar + Send + Sync>(
     opts: &Options,
     deadline: Instant,
 ) -> Result<Report, String> {
-    let gt = model.graph::<T>();
+    let full = model.graph::<T>();
     let g32 = model.graph::<f32>();
+    let n = model.output_len();
+    let outputs = read_outputs(&prop.cases, n);
+    let restricted = if opts.prune { restrict_graph(&full, &outputs)? } else { None };
+    let (gt, cases): (&OwnedGraph<T>, Cow<'_, [Case]>) = match &restricted {
+        Some(r) => (r, prop.cases.iter().map(|c| restrict_case(c, n, &outputs)).collect()),
+        None => (&full, Cow::Borrowed(&prop.cases)),
+    };
     let g = gt.graph();
+    let values = (full.graph().total_len(), g.total_len());
     let mut total = Stats::default();
     let mut unknown: Option<String> = None;
     let mut done = 0;
     let domains = domain_capacity::<T>(model.input_len(), opts.depth, opts.memory);
-    for case in &prop.cases {
-        let st = SpecT::<T>::new(case);
+    for (case, case_g) in prop.cases.iter().zip(cases.iter()) {
+        let st = SpecT::<T>::new(case_g);
         let spec = st.spec();
-        spec.validate(model.input_len(), model.output_len())
-            .map_err(|e| format!("invalid property: {e:?}"))?;
+        spec.validate(g.input_len(), g.output_len()).map_err(|e| format!("invalid property: {e:?}"))?;
         let (verdict, stats, cex) =
             parallel::verify(&g, &spec, &opts.settings, domains, opts.depth, opts.threads, deadline);
         total.bounded += stats.bounded;
         total.verified += stats.verified;
         total.attack_passes += stats.attack_passes;
         total.max_live = total.max_live.max(stats.max_live);
+        let report = |outcome, done| Report { outcome, stats: total, boxes_done: done, values };
         match verdict {
             Verdict::Holds => done += 1,
             Verdict::Violated => {
+                // Confirmed on the full model, against the property as written.
                 let x: Vec<f64> = cex.iter().map(|v| v.to_f64()).collect();
                 match confirm(&g32, case, &x) {
-                    Some(c) => {
-                        return Ok(Report { outcome: Outcome::Sat(c), stats: total, boxes_done: done + 1 });
-                    }
+                    Some(c) => return Ok(report(Outcome::Sat(c), done + 1)),
                     None => {
                         done += 1;
                         unknown.get_or_insert_with(|| {
@@ -223,23 +273,21 @@ fn check_t<T: Scalar + Send + Sync>(
                     }
                 }
             }
-            Verdict::Unknown(Reason::Timeout) => {
-                return Ok(Report { outcome: Outcome::Timeout, stats: total, boxes_done: done });
-            }
+            Verdict::Unknown(Reason::Timeout) => return Ok(report(Outcome::Timeout, done)),
             Verdict::Unknown(r) => {
                 done += 1;
                 unknown.get_or_insert_with(|| format!("{r:?}"));
             }
         }
         if Instant::now() >= deadline && done < prop.cases.len() {
-            return Ok(Report { outcome: Outcome::Timeout, stats: total, boxes_done: done });
+            return Ok(report(Outcome::Timeout, done));
         }
     }
     let outcome = match unknown {
         None => Outcome::Unsat,
         Some(r) => Outcome::Unknown(r),
     };
-    Ok(Report { outcome, stats: total, boxes_done: done })
+    Ok(Report { outcome, stats: total, boxes_done: done, values })
 }
 
 /// Certified bounds of every output over the union of the property's input boxes.

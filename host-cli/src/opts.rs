@@ -86,6 +86,9 @@ pub struct EngineArgs {
     /// Threads of an input-split search (0 = the machine's cores, divided among `bench` jobs).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Run branch and bound on the whole model, not only on the outputs the property reads.
+    #[arg(long)]
+    pub no_prune: bool,
 }
 
 /// `--intermediate`.
@@ -131,6 +134,7 @@ impl EngineArgs {
                 0 => std::thread::available_parallelism().map_or(1, |n| n.get()).div_ceil(share.max(1)),
                 n => n,
             },
+            prune: !self.no_prune,
             ..Options::default()
         }
     }

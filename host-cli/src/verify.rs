@@ -66,6 +66,7 @@ pub fn run(a: Args) -> ExitCode {
                     "seconds": seconds,
                     "reason": reason,
                     "boxes_done": r.boxes_done,
+                    "values": { "model": r.values.0, "checked": r.values.1 },
                     "stats": {
                         "bounded": r.stats.bounded,
                         "max_live": r.stats.max_live,

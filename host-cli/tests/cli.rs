@@ -319,3 +319,40 @@ fn timeout_is_reported() {
     assert_eq!(code, 0);
     assert!(out == "timeout\n" || out == "unsat\n", "{out}");
 }
+
+/// ml4acopf 14-bus with prop6, which reads output 160 of 186: `verify` runs branch and bound on the
+/// restricted model (the JSON reports both sizes; `--no-prune` keeps the whole model), and a
+/// counterexample found there is still checked and written on the full model: all 186 outputs.
+#[test]
+fn verify_restricts_to_the_outputs_read_and_writes_full_counterexamples() {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-example/models");
+    let model = models.join("14_ieee_ml4acopf.onnx").display().to_string();
+    let prop6 = models.join("14_ieee_prop6.vnnlib");
+    for (flag, checked) in [(None, 818), (Some("--no-prune"), 1654)] {
+        let mut args = vec!["verify", &model, prop6.to_str().unwrap(), "--json", "--timeout", "0"];
+        args.extend(flag);
+        let (out, err, code) = stdout_of(&args);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(v["values"]["model"], 1654, "{out}");
+        assert_eq!(v["values"]["checked"], checked, "{flag:?}: {out}");
+    }
+    // prop6's box with an unsafe region every point reaches: `sat`, with a full-model witness.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&prop6).unwrap();
+    let head = &text[..text.find("; Output property:").unwrap()];
+    let prop = dir.path().join("always.vnnlib");
+    std::fs::write(&prop, format!("{head}(assert (<= Y_160 1000000.0))\n")).unwrap();
+    let f = dir.path().join("cex.txt");
+    let (out, err, _) = stdout_of(&[
+        "verify",
+        &model,
+        prop.to_str().unwrap(),
+        "--cex",
+        f.to_str().unwrap(),
+        "--timeout",
+        "100",
+    ]);
+    assert_eq!(out, "sat\n", "{err}");
+    check_cex_file(&model, prop.to_str().unwrap(), &f);
+}

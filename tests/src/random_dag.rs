@@ -195,3 +195,22 @@ pub fn random_relu_mlp(seed: u64, dim: usize, depth: usize, width: usize) -> Own
     }
     OwnedGraph { nodes: b.nodes, weights: b.weights, indices: b.indices, output: cur }
 }
+
+/// [`random_graph`] with a wide output: the concatenation of its output and a few random earlier
+/// nodes (the shape of ml4acopf, whose output concatenates many heads), so a property that reads a
+/// few outputs leaves most of the graph unread.
+pub fn random_wide_graph(seed: u64, dim: usize, depth: usize, width: usize) -> OwnedGraph<f64> {
+    let mut g = random_graph(seed, dim, depth, width);
+    let mut rng = Rng::new(seed ^ 0x5eed_0fc0_ffee);
+    let n = g.nodes.len() as u64;
+    let mut parts = vec![u32::from(g.output)];
+    for _ in 0..1 + rng.next_u64() % 4 {
+        parts.push((1 + rng.next_u64() % (n - 1)) as u32);
+    }
+    let len = parts.iter().map(|&p| g.nodes[p as usize].len).sum();
+    let span = Span::new(g.indices.len() as u32, parts.len() as u32);
+    g.indices.extend(parts);
+    g.nodes.push(Node { op: Op::Concat { parts: span }, len });
+    g.output = (g.nodes.len() - 1) as NodeId;
+    g
+}

@@ -1,7 +1,7 @@
 //! `genbab bake`: the committed firmware modules are exactly what the documented commands produce
 //! (so they cannot go stale), their sizes are the core's plans, their text is rustfmt-formatted,
-//! and the baked models are the ONNX-loaded ones bit for bit: same IR, same weights, identical
-//! certified bounds.
+//! and the baked models are the ONNX-loaded ones restricted to the property's outputs, bit for bit:
+//! same IR, same weights, identical certified bounds, and the full model's values at those outputs.
 
 use std::path::{Path, PathBuf};
 
@@ -114,9 +114,8 @@ fn baked_sizes_are_the_core_plans() {
     for path in MODULES {
         let text = committed(path);
         let args = header_args(&text);
-        let model = onnx::load(&root().join(&args.model)).unwrap();
-        let og = model.graph::<f32>();
-        let g = og.graph();
+        let r = bake::restricted(&args, &root()).unwrap();
+        let g = r.graph.graph();
         let atoms = const_usize(&text, "ATOMS");
         let prop = genbab_cli::vnnlib::read(&root().join(args.property.as_ref().unwrap())).unwrap();
         assert_eq!(atoms, prop.cases[args.case].rhs.len());
@@ -239,7 +238,11 @@ fn frame_boxes(x: &[f32], r: &[f32], d: usize, every: usize) -> Vec<(Vec<f32>, V
 fn baked_acas_is_the_onnx_model_with_identical_bounds() {
     let args = header_args(&committed(MODULES[0]));
     let model = onnx::load(&root().join(&args.model)).unwrap();
+    let r = bake::restricted(&args, &root()).unwrap();
+    // prop_2 reads every output: nothing to restrict.
+    assert_eq!(r.outputs, (0..model.output_len()).collect::<Vec<_>>());
     let og = model.graph::<f32>();
+    assert_eq!(r.graph, og);
     let (baked, loaded) = (acas::graph(), og.graph());
     assert_same_graph(&baked, &loaded, "acas");
     let mut boxes = frame_boxes(&acas::FRAME_X, &acas::FRAME_R, acas::INPUT_LEN, 1);
@@ -254,28 +257,38 @@ fn baked_acas_is_the_onnx_model_with_identical_bounds() {
 }
 
 #[test]
-fn baked_acopf_is_the_onnx_model_with_identical_bounds() {
+fn baked_acopf_is_the_onnx_model_restricted_with_identical_bounds() {
     let args = header_args(&committed(MODULES[1]));
     let model = onnx::load(&root().join(&args.model)).unwrap();
-    let og = model.graph::<f32>();
-    let (baked, loaded) = (acopf::graph(), og.graph());
+    let full = model.graph::<f32>();
+    let r = bake::restricted(&args, &root()).unwrap();
+    // prop6 reads one output of 186: the baked model keeps under half of the values.
+    assert_eq!(r.outputs, [160]);
+    assert_eq!((acopf::OUTPUT_LEN, r.model_outputs), (1, 186));
+    assert!(2 * acopf::VALUES <= full.graph().total_len(), "{} values baked", acopf::VALUES);
+    let (baked, loaded) = (acopf::graph(), r.graph.graph());
     assert_same_graph(&baked, &loaded, "acopf");
     let boxes = frame_boxes(&acopf::FRAME_X, &acopf::FRAME_R, acopf::INPUT_LEN, 10);
     assert_same_bounds(&baked, &loaded, &boxes, "acopf");
-    // The forward pass too, at every frame centre.
+    // The forward pass at every frame centre is the full model's at the property's outputs.
     let d = acopf::INPUT_LEN;
+    let mut v = vec![0.0f32; baked.total_len()];
     for k in 0..acopf::FRAMES {
         let x = &acopf::FRAME_X[k * d..(k + 1) * d];
-        let (mut v1, mut v2) = (vec![0.0f32; baked.total_len()], vec![0.0f32; baked.total_len()]);
-        let (a, b) = (baked.eval(x, &mut v1).unwrap(), loaded.eval(x, &mut v2).unwrap());
-        assert!(a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()), "frame {k}");
+        let y = full.eval(x).unwrap();
+        let a = baked.eval(x, &mut v).unwrap();
+        let want: Vec<u32> = r.outputs.iter().map(|&o| y[o].to_bits()).collect();
+        assert_eq!(a.iter().map(|p| p.to_bits()).collect::<Vec<_>>(), want, "frame {k}");
     }
-    // The frames' witnesses are real counterexamples of the baked property.
+    // The frames' witnesses are real counterexamples of the baked property, and of the property
+    // as written on the full model.
     let spec = acopf::spec();
-    let mut values = vec![0.0f32; baked.total_len()];
+    let prop = genbab_cli::vnnlib::read(&root().join(args.property.as_ref().unwrap())).unwrap();
     for w in acopf::EXPECTED_WITNESS.chunks(d) {
-        let y = baked.eval(w, &mut values).unwrap();
+        let y = baked.eval(w, &mut v).unwrap();
         assert!(spec.is_violated_by(y));
+        let y: Vec<f64> = full.eval(w).unwrap().iter().map(|&v| f64::from(v)).collect();
+        assert!(genbab_cli::engine::violates(&prop.cases[args.case], &y));
     }
 }
 

@@ -20,7 +20,7 @@ use genbab_core::spec::Spec;
 
 /// Input length.
 pub const INPUT_LEN: usize = 5;
-/// Output length.
+/// Output length: with a property, the outputs its atoms read (the header says which).
 pub const OUTPUT_LEN: usize = 5;
 /// Scalars over all node values (a forward-value buffer).
 pub const VALUES: usize = 610;
