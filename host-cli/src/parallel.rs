@@ -51,11 +51,20 @@ pub fn verify<T: Scalar + Send + Sync>(
         let stop = AtomicBool::new(false);
         return verify_part(g, spec, spec.lo, spec.hi, settings, domains, depth, deadline, &stop);
     }
+    // The whole box first, root only (attack + one bound): many instances end here, and
+    // cutting them up would only repeat that work per part.
+    let stop = AtomicBool::new(false);
+    let root_only = Settings { max_steps: 1, ..*settings };
+    let (v, root_stats, cex) =
+        verify_part(g, spec, spec.lo, spec.hi, &root_only, domains.min(4096), depth, deadline, &stop);
+    if v != Verdict::Unknown(Reason::Steps) || settings.max_steps == 1 {
+        return (v, root_stats, cex);
+    }
+    let settings = &Settings { max_steps: settings.max_steps.saturating_sub(1), ..*settings };
     let parts = bisect(spec.lo, spec.hi, threads * PARTS_PER_THREAD);
     let queue = Mutex::new(parts);
-    let stop = AtomicBool::new(false);
     let first: Mutex<Option<(Verdict, Vec<T>)>> = Mutex::new(None);
-    let total = Mutex::new(Stats::default());
+    let total = Mutex::new(root_stats);
     let share = (domains / threads).max(1);
     std::thread::scope(|s| {
         for _ in 0..threads {
