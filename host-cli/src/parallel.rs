@@ -195,6 +195,42 @@ mod tests {
         assert!((sum - vol(&lo, &hi)).abs() < 1e-12);
     }
 
+    /// `y = relu(x) − x/2 = |x|/2` on `x ∈ [−1, 2]`: the root's bounds (IBP −1, CROWN −0.5) do
+    /// not prove `y > −0.2`, branch and bound does; and `y ≤ 0.1` is violated (`|x| ≤ 0.2`).
+    #[test]
+    fn parallel_input_split_agrees_with_one_thread() {
+        use genbab_core::graph::{Node, Op, Span, Unary};
+        let nodes = [
+            Node { op: Op::Input, len: 1 },
+            Node { op: Op::Unary { x: 0, f: Unary::Relu }, len: 1 },
+            Node { op: Op::ScaleShift { x: 0, scale: Span::new(0, 1), shift: Span::new(1, 0) }, len: 1 },
+            Node { op: Op::Add { a: 1, b: 2 }, len: 1 },
+        ];
+        let weights = [-0.5f64];
+        let g = Graph { nodes: &nodes, weights: &weights, indices: &[], output: 3 };
+        let (lo, hi) = ([-1.0f64], [2.0f64]);
+        let settings = Settings { branching: Branching::Input, ..Settings::default() };
+        let deadline = Instant::now() + std::time::Duration::from_secs(60);
+        for (rhs, want) in [(-0.2, Verdict::Holds), (0.1, Verdict::Violated)] {
+            let rhs = [rhs];
+            let spec = Spec { lo: &lo, hi: &hi, rows: &[1.0], rhs: &rhs, clause_ends: &[1] };
+            let root = Settings { max_steps: 1, ..settings };
+            let (v, _, _) = verify(&g, &spec, &root, 1 << 12, 0, 1, deadline);
+            if want == Verdict::Holds {
+                assert_eq!(v, Verdict::Unknown(Reason::Steps), "the root alone must not decide");
+            }
+            for threads in [1, 2, 3] {
+                let (v, stats, cex) = verify(&g, &spec, &settings, 1 << 12, 0, threads, deadline);
+                assert_eq!(v, want, "threads {threads}");
+                if want == Verdict::Holds {
+                    assert!(stats.bounded > 1);
+                } else {
+                    assert!(cex[0].abs() <= 0.2 + 1e-9, "witness {cex:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn bisect_stops_on_a_point_box() {
         let parts = bisect(&[1.0f32, 2.0], &[1.0f32, 2.0], 8);

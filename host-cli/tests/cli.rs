@@ -51,12 +51,29 @@ fn verify_gives_the_expected_word_on_the_vnncomp_test_set() {
 #[test]
 fn verify_on_acas_xu() {
     let net = path("acasxu/onnx/ACASXU_run2a_2_1_batch_2000.onnx");
-    let (out, err, _) =
-        stdout_of(&["verify", &net, &path("acasxu/vnnlib/prop_2.vnnlib"), "--timeout", "100"]);
-    assert_eq!(out, "sat\n", "{err}");
-    let (out, err, _) =
-        stdout_of(&["verify", &net, &path("acasxu/vnnlib/prop_4.vnnlib"), "--timeout", "100"]);
-    assert_eq!(out, "unsat\n", "{err}");
+    // One thread, and more threads than parts of the box need (the parallel input split).
+    for threads in ["1", "3"] {
+        let (out, err, _) = stdout_of(&[
+            "verify",
+            &net,
+            &path("acasxu/vnnlib/prop_2.vnnlib"),
+            "--timeout",
+            "100",
+            "--threads",
+            threads,
+        ]);
+        assert_eq!(out, "sat\n", "threads {threads}: {err}");
+        let (out, err, _) = stdout_of(&[
+            "verify",
+            &net,
+            &path("acasxu/vnnlib/prop_4.vnnlib"),
+            "--timeout",
+            "100",
+            "--threads",
+            threads,
+        ]);
+        assert_eq!(out, "unsat\n", "threads {threads}: {err}");
+    }
 }
 
 #[test]
