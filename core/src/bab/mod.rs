@@ -389,7 +389,7 @@ fn bound_domain<T: Scalar>(
         spec.rows,
         lbs,
         cfg,
-        &mut Saves { shortcuts: None, output_a: None, input_a: Some(&mut ws.input_a[..m * d]) },
+        &mut Saves { input_a: Some(&mut ws.input_a[..m * d]), ..Saves::default() },
     )?;
     // Margins: lb(c·y) − d, rounded down.
     for (l, r) in lbs.iter_mut().zip(spec.rhs) {
@@ -472,7 +472,7 @@ fn bound_domain<T: Scalar>(
             &spec.rows[target * n..(target + 1) * n],
             one,
             cfg,
-            &mut Saves { shortcuts: None, output_a: Some((&mut *ws.out_a, 0)), input_a: None },
+            &mut Saves { output_a: Some((&mut *ws.out_a, 0)), ..Saves::default() },
             &ws.cur[..nb],
             &ws.beta[..nb],
         )?;

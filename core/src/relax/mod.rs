@@ -43,6 +43,7 @@ mod testutil;
 
 use engine::{Ctx, EPS, ETA, F32_LIMIT};
 
+pub(crate) use param::project;
 pub use param::{SlopeRange, mul_relax_mix, relax_line, relax_slopes, slope_range};
 
 /// `y = slope·x + bias`.
