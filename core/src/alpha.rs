@@ -627,19 +627,16 @@ impl<'w, T: Scalar> Alpha<'w, T> {
         });
         for_each_element(g, |o, e| {
             let mut moved = [false; 2];
-            for side in 0..2 {
-                if !self.free(o, e, side) {
-                    continue;
-                }
+            for (side, mv) in moved.iter_mut().enumerate() {
                 let k = o + side;
-                if self.grad[k] == T::ZERO && self.m[k] == T::ZERO {
+                if !self.free(o, e, side) || (self.grad[k] == T::ZERO && self.m[k] == T::ZERO) {
                     continue;
                 }
                 if let Some(s) = adam(&mut self.m[k], &mut self.v[k], self.grad[k].to_f64(), t, lr) {
                     let new = T::from_f64_near(unit(self.theta[k].to_f64() + s));
                     if new != self.theta[k] {
                         self.theta[k] = new;
-                        moved[side] = true;
+                        *mv = true;
                     }
                 }
             }
