@@ -50,9 +50,15 @@ pub struct AlphaSettings {
     pub decay: f64,
 }
 
+impl AlphaSettings {
+    /// No optimisation (plain CROWN); the step sizes are the tuned defaults.
+    pub const OFF: AlphaSettings = AlphaSettings { iters: 0, lr: 0.2, lr_beta: 0.5, decay: 0.95 };
+}
+
 impl Default for AlphaSettings {
+    /// [`AlphaSettings::OFF`]: set `iters` to optimise.
     fn default() -> Self {
-        AlphaSettings { iters: 20, lr: 0.2, lr_beta: 0.5, decay: 0.95 }
+        AlphaSettings::OFF
     }
 }
 

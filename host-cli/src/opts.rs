@@ -2,6 +2,7 @@
 
 use clap::ValueEnum;
 use genbab_cli::engine::{Options, Precision};
+use genbab_core::alpha::AlphaSettings;
 use genbab_core::bab::{Branching, Intermediate, Points, Settings};
 use genbab_core::bound::{Config, Deploy, Method};
 
@@ -83,6 +84,35 @@ pub struct EngineArgs {
     /// keep the root's and re-relax only the split neurons (fast).
     #[arg(long, value_enum, default_value = "recompute")]
     pub intermediate: IntermediateArg,
+    #[command(flatten)]
+    pub alpha: AlphaArgs,
+}
+
+/// α-CROWN options (`verify`, `bench`, `bounds`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct AlphaArgs {
+    /// α-CROWN gradient steps per bounded spec row, jointly with β in split domains (0 = plain
+    /// CROWN, with `--beta-iters` finite-difference β).
+    #[arg(long, default_value_t = ALPHA_ITERS)]
+    pub alpha_iters: u32,
+    /// α-CROWN Adam step size (relaxation parameters normalised to [0, 1]).
+    #[arg(long, default_value_t = AlphaSettings::OFF.lr)]
+    pub alpha_lr: f64,
+    /// Adam step size of the split multipliers β under α-CROWN.
+    #[arg(long, default_value_t = AlphaSettings::OFF.lr_beta)]
+    pub beta_lr: f64,
+    /// Step-size decay per α-CROWN iteration.
+    #[arg(long, default_value_t = AlphaSettings::OFF.decay)]
+    pub alpha_decay: f64,
+}
+
+/// Default `--alpha-iters` of `verify` and `bench`.
+pub const ALPHA_ITERS: u32 = 20;
+
+impl AlphaArgs {
+    pub fn settings(&self) -> AlphaSettings {
+        AlphaSettings { iters: self.alpha_iters, lr: self.alpha_lr, lr_beta: self.beta_lr, decay: self.alpha_decay }
+    }
 }
 
 /// `--intermediate`.
@@ -115,6 +145,7 @@ impl EngineArgs {
                 IntermediateArg::Recompute => Intermediate::Recompute,
                 IntermediateArg::Fixed => Intermediate::Fixed,
             },
+            alpha: self.alpha.settings(),
             ..Settings::default()
         };
         if let Some(seed) = self.seed {
