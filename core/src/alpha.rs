@@ -32,7 +32,7 @@
 //! `o`: parameters at `o` (lower) and `o + 1` (upper)).
 
 use crate::bound::{BoundError, Config, Method, Plan, Saves, Split, Workspace, line_stride};
-use crate::graph::{Graph, NodeId, Op, broadcast};
+use crate::graph::{Graph, NodeId, Op, Unary, broadcast};
 use crate::num::Scalar;
 use crate::relax;
 
@@ -42,17 +42,21 @@ use crate::relax;
 pub struct AlphaSettings {
     /// Gradient steps (0 = plain CROWN).
     pub iters: u32,
-    /// Adam step size for the relaxation parameters (each normalised to `[0, 1]`).
+    /// Adam step size for the relaxation parameters (each normalised to `[0, 1]`; ReLU-like
+    /// slopes take twice this step).
     pub lr: f64,
     /// Adam step size for the split multipliers β.
     pub lr_beta: f64,
     /// Step-size decay per iteration (`lr·decay^t`).
     pub decay: f64,
+    /// Stop after this many iterations without a gain above `10⁻⁴·max(1, |bound|)` (0 = never).
+    pub patience: u32,
 }
 
 impl AlphaSettings {
     /// No optimisation (plain CROWN); the step sizes are the tuned defaults.
-    pub const OFF: AlphaSettings = AlphaSettings { iters: 0, lr: 0.2, lr_beta: 0.5, decay: 0.95 };
+    pub const OFF: AlphaSettings =
+        AlphaSettings { iters: 0, lr: 0.1, lr_beta: 0.5, decay: 0.95, patience: 10 };
 }
 
 impl Default for AlphaSettings {
@@ -140,14 +144,15 @@ pub struct Alpha<'w, T> {
     primal: &'w mut [T],
     /// Input coefficients of the last pass.
     lam: &'w mut [T],
-    captured: bool,
+    /// [`Workspace::stamp`] of the captured cache.
+    captured: Option<(usize, u64)>,
 }
 
 /// What one element is.
 #[derive(Clone, Copy)]
 enum Elem {
     /// A unary op `f` on the value at offset `x`.
-    Unary(crate::graph::Unary, usize),
+    Unary(Unary, usize),
     /// A product of the values at offsets `a` and `b`.
     Mul(usize, usize),
 }
@@ -193,7 +198,7 @@ impl<'w, T: Scalar> Alpha<'w, T> {
         let (grad, r) = r.split_at_mut(n);
         let (primal, r) = r.split_at_mut(plan.values);
         let (lam, _) = r.split_at_mut(plan.input);
-        Ok(Alpha { plan, base, best, theta, m, v, range, coef, grad, primal, lam, captured: false })
+        Ok(Alpha { plan, base, best, theta, m, v, range, coef, grad, primal, lam, captured: None })
     }
 
     /// The plan.
@@ -202,21 +207,24 @@ impl<'w, T: Scalar> Alpha<'w, T> {
     }
 
     fn check(&self, ws: &Workspace<'_, T>, g: &Graph<'_, T>) -> Result<(), BoundError> {
-        if AlphaPlan::for_plan(&ws.plan(), g.input_len()) != self.plan || !self.captured {
+        // The captured lines are valid only for the intervals they were computed on: refuse a
+        // different workspace or one re-bounded since (restoring them there could be unsound).
+        if AlphaPlan::for_plan(&ws.plan(), g.input_len()) != self.plan || self.captured != Some(ws.stamp()) {
             return Err(BoundError::Shape);
         }
         Ok(())
     }
 
     /// Record the workspace's current relaxations (after its node bounds) as the CROWN starting
-    /// point of the following [`Alpha::optimise`] calls.
+    /// point of the following [`Alpha::optimise`] calls (which refuse to run once the workspace
+    /// has been re-bounded: capture again then).
     pub fn capture(&mut self, ws: &Workspace<'_, T>) -> Result<(), BoundError> {
         let lines = ws.lines();
         if lines.len() != self.plan.lines {
             return Err(BoundError::Shape);
         }
         self.base.copy_from_slice(lines);
-        self.captured = true;
+        self.captured = Some(ws.stamp());
         Ok(())
     }
 
@@ -584,6 +592,7 @@ impl<'w, T: Scalar> Alpha<'w, T> {
         let mut best: Option<T> = None;
         let mut lr = set.lr;
         let mut lr_b = set.lr_beta;
+        let mut stale = 0u32;
         for it in 0..=iters {
             let val = match self.evaluate(ws, g, cfg, row, splits, beta) {
                 Ok(v) => v,
@@ -592,14 +601,20 @@ impl<'w, T: Scalar> Alpha<'w, T> {
                 Err(e) => return Err(e),
             };
             if best.is_none_or(|b| val > b) {
+                let b0 = best.map_or(f64::NEG_INFINITY, |b| b.to_f64());
+                if val.to_f64() - b0 > 1e-4 * b0.abs().max(1.0) {
+                    stale = 0;
+                }
                 best = Some(val);
                 self.best.copy_from_slice(ws.lines());
                 bbest.copy_from_slice(beta);
             }
             let b = best.unwrap_or(val);
-            if it == iters || stop_above.is_some_and(|s| b > s) || !keep_going() {
+            let tired = set.patience > 0 && stale >= set.patience;
+            if it == iters || tired || stop_above.is_some_and(|s| b > s) || !keep_going() {
                 break;
             }
+            stale += 1;
             self.primal_sweep(ws, g);
             self.step(ws, g, splits, beta, bm, bv, it + 1, lr, lr_b);
             lr *= set.decay;
@@ -632,6 +647,13 @@ impl<'w, T: Scalar> Alpha<'w, T> {
             }
         });
         for_each_element(g, |o, e| {
+            // Piecewise-linear ops' lower slopes are best at or near an end of their range (an
+            // unstable ReLU's 0 or 1): they take twice the step of the smooth ops' slopes, whose
+            // best values lie inside (measured on ACAS Xu and the ERAN sigmoid net).
+            let lr = match e {
+                Elem::Unary(Unary::Relu | Unary::LeakyRelu(_) | Unary::Abs, _) => 2.0 * lr,
+                _ => lr,
+            };
             let mut moved = [false; 2];
             for (side, mv) in moved.iter_mut().enumerate() {
                 let k = o + side;

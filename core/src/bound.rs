@@ -162,6 +162,9 @@ pub struct Workspace<'w, T> {
     res: &'w mut [T],
     touched: &'w mut [bool],
     validated: Option<[usize; 7]>,
+    /// Bumped whenever the node bounds or the relaxation cache are recomputed or restored, so a
+    /// copy of the cache taken earlier (α-CROWN's starting point) can be recognised as stale.
+    epoch: u64,
 }
 
 /// Identity of a graph's arrays (addresses and lengths) and output.
@@ -253,6 +256,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             res,
             touched: &mut flags[..plan.nodes],
             validated: None,
+            epoch: 0,
         })
     }
 
@@ -277,6 +281,12 @@ impl<'w, T: Scalar> Workspace<'w, T> {
     /// product element `[ax, ay, c, bx, by, d]`), as filled by the last bounding run.
     pub fn lines(&self) -> &[T] {
         &self.lines[..]
+    }
+
+    /// Identity of the current node bounds and relaxation cache: this workspace's cache address
+    /// and a counter bumped by every bounding run, restore or split application.
+    pub(crate) fn stamp(&self) -> (usize, u64) {
+        (self.lines.as_ptr() as usize, self.epoch)
     }
 
     /// The node bounds and the relaxation cache, the latter writable: α-CROWN replaces cached
@@ -367,6 +377,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         from: NodeId,
         keep_going: &mut dyn FnMut() -> bool,
     ) -> Result<bool, BoundError> {
+        self.epoch = self.epoch.wrapping_add(1);
         self.check_plan(g)?;
         if x_lo.len() != g.input_len() || x_hi.len() != g.input_len() {
             return Err(BoundError::Shape);
@@ -635,6 +646,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
 
     /// Restore what [`Workspace::save`] stored.
     pub fn restore(&mut self, buf: &[T]) -> Result<(), BoundError> {
+        self.epoch = self.epoch.wrapping_add(1);
         let v = self.plan.values;
         if buf.len() < Self::snapshot_len(&self.plan) {
             return Err(BoundError::Shape);
@@ -653,6 +665,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
     /// is the root's, a superset of the domain's. Returns `Ok(false)` if a clamp empties the
     /// domain.
     pub fn apply_splits_fixed(&mut self, g: &Graph<'_, T>, splits: &[Split<T>]) -> Result<bool, BoundError> {
+        self.epoch = self.epoch.wrapping_add(1);
         for s in splits {
             let z = s.node as usize;
             if z >= g.nodes.len() || s.idx >= g.nodes[z].len {

@@ -275,13 +275,28 @@ fn bounds_t<T: Scalar>(
     let mut ws = Workspace::new(plan, &mut scalars, &mut flags).map_err(|e| format!("workspace: {e:?}"))?;
     let ap = AlphaPlan::for_plan(&plan, g.input_len());
     let mut abuf = vec![T::ZERO; if alpha.iters > 0 { ap.scalars() } else { 0 }];
-    let mut al = if alpha.iters > 0 { Some(Alpha::new(ap, &mut abuf).map_err(|e| format!("α: {e:?}"))?) } else { None };
+    let mut al = if alpha.iters > 0 {
+        Some(Alpha::new(ap, &mut abuf).map_err(|e| format!("α: {e:?}"))?)
+    } else {
+        None
+    };
     let (mut lo, mut hi) = (vec![f64::INFINITY; n], vec![f64::NEG_INFINITY; n]);
     let (mut l, mut h, mut rows) = (vec![T::ZERO; n], vec![T::ZERO; n], vec![T::ZERO; n * n]);
     for case in &prop.cases {
         let st = SpecT::<T>::new(case);
         match al.as_mut() {
-            Some(al) => alpha::output_bounds(&mut ws, al, &g, &st.lo, &st.hi, cfg, alpha, &mut rows[..n], &mut l, &mut h),
+            Some(al) => alpha::output_bounds(
+                &mut ws,
+                al,
+                &g,
+                &st.lo,
+                &st.hi,
+                cfg,
+                alpha,
+                &mut rows[..n],
+                &mut l,
+                &mut h,
+            ),
             None => bound::output_bounds(&mut ws, &g, &st.lo, &st.hi, cfg, &mut rows, &mut l, &mut h),
         }
         .map_err(|e| format!("bounds could not be computed: {e:?}"))?;

@@ -104,14 +104,23 @@ pub struct AlphaArgs {
     /// Step-size decay per α-CROWN iteration.
     #[arg(long, default_value_t = AlphaSettings::OFF.decay)]
     pub alpha_decay: f64,
+    /// Stop a row's α-CROWN after this many iterations without a relative gain of 10⁻⁴ (0 = never).
+    #[arg(long, default_value_t = AlphaSettings::OFF.patience)]
+    pub alpha_patience: u32,
 }
 
 /// Default `--alpha-iters` of `verify` and `bench`.
-pub const ALPHA_ITERS: u32 = 20;
+pub const ALPHA_ITERS: u32 = 50;
 
 impl AlphaArgs {
     pub fn settings(&self) -> AlphaSettings {
-        AlphaSettings { iters: self.alpha_iters, lr: self.alpha_lr, lr_beta: self.beta_lr, decay: self.alpha_decay }
+        AlphaSettings {
+            iters: self.alpha_iters,
+            lr: self.alpha_lr,
+            lr_beta: self.beta_lr,
+            decay: self.alpha_decay,
+            patience: self.alpha_patience,
+        }
     }
 }
 

@@ -93,8 +93,8 @@ fn check_graph<T: Scalar>(g64: &OwnedGraph<f64>, seed: u64, radius: f64) -> Opti
             })
             .collect();
         let y = g32g.eval(&x, &mut vals).expect("forward pass");
-        for j in 0..n {
-            let v = y[j] as f64;
+        for (j, &yj) in y.iter().enumerate() {
+            let v = yj as f64;
             assert!(
                 b.alpha.0[j] <= v && v <= b.alpha.1[j],
                 "{}: output {j} = {v} outside the α bounds [{}, {}] (seed {seed})",
@@ -330,4 +330,128 @@ fn gradient_matches_finite_differences() {
     assert!(total >= 300 && nonzero >= 150, "{total} {nonzero}");
     assert!(agree as f64 >= 0.97 * total as f64, "{agree}/{total}");
     assert!(btotal >= 20 && bagree as f64 >= 0.95 * btotal as f64, "{bagree}/{btotal}");
+}
+
+/// Figures for the README (run on demand: `cargo test --release -p genbab-tests --test alpha --
+/// --ignored --nocapture measure_real_models`): on real benchmark models, the root bounds of
+/// CROWN and α-CROWN (f64, 20 iterations): summed output width `Σ(upper − lower)`, and the lower
+/// bounds of the property's atoms `c·y` (mean improvement, and the share of the CROWN margin
+/// `rhs − lb` it closes).
+#[test]
+#[ignore]
+fn measure_real_models() {
+    use genbab_cli::{onnx, vnnlib};
+    let root = std::env::var_os("GENBAB_BENCHMARKS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/benchmarks"));
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "acasxu/onnx/ACASXU_run2a_1_1_batch_2000.onnx",
+            &["acasxu/vnnlib/prop_1.vnnlib", "acasxu/vnnlib/prop_3.vnnlib"],
+        ),
+        (
+            "acasxu/onnx/ACASXU_run2a_2_1_batch_2000.onnx",
+            &["acasxu/vnnlib/prop_2.vnnlib", "acasxu/vnnlib/prop_4.vnnlib"],
+        ),
+        (
+            "eran_mnist_2021/onnx/ffnnSIGMOID__Point_6x200.onnx",
+            &[
+                "eran_mnist_2021/vnnlib/mnist_spec_idx_6553_eps_0.01200.vnnlib",
+                "eran_mnist_2021/vnnlib/mnist_spec_idx_9044_eps_0.01200.vnnlib",
+                "eran_mnist_2021/vnnlib/mnist_spec_idx_7107_eps_0.01200.vnnlib",
+            ],
+        ),
+        (
+            "ml4acopf_2024/onnx/14_ieee_ml4acopf.onnx",
+            &["ml4acopf_2024/vnnlib/14_ieee_prop2.vnnlib", "ml4acopf_2024/vnnlib/14_ieee_prop6.vnnlib"],
+        ),
+        (
+            "ml4acopf_2024/onnx/14_ieee_ml4acopf-linear-nonresidual.onnx",
+            &["ml4acopf_2024/vnnlib/14_ieee_prop5.vnnlib"],
+        ),
+    ];
+    let set = AlphaSettings { iters: 20, ..AlphaSettings::OFF };
+    let cfg = Config { method: Method::Crown, deploy: Deploy::F32 };
+    for (m, props) in cases {
+        let model = onnx::load(&root.join(m)).unwrap();
+        let gt = model.graph::<f64>();
+        let g = gt.graph();
+        let n = g.output_len();
+        let plan = Plan::new(&g, 64).unwrap();
+        let mut buf = vec![0.0; plan.scalars()];
+        let mut flags = vec![false; plan.flags()];
+        let mut ws = Workspace::new(plan, &mut buf, &mut flags).unwrap();
+        let ap = AlphaPlan::for_plan(&plan, g.input_len());
+        let mut abuf = vec![0.0; ap.scalars()];
+        let mut al = Alpha::new(ap, &mut abuf).unwrap();
+        for p in props.iter() {
+            let prop = vnnlib::read(&root.join(p)).unwrap();
+            let c = &prop.cases[0];
+            let t0 = std::time::Instant::now();
+            let (mut l, mut h, mut rows) = (vec![0.0; n], vec![0.0; n], vec![0.0; n * n]);
+            output_bounds(&mut ws, &g, &c.lo, &c.hi, &cfg, &mut rows, &mut l, &mut h).unwrap();
+            let wc: f64 = (0..n).map(|j| h[j] - l[j]).sum();
+            let tc = t0.elapsed().as_secs_f64();
+            // Atoms: CROWN lower bounds (one pass), then α per atom.
+            let atoms = c.rhs.len();
+            let mut lb = vec![0.0; atoms];
+            ws.output_lower(&g, &c.rows, &mut lb, &cfg, &mut Saves::default()).unwrap();
+            al.capture(&ws).unwrap();
+            let t1 = std::time::Instant::now();
+            let (mut gain, mut closed) = (0.0, 0.0);
+            for (i, &crown) in lb.iter().enumerate() {
+                let row = &c.rows[i * n..(i + 1) * n];
+                let v = al
+                    .optimise(&mut ws, &g, &cfg, row, &[], &mut [], &mut [], &set, None, &mut || true)
+                    .unwrap();
+                assert!(v >= crown);
+                gain += v - crown;
+                let gap = c.rhs[i] - crown;
+                closed += if gap > 0.0 { ((v - crown) / gap).min(1.0) } else { 0.0 };
+            }
+            let ta = t1.elapsed().as_secs_f64();
+            let mut row = vec![0.0; n];
+            alpha::output_bounds(&mut ws, &mut al, &g, &c.lo, &c.hi, &cfg, &set, &mut row, &mut l, &mut h)
+                .unwrap();
+            let wa: f64 = (0..n).map(|j| h[j] - l[j]).sum();
+            println!(
+                "{m} {p}: output width CROWN {wc:.4} α {wa:.4} ({:+.1}%); {atoms} atoms: mean lb gain {:.4}, mean share of the CROWN margin closed {:.1}%; CROWN {:.0} ms, α {:.1} ms per atom",
+                100.0 * (wa - wc) / wc,
+                gain / atoms as f64,
+                100.0 * closed / atoms as f64,
+                tc * 1e3,
+                ta * 1e3 / atoms as f64
+            );
+        }
+    }
+}
+
+/// The captured CROWN lines belong to one bounding run: after the workspace is re-bounded (a
+/// different box), optimising without a new capture is refused instead of restoring lines that
+/// may not hold on the new intervals.
+#[test]
+fn stale_capture_is_refused() {
+    let g64 = mlp(5, &[3, 6, 2], Unary::Sigmoid);
+    let g = g64.graph();
+    let plan = Plan::new(&g, 4).unwrap();
+    let mut buf = vec![0.0; plan.scalars()];
+    let mut flags = vec![false; plan.flags()];
+    let mut ws = Workspace::new(plan, &mut buf, &mut flags).unwrap();
+    let cfg = Config::default();
+    let ap = AlphaPlan::for_plan(&plan, 3);
+    let mut abuf = vec![0.0; ap.scalars()];
+    let mut al = Alpha::new(ap, &mut abuf).unwrap();
+    let set = AlphaSettings { iters: 5, ..AlphaSettings::OFF };
+    let row = [1.0, -1.0];
+    let opt = |ws: &mut Workspace<'_, f64>, al: &mut Alpha<'_, f64>| {
+        al.optimise(ws, &g, &cfg, &row, &[], &mut [], &mut [], &set, None, &mut || true)
+    };
+    ws.node_bounds(&g, &[-0.1; 3], &[0.1; 3], &[], &cfg, &mut Saves::default()).unwrap();
+    assert!(opt(&mut ws, &mut al).is_err(), "optimise before any capture");
+    al.capture(&ws).unwrap();
+    assert!(opt(&mut ws, &mut al).is_ok());
+    ws.node_bounds(&g, &[-2.0; 3], &[2.0; 3], &[], &cfg, &mut Saves::default()).unwrap();
+    assert!(opt(&mut ws, &mut al).is_err(), "stale capture accepted");
+    al.capture(&ws).unwrap();
+    assert!(opt(&mut ws, &mut al).is_ok());
 }

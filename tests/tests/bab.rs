@@ -62,7 +62,12 @@ fn decide_both_ways(g64: &OwnedGraph<f64>, branching: Branching, points: Points)
     decide_both_ways_alpha(g64, branching, points, 0)
 }
 
-fn decide_both_ways_alpha(g64: &OwnedGraph<f64>, branching: Branching, points: Points, alpha: u32) -> (usize, usize) {
+fn decide_both_ways_alpha(
+    g64: &OwnedGraph<f64>,
+    branching: Branching,
+    points: Points,
+    alpha: u32,
+) -> (usize, usize) {
     let g32: OwnedGraph<f32> = g64.convert();
     let g = g32.graph();
     let (lo, hi) = ([-1.0f32, -0.5], [0.5f32, 1.0]);
