@@ -162,6 +162,9 @@ pub struct Workspace<'w, T> {
     res: &'w mut [T],
     touched: &'w mut [bool],
     validated: Option<[usize; 7]>,
+    /// Bumped whenever the node bounds or the relaxation cache are recomputed or restored, so a
+    /// copy of the cache taken earlier (α-CROWN's starting point) can be recognised as stale.
+    epoch: u64,
 }
 
 /// Identity of a graph's arrays (addresses and lengths) and output.
@@ -203,11 +206,17 @@ pub struct Saves<'s, T> {
     pub output_a: Option<(&'s mut [T], usize)>,
     /// The output pass's coefficients at the input for every spec row (`rows × d`).
     pub input_a: Option<&'s mut [T]>,
+    /// For a one-row output pass (α-CROWN): the coefficient at every relaxed element's output
+    /// (the `A_e` whose sign chose its lower or upper line), at the first scalar of the element's
+    /// block in the relaxation-cache layout ([`line_base`]; `plan.lines` scalars, 0 for elements
+    /// the pass does not reach). The coefficient is taken after the split multipliers, i.e. the
+    /// one the pass actually used.
+    pub elem_a: Option<&'s mut [T]>,
 }
 
 impl<T> Default for Saves<'_, T> {
     fn default() -> Self {
-        Saves { shortcuts: None, output_a: None, input_a: None }
+        Saves { shortcuts: None, output_a: None, input_a: None, elem_a: None }
     }
 }
 
@@ -247,6 +256,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             res,
             touched: &mut flags[..plan.nodes],
             validated: None,
+            epoch: 0,
         })
     }
 
@@ -265,6 +275,25 @@ impl<'w, T: Scalar> Workspace<'w, T> {
     /// Lower and upper bounds of all node values (after [`Workspace::node_bounds`]).
     pub fn all_bounds(&self) -> (&[T], &[T]) {
         (&self.lo[..], &self.hi[..])
+    }
+
+    /// The relaxation cache (layout of [`line_base`]: per unary element `[sl, bl, su, bu]`, per
+    /// product element `[ax, ay, c, bx, by, d]`), as filled by the last bounding run.
+    pub fn lines(&self) -> &[T] {
+        &self.lines[..]
+    }
+
+    /// Identity of the current node bounds and relaxation cache: this workspace's cache address
+    /// and a counter bumped by every bounding run, restore or split application.
+    pub(crate) fn stamp(&self) -> (usize, u64) {
+        (self.lines.as_ptr() as usize, self.epoch)
+    }
+
+    /// The node bounds and the relaxation cache, the latter writable: α-CROWN replaces cached
+    /// lines by other *sound* lines for the same intervals (the output pass uses whatever is
+    /// cached, so anything written here must be a valid relaxation on the element's interval).
+    pub(crate) fn bounds_and_lines_mut(&mut self) -> (&[T], &[T], &mut [T]) {
+        (&self.lo[..], &self.hi[..], &mut self.lines[..])
     }
 
     /// Validate `g` against the plan, once per graph: the last validated graph is remembered by
@@ -348,6 +377,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         from: NodeId,
         keep_going: &mut dyn FnMut() -> bool,
     ) -> Result<bool, BoundError> {
+        self.epoch = self.epoch.wrapping_add(1);
         self.check_plan(g)?;
         if x_lo.len() != g.input_len() || x_hi.len() != g.input_len() {
             return Err(BoundError::Shape);
@@ -645,6 +675,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
 
     /// Restore what [`Workspace::save`] stored.
     pub fn restore(&mut self, buf: &[T]) -> Result<(), BoundError> {
+        self.epoch = self.epoch.wrapping_add(1);
         let v = self.plan.values;
         if buf.len() < Self::snapshot_len(&self.plan) {
             return Err(BoundError::Shape);
@@ -663,6 +694,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
     /// is the root's, a superset of the domain's. Returns `Ok(false)` if a clamp empties the
     /// domain.
     pub fn apply_splits_fixed(&mut self, g: &Graph<'_, T>, splits: &[Split<T>]) -> Result<bool, BoundError> {
+        self.epoch = self.epoch.wrapping_add(1);
         for s in splits {
             let z = s.node as usize;
             if z >= g.nodes.len() || s.idx >= g.nodes[z].len {
@@ -758,7 +790,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                     let base = o + if upper { len * (d + 1) } else { 0 } + idx[0] * (d + 1);
                     (&mut buf[base..base + rows * (d + 1)], upper)
                 });
-                self.backward(g, id, rows, init, cfg, None, input_save.as_mut(), (&[], &[]))?;
+                self.backward(g, id, rows, init, cfg, None, input_save.as_mut(), (&[], &[]), None)?;
                 for (r, &e) in idx[..rows].iter().enumerate() {
                     let v = self.res[r];
                     if upper {
@@ -808,6 +840,11 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         if rows.len() != m * n {
             return Err(BoundError::Shape);
         }
+        if let Some(buf) = saves.elem_a.as_deref()
+            && (m != 1 || buf.len() < self.plan.lines)
+        {
+            return Err(BoundError::Shape);
+        }
         let oo = g.offset(g.output);
         for (r, o) in out.iter_mut().enumerate() {
             let mut s = T::ZERO;
@@ -833,7 +870,8 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             });
             let mut input_save =
                 saves.input_a.as_mut().map(|buf| (&mut buf[start * d..(start + cnt) * d], false));
-            self.backward(g, g.output, cnt, init, cfg, target, input_save.as_mut(), (splits, beta))?;
+            let elem_a = saves.elem_a.as_deref_mut();
+            self.backward(g, g.output, cnt, init, cfg, target, input_save.as_mut(), (splits, beta), elem_a)?;
             for r in 0..cnt {
                 let v = self.res[r];
                 if !v.is_usable() {
@@ -860,6 +898,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         mut target: Option<(&mut [T], usize)>,
         input_save: Option<&mut (&mut [T], bool)>,
         (splits, beta): (&[Split<T>], &[T]),
+        mut elem_a: Option<&mut [T]>,
     ) -> Result<(), BoundError> {
         let _ = cfg;
         let v = self.plan.values;
@@ -872,6 +911,9 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             buf[..v].fill(T::ZERO);
         }
         self.bias[..rows].fill(T::ZERO);
+        if let Some(buf) = elem_a.as_deref_mut() {
+            buf[..self.plan.lines].fill(T::ZERO);
+        }
         let s_len = g.nodes[s as usize].len as usize;
         let s_off = g.offset(s);
         // Blocks: node n's coefficients live at chunk·offset(n), row-major rows × len(n).
@@ -1007,6 +1049,11 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                         _ => (&g.weights[0..0], &g.weights[0..0]),
                     };
                     let unary = matches!(node.op, Op::Unary { .. });
+                    if unary && let Some(buf) = elem_a.as_deref_mut() {
+                        for k in 0..len {
+                            buf[lb_n + 4 * k] = self.a[bn + k];
+                        }
+                    }
                     // Per row, plain sums (rounding bounded once at the end, see `row_sums`):
                     // the intercepts Σ a_k·b_k, and Σ (|t_k| + |dst_k|)·m_k with Σ m_k for the
                     // coefficient updates dst_k += t_k = a_k·slope_k, each off by at most
@@ -1050,6 +1097,11 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                             self.touched[nx as usize] = true;
                         }
                         let _ = which;
+                    }
+                    if let Some(buf) = elem_a.as_deref_mut() {
+                        for k in 0..len {
+                            buf[lb_n + 6 * k] = self.a[bn + k];
+                        }
                     }
                     for k in 0..len {
                         let c = &self.lines[lb_n + 6 * k..lb_n + 6 * k + 6];

@@ -23,6 +23,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod alpha;
 pub mod bab;
 pub mod bound;
 pub mod graph;

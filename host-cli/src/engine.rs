@@ -13,6 +13,7 @@
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
+use genbab_core::alpha::{self, Alpha, AlphaPlan, AlphaSettings};
 use genbab_core::bab::{DomainRecord, Reason, Settings, Stats, Verdict};
 use genbab_core::bound::{self, Config, Plan, Split, Workspace};
 use genbab_core::num::Scalar;
@@ -290,21 +291,28 @@ fn check_t<T: Scalar + Send + Sync>(
     Ok(Report { outcome, stats: total, boxes_done: done, values })
 }
 
-/// Certified bounds of every output over the union of the property's input boxes.
+/// Certified bounds of every output over the union of the property's input boxes (α-CROWN per
+/// output bound when `alpha.iters > 0`).
 pub fn output_bounds(
     model: &Model,
     prop: &Property,
     cfg: &Config,
     precision: Precision,
+    alpha: &AlphaSettings,
 ) -> Result<(Vec<f64>, Vec<f64>), String> {
     check_shapes(model, prop)?;
     match precision {
-        Precision::F32 => bounds_t::<f32>(model, prop, cfg),
-        Precision::F64 => bounds_t::<f64>(model, prop, cfg),
+        Precision::F32 => bounds_t::<f32>(model, prop, cfg, alpha),
+        Precision::F64 => bounds_t::<f64>(model, prop, cfg, alpha),
     }
 }
 
-fn bounds_t<T: Scalar>(model: &Model, prop: &Property, cfg: &Config) -> Result<(Vec<f64>, Vec<f64>), String> {
+fn bounds_t<T: Scalar>(
+    model: &Model,
+    prop: &Property,
+    cfg: &Config,
+    alpha: &AlphaSettings,
+) -> Result<(Vec<f64>, Vec<f64>), String> {
     let gt = model.graph::<T>();
     let g = gt.graph();
     let n = g.output_len();
@@ -312,12 +320,33 @@ fn bounds_t<T: Scalar>(model: &Model, prop: &Property, cfg: &Config) -> Result<(
     let mut scalars = vec![T::ZERO; plan.scalars()];
     let mut flags = vec![false; plan.flags()];
     let mut ws = Workspace::new(plan, &mut scalars, &mut flags).map_err(|e| format!("workspace: {e:?}"))?;
+    let ap = AlphaPlan::for_plan(&plan, g.input_len());
+    let mut abuf = vec![T::ZERO; if alpha.iters > 0 { ap.scalars() } else { 0 }];
+    let mut al = if alpha.iters > 0 {
+        Some(Alpha::new(ap, &mut abuf).map_err(|e| format!("α: {e:?}"))?)
+    } else {
+        None
+    };
     let (mut lo, mut hi) = (vec![f64::INFINITY; n], vec![f64::NEG_INFINITY; n]);
     let (mut l, mut h, mut rows) = (vec![T::ZERO; n], vec![T::ZERO; n], vec![T::ZERO; n * n]);
     for case in &prop.cases {
         let st = SpecT::<T>::new(case);
-        bound::output_bounds(&mut ws, &g, &st.lo, &st.hi, cfg, &mut rows, &mut l, &mut h)
-            .map_err(|e| format!("bounds could not be computed: {e:?}"))?;
+        match al.as_mut() {
+            Some(al) => alpha::output_bounds(
+                &mut ws,
+                al,
+                &g,
+                &st.lo,
+                &st.hi,
+                cfg,
+                alpha,
+                &mut rows[..n],
+                &mut l,
+                &mut h,
+            ),
+            None => bound::output_bounds(&mut ws, &g, &st.lo, &st.hi, cfg, &mut rows, &mut l, &mut h),
+        }
+        .map_err(|e| format!("bounds could not be computed: {e:?}"))?;
         for j in 0..n {
             lo[j] = lo[j].min(l[j].to_f64());
             hi[j] = hi[j].max(h[j].to_f64());

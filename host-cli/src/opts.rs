@@ -2,6 +2,7 @@
 
 use clap::ValueEnum;
 use genbab_cli::engine::{Options, Precision};
+use genbab_core::alpha::AlphaSettings;
 use genbab_core::bab::{Branching, Intermediate, Points, Settings};
 use genbab_core::bound::{Config, Deploy, Method};
 
@@ -89,6 +90,44 @@ pub struct EngineArgs {
     /// Run branch and bound on the whole model, not only on the outputs the property reads.
     #[arg(long)]
     pub no_prune: bool,
+    #[command(flatten)]
+    pub alpha: AlphaArgs,
+}
+
+/// α-CROWN options (`verify`, `bench`, `bounds`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct AlphaArgs {
+    /// α-CROWN gradient steps per bounded spec row, jointly with β in split domains (0 = plain
+    /// CROWN, with `--beta-iters` finite-difference β).
+    #[arg(long, default_value_t = ALPHA_ITERS)]
+    pub alpha_iters: u32,
+    /// α-CROWN Adam step size (relaxation parameters normalised to [0, 1]).
+    #[arg(long, default_value_t = AlphaSettings::OFF.lr)]
+    pub alpha_lr: f64,
+    /// Adam step size of the split multipliers β under α-CROWN.
+    #[arg(long, default_value_t = AlphaSettings::OFF.lr_beta)]
+    pub beta_lr: f64,
+    /// Step-size decay per α-CROWN iteration.
+    #[arg(long, default_value_t = AlphaSettings::OFF.decay)]
+    pub alpha_decay: f64,
+    /// Stop a row's α-CROWN after this many iterations without a relative gain of 10⁻⁴ (0 = never).
+    #[arg(long, default_value_t = AlphaSettings::OFF.patience)]
+    pub alpha_patience: u32,
+}
+
+/// Default `--alpha-iters` of `verify` and `bench`.
+pub const ALPHA_ITERS: u32 = 50;
+
+impl AlphaArgs {
+    pub fn settings(&self) -> AlphaSettings {
+        AlphaSettings {
+            iters: self.alpha_iters,
+            lr: self.alpha_lr,
+            lr_beta: self.beta_lr,
+            decay: self.alpha_decay,
+            patience: self.alpha_patience,
+        }
+    }
 }
 
 /// `--intermediate`.
@@ -121,6 +160,7 @@ impl EngineArgs {
                 IntermediateArg::Recompute => Intermediate::Recompute,
                 IntermediateArg::Fixed => Intermediate::Fixed,
             },
+            alpha: self.alpha.settings(),
             ..Settings::default()
         };
         if let Some(seed) = self.seed {

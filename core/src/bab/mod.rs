@@ -11,6 +11,7 @@ pub mod attack;
 mod branch;
 mod pool;
 
+use crate::alpha::{Alpha, AlphaPlan, AlphaSettings};
 use crate::bound::{BoundError, Config, Method, Plan, Saves, Split, Workspace};
 use crate::graph::{Graph, NodeId, Op};
 use crate::num::Scalar;
@@ -79,6 +80,11 @@ pub struct Settings {
     pub beta_iters: u32,
     /// How an activation-split domain gets its intermediate bounds.
     pub intermediate: Intermediate,
+    /// α-CROWN for the output bound of every domain (the root included), jointly with the split
+    /// multipliers β when the domain has splits (then `beta_iters` is not used). `iters = 0` (the
+    /// default) is plain CROWN with finite-difference β. Needs a plan with
+    /// [`BabPlan::with_alpha`]; without its buffers the setting is ignored.
+    pub alpha: AlphaSettings,
 }
 
 /// Intermediate bounds of an activation-split domain.
@@ -106,6 +112,7 @@ impl Default for Settings {
             input_split_max_dim: 16,
             beta_iters: 6,
             intermediate: Intermediate::Recompute,
+            alpha: AlphaSettings::OFF,
         }
     }
 }
@@ -170,6 +177,8 @@ pub struct BabPlan {
     pub depth: usize,
     /// Scalars in all splittable nodes (for BBPS shortcuts; 0 disables activation split).
     pub split_values: usize,
+    /// Scalars of the α-CROWN optimiser's state (0: no α; see [`BabPlan::with_alpha`]).
+    pub alpha: usize,
 }
 
 impl BabPlan {
@@ -182,7 +191,12 @@ impl BabPlan {
         depth: usize,
         split_values: usize,
     ) -> Self {
-        BabPlan { bound, input, atoms, domains, depth, split_values }
+        BabPlan { bound, input, atoms, domains, depth, split_values, alpha: 0 }
+    }
+    /// This plan with the α-CROWN optimiser's buffers ([`AlphaPlan`]) reserved (a `const fn`).
+    pub const fn with_alpha(self) -> Self {
+        let alpha = AlphaPlan::for_plan(&self.bound, self.input).scalars();
+        BabPlan { alpha, ..self }
     }
     /// The plan for a graph, `atoms` spec atoms, a pool of `domains` domains of up to `depth`
     /// splits, and a bound chunk of `chunk` rows. `activation_split` reserves the BBPS buffers.
@@ -212,6 +226,7 @@ impl BabPlan {
             + attack::scalars(v, d)
             + 4 * self.depth
             + if self.split_values > 0 { Workspace::<f32>::snapshot_len(&self.bound) } else { 0 }
+            + self.alpha
     }
     /// Booleans needed.
     pub const fn flags(&self) -> usize {
@@ -265,6 +280,7 @@ pub struct BabWorkspace<'w, T> {
     cur: &'w mut [Split<T>],
     beta: &'w mut [T],
     snapshot: &'w mut [T],
+    alpha: Option<Alpha<'w, T>>,
 }
 
 impl<'w, T: Scalar> BabWorkspace<'w, T> {
@@ -303,7 +319,16 @@ impl<'w, T: Scalar> BabWorkspace<'w, T> {
         let (attack, rest) = rest.split_at_mut(attack::scalars(v, d));
         let (beta, rest) = rest.split_at_mut(4 * plan.depth);
         let snap = if plan.split_values > 0 { Workspace::<T>::snapshot_len(&plan.bound) } else { 0 };
-        let (snapshot, _) = rest.split_at_mut(snap);
+        let (snapshot, rest) = rest.split_at_mut(snap);
+        let alpha = if plan.alpha > 0 {
+            let ap = AlphaPlan::for_plan(&plan.bound, d);
+            if ap.scalars() != plan.alpha {
+                return Err(BoundError::Shape);
+            }
+            Some(Alpha::new(ap, &mut rest[..plan.alpha])?)
+        } else {
+            None
+        };
         let (pool_splits, cur) = splits.split_at_mut(plan.domains * plan.depth);
         let pool = Pool::new(plan.domains, plan.depth, d, boxes, pool_splits, records);
         Ok(BabWorkspace {
@@ -322,6 +347,7 @@ impl<'w, T: Scalar> BabWorkspace<'w, T> {
             cur: &mut cur[..plan.depth],
             beta,
             snapshot,
+            alpha,
         })
     }
     /// The plan.
@@ -383,6 +409,10 @@ fn bound_domain<T: Scalar>(
     if !nonempty {
         return Ok(Bounded::Verified);
     }
+    let use_alpha = settings.alpha.iters > 0 && cfg.method == Method::Crown && ws.alpha.is_some();
+    if use_alpha && let Some(al) = ws.alpha.as_mut() {
+        al.capture(&ws.bound)?;
+    }
     // First pass: all atoms, to find the target (worst clause, its best atom).
     let (lbs, _) = ws.lbs.split_at_mut(m);
     ws.bound.output_lower(
@@ -390,7 +420,7 @@ fn bound_domain<T: Scalar>(
         spec.rows,
         lbs,
         cfg,
-        &mut Saves { shortcuts: None, output_a: None, input_a: Some(&mut ws.input_a[..m * d]) },
+        &mut Saves { input_a: Some(&mut ws.input_a[..m * d]), ..Saves::default() },
     )?;
     // Margins: lb(c·y) − d, rounded down.
     for (l, r) in lbs.iter_mut().zip(spec.rhs) {
@@ -413,11 +443,11 @@ fn bound_domain<T: Scalar>(
         }
     }
     let Some((mut margin, mut target)) = worst else { return Ok(Bounded::Verified) };
-    // Split multipliers: try to refute the open clauses through their best atoms, worst clause
-    // first; the first clause that stays open decides the domain's margin (no need to pay for
-    // the others).
+    // Split multipliers (or α-CROWN jointly with them): try to refute the open clauses through
+    // their best atoms, worst clause first; the first clause that stays open decides the domain's
+    // margin (no need to pay for the others).
     let mut use_beta = false;
-    if n_splits > 0 && beta_iters > 0 && cfg.method == Method::Crown {
+    if use_alpha || (n_splits > 0 && beta_iters > 0 && cfg.method == Method::Crown) {
         let n = g.output_len();
         let best_atom = |k: usize, lbs: &[T]| {
             let mut best = (f64::NEG_INFINITY, 0usize);
@@ -452,7 +482,11 @@ fn bound_domain<T: Scalar>(
             let Some((m0, atom, k)) = next else { break };
             last = Some((m0, k));
             let row = &spec.rows[atom * n..(atom + 1) * n];
-            let v = optimise_beta(g, cfg, ws, n_splits, row, spec.rhs[atom], beta_iters)?;
+            let v = if use_alpha {
+                optimise_alpha(g, cfg, ws, n_splits, row, spec.rhs[atom], &settings.alpha, keep_going)?
+            } else {
+                optimise_beta(g, cfg, ws, n_splits, row, spec.rhs[atom], beta_iters)?
+            };
             if v <= 0.0 {
                 open = Some((v, atom));
                 break;
@@ -464,6 +498,9 @@ fn bound_domain<T: Scalar>(
         use_beta = true;
     }
     // Second pass for the target row only, recording its coefficients at every node (BBPS's lA).
+    // After α the target's optimised lines are cached. (The input split keeps the first pass's
+    // CROWN coefficients: choosing the input dimension by the α-optimised ones makes the ACAS Xu
+    // trees several times larger.)
     if cfg.method == Method::Crown && ws.plan.split_values > 0 {
         let n = g.output_len();
         let (one, _) = ws.lbs[m..].split_at_mut(1);
@@ -473,12 +510,34 @@ fn bound_domain<T: Scalar>(
             &spec.rows[target * n..(target + 1) * n],
             one,
             cfg,
-            &mut Saves { shortcuts: None, output_a: Some((&mut *ws.out_a, 0)), input_a: None },
+            &mut Saves { output_a: Some((&mut *ws.out_a, 0)), ..Saves::default() },
             &ws.cur[..nb],
             &ws.beta[..nb],
         )?;
     }
     Ok(Bounded::Open { margin, target })
+}
+
+/// α-CROWN for one spec row (`row·y ≤ rhs` unsafe), jointly with the split multipliers when the
+/// domain has splits: leaves the best β in `ws.beta[..n_splits]` and the best lines in the bound
+/// workspace, and returns the best margin `lb(row·y) − rhs`.
+#[allow(clippy::too_many_arguments)]
+fn optimise_alpha<T: Scalar>(
+    g: &Graph<'_, T>,
+    cfg: &Config,
+    ws: &mut BabWorkspace<'_, T>,
+    n_splits: usize,
+    row: &[T],
+    rhs: T,
+    set: &AlphaSettings,
+    keep_going: &mut dyn FnMut() -> bool,
+) -> Result<f64, BoundError> {
+    let depth = ws.plan.depth;
+    let (beta, state) = ws.beta.split_at_mut(depth);
+    let al = ws.alpha.as_mut().ok_or(BoundError::Shape)?;
+    let splits = &ws.cur[..n_splits];
+    let lb = al.optimise(&mut ws.bound, g, cfg, row, splits, beta, state, set, Some(rhs), keep_going)?;
+    Ok(lb.sub_down(rhs).to_f64())
 }
 
 /// Optimise the split multipliers for one spec row (`row·y ≤ rhs` unsafe): projected ascent with
@@ -745,6 +804,7 @@ pub fn verify_alloc<T: Scalar>(
     use alloc::vec;
     let activation = !matches!(settings.branching, Branching::Input);
     let plan = match BabPlan::new(g, spec.atoms(), domains, depth, 64, activation) {
+        Ok(p) if settings.alpha.iters > 0 => p.with_alpha(),
         Ok(p) => p,
         Err(e) => return (Verdict::Unknown(Reason::Numeric(e)), Stats::default(), vec![]),
     };

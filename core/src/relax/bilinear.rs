@@ -63,6 +63,50 @@ pub(super) fn mul_relax(lx: f64, ux: f64, ly: f64, uy: f64) -> Result<(Plane, Pl
     Ok((lower, upper))
 }
 
+/// The McCormick planes mixed by `λ` (α-CROWN's product parameters, notes §2.12):
+///
+/// - lower `λ·(x·y ≥ y_l·x + x_l·y − x_l·y_l) + (1 − λ)·(x·y ≥ y_u·x + x_u·y − x_u·y_u)`,
+/// - upper `μ·(x·y ≤ y_u·x + x_l·y − x_l·y_u) + (1 − μ)·(x·y ≤ y_l·x + x_u·y − x_u·y_l)`,
+///
+/// `λ, μ` projected into `[0, 1]` (`λ = μ = 1` are [`mul_relax`]'s planes). Only the coefficients
+/// are mixed (rounded to nearest); each constant is recomputed rigorously: `x·y` minus a plane is
+/// bilinear, so its extremes over the box are at the four corners, evaluated in f64 and moved
+/// outward by their rounding and by [`margin`].
+pub(super) fn mul_relax_mix(
+    lx: f64,
+    ux: f64,
+    ly: f64,
+    uy: f64,
+    lam: f64,
+    mu: f64,
+) -> Result<(Plane, Plane), RelaxError> {
+    let (c, p) = corners(lx, ux, ly, uy)?;
+    let unit = |v: f64| if v >= 0.0 { v.min(1.0) } else { 0.0 }; // NaN → 0
+    let (lam, mu) = (unit(lam), unit(mu));
+    let ax = lam * ly + (1.0 - lam) * uy;
+    let ay = lam * lx + (1.0 - lam) * ux;
+    let bx = mu * uy + (1.0 - mu) * ly;
+    let by = mu * lx + (1.0 - mu) * ux;
+    let (xs, ys) = ([lx, lx, ux, ux], [ly, uy, ly, uy]);
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for k in 0..4 {
+        let (x, y) = (xs[k], ys[k]);
+        lo = lo.min(c[k] - ax * x - ay * y);
+        hi = hi.max(c[k] - bx * x - by * y);
+    }
+    // Each corner value has three terms of magnitude ≤ p·(1 + 4 EPS) (|a_x| ≤ max(|y_l|, |y_u|)
+    // up to rounding, and max|x|·max|y| = p), three products and two differences: ≤ 12 EPS·p;
+    // evaluating the plane later adds terms ≤ p, p and |c| ≤ 3p (the margin's 16 EPS·p assumed
+    // |c| ≤ p): 32 EPS·p covers both with room.
+    let e = margin(p) + 32.0 * EPS * p * (1.0 + 4.0 * EPS) + ETA;
+    let lower = Plane { ax, ay, c: lo - e };
+    let upper = Plane { ax: bx, ay: by, c: hi + e };
+    if !(lower.c.is_finite() && upper.c.is_finite() && ax.is_finite() && ay.is_finite()) {
+        return Err(RelaxError::Overflow);
+    }
+    Ok((lower, upper))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;

@@ -43,7 +43,7 @@ pub(super) fn value_f32(f: Unary, x: f32) -> f32 {
     }
 }
 
-struct Cvx(Unary);
+pub(super) struct Cvx(pub Unary);
 
 impl Fun for Cvx {
     fn f(&self, x: f64) -> f64 {

@@ -324,11 +324,29 @@ fn stationary<F: Fun + ?Sized>(fun: &F, s: f64, a: f64, pc: &Piece) -> f64 {
 /// Rigorous lower bound of `min_{x ∈ [l,u]} s·(f(x) − a·x)` for the real `f` (`s = ±1`), given the
 /// decomposition `pcs` (values cached) and an optional tangent point `hint`.
 pub(super) fn min_gap<F: Fun + ?Sized>(fun: &F, s: f64, a: f64, pcs: &Pieces, hint: Option<f64>) -> f64 {
+    min_gap_arg(fun, s, a, pcs, hint).0
+}
+
+/// [`min_gap`] and the point where the minimum is (approximately) attained: the tangent point of
+/// the best convex piece, or the better end of a concave, linear or unknown one. The point is what
+/// the line touches (its argmin), which α-CROWN's gradient needs (Danskin: `d intercept / d slope =
+/// −argmin`); the bound does not depend on its accuracy.
+pub(super) fn min_gap_arg<F: Fun + ?Sized>(
+    fun: &F,
+    s: f64,
+    a: f64,
+    pcs: &Pieces,
+    hint: Option<f64>,
+) -> (f64, f64) {
     let mut best = f64::INFINITY;
+    let mut arg = f64::NAN;
     for pc in pcs.as_slice() {
         let shape = if s > 0.0 { pc.shape } else { pc.shape.flip() };
-        let v = match shape {
-            Shape::Linear | Shape::Concave => gval(fun, s, a, pc.p, pc.fp).min(gval(fun, s, a, pc.q, pc.fq)),
+        let (v, x) = match shape {
+            Shape::Linear | Shape::Concave => {
+                let (gp, gq) = (gval(fun, s, a, pc.p, pc.fp), gval(fun, s, a, pc.q, pc.fq));
+                (gp.min(gq), if gq < gp { pc.q } else { pc.p })
+            }
             Shape::Convex => {
                 let t = match hint {
                     Some(h) if h >= pc.p && h <= pc.q => h,
@@ -352,20 +370,24 @@ pub(super) fn min_gap<F: Fun + ?Sized>(fun: &F, s: f64, a: f64, pcs: &Pieces, hi
                 let tr = (gd - derr) * (pc.q - t);
                 let term = 0.0f64.min(tl).min(tr);
                 // Roundings of the differences, the sums and the products: ≤ 4 EPS relative.
-                gt + term - (4.0 * EPS * term.abs() + ETA)
+                (gt + term - (4.0 * EPS * term.abs() + ETA), t)
             }
             Shape::Unknown => {
                 let lmax = (fun.lip(pc.p, pc.q) + a.abs()) * (1.0 + 4.0 * EPS);
                 let w = (pc.q - pc.p) * (1.0 + 4.0 * EPS);
-                let g0 = gval(fun, s, a, pc.p, pc.fp).min(gval(fun, s, a, pc.q, pc.fq));
-                g0 - lmax * w * (1.0 + 4.0 * EPS) - ETA
+                let (gp, gq) = (gval(fun, s, a, pc.p, pc.fp), gval(fun, s, a, pc.q, pc.fq));
+                let g0 = gp.min(gq);
+                (g0 - lmax * w * (1.0 + 4.0 * EPS) - ETA, if gq < gp { pc.q } else { pc.p })
             }
         };
-        best = if v < best || v.is_nan() { v } else { best };
+        if v < best || v.is_nan() {
+            best = v;
+            arg = x;
+        }
     }
     // The comparisons are exact; only the final subtractions above rounded (covered per term),
     // but keep one more EPS for the additions `gt + term`.
-    best - 2.0 * EPS * best.abs()
+    (best - 2.0 * EPS * best.abs(), arg)
 }
 
 /// Build the line `a·x + b` from `mg`, a rigorous bound of `min s·(f − a·x)` (see [`min_gap`]).

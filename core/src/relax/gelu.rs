@@ -47,7 +47,7 @@ pub(super) fn gelu_f32(x: f32) -> f32 {
     0.5 * x * libm::erfcf(-x * core::f32::consts::FRAC_1_SQRT_2)
 }
 
-struct Gelu;
+pub(super) struct Gelu;
 
 /// `x²` capped (beyond |x| = 1000 every term it multiplies is 0 or exact).
 fn x2(x: f64) -> f64 {

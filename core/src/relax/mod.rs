@@ -33,6 +33,7 @@ mod bilinear;
 mod convex;
 mod engine;
 mod gelu;
+mod param;
 mod relu;
 mod s_shaped;
 mod trig;
@@ -41,6 +42,9 @@ mod trig;
 mod testutil;
 
 use engine::{Ctx, EPS, ETA, F32_LIMIT};
+
+pub(crate) use param::project;
+pub use param::{SlopeRange, mul_relax_mix, relax_line, relax_slopes, slope_range};
 
 /// `y = slope·x + bias`.
 #[derive(Clone, Copy, Debug, PartialEq)]

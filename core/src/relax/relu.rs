@@ -58,8 +58,8 @@ pub(super) fn value_f32(f: Unary, x: f32) -> f32 {
 }
 
 /// `x ↦ x` for `x ≥ 0`, `α·x` for `x < 0` (ReLU is `α = 0`; Abs is `α = −1`).
-struct Hinge {
-    alpha: f64,
+pub(super) struct Hinge {
+    pub alpha: f64,
 }
 
 impl Fun for Hinge {

@@ -223,6 +223,22 @@ pub fn check_interval_sound_rng(f: Unary, l: f64, u: f64, npts: usize, rng: &mut
         (r, iv) => panic!("{f:?} on [{l:e}, {u:e}]: relax {r:?} but interval {iv:?}"),
     };
     assert!(iv.0 <= iv.1);
+    check_lines_at_points(f, &r, iv, l, u, npts, rng);
+    true
+}
+
+/// Check lines `r` and image `iv` of `f` on `[l, u]` at the endpoints, the midpoint, `npts` random
+/// reals and f32 points (both `value` and `value_f32`).
+pub fn check_lines_at_points(
+    f: Unary,
+    r: &Relax,
+    iv: (f64, f64),
+    l: f64,
+    u: f64,
+    npts: usize,
+    rng: &mut Rng,
+) {
+    let r = *r;
     let mut pts = [0.0f64; 3];
     pts[0] = l;
     pts[1] = u;
@@ -275,7 +291,6 @@ pub fn check_interval_sound_rng(f: Unary, l: f64, u: f64, npts: usize, rng: &mut
             check_point(f, &r, iv, xd, value_f32(f, x32) as f64, "f32", (l, u));
         }
     }
-    true
 }
 
 /// `n` random intervals of the adversarial generator, each checked at several points.

@@ -29,7 +29,7 @@ pub(super) const REL32: f64 = 1.0 / 4_194_304.0;
 /// Relative error bound of libm's f64 sin/cos (≤ 1 ulp with exact argument reduction): 8 ulps.
 pub(super) const REL64: f64 = 16.0 * EPS;
 /// Above this magnitude the Taylor construction is used.
-const TAYLOR_X: f64 = 1_073_741_824.0;
+pub(super) const TAYLOR_X: f64 = 1_073_741_824.0;
 
 pub(super) struct Trig {
     pub cos: bool,
