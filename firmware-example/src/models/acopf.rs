@@ -5,7 +5,7 @@
 //!     -o firmware-example/src/models/acopf.rs \
 //!     --name "ml4acopf IEEE 14-bus (prop6)" \
 //!     --blob firmware-example/src/models/acopf.blob \
-//!     --domains 16 --depth 0 --chunk 4 --branching input \
+//!     --domains 16 --depth 0 --chunk 2 --branching input \
 //!     --max-steps 2 --attack-restarts 2 --attack-steps 8 --seed 11400714819323198485 --beta-iters 6 \
 //!     --frames 51 --frame-seed 1 --frame-spread 10.0 --frame-radius 0.005,0.02,0.1
 //! ```
@@ -4236,15 +4236,15 @@ pub const DOMAINS: usize = 16;
 /// Most splits per domain.
 pub const DEPTH: usize = 0;
 /// Rows of a backward pass processed at once.
-pub const CHUNK: usize = 4;
+pub const CHUNK: usize = 2;
 /// Spec atoms the workspace holds.
 pub const ATOMS: usize = 2;
 /// Whether `PLAN` reserves the buffers of activation splitting (BBPS).
 pub const ACTIVATION_SPLIT: bool = false;
 /// The branch-and-bound plan (`BabPlan::new` on the host gave the sizes below).
-pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes(48, 818, 1144, 4), 22, 2, 16, 0, 0);
+pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes(48, 818, 1144, 2), 22, 2, 16, 0, 0);
 /// `PLAN.scalars()`: scalars of the branch-and-bound workspace.
-pub const SCALARS: usize = 9462;
+pub const SCALARS: usize = 7822;
 /// `PLAN.flags()`.
 pub const FLAGS: usize = 48;
 /// `PLAN.splits()`: split records.
@@ -4256,7 +4256,7 @@ pub const OFFSETS: usize = 48;
 /// `PLAN.input`: f64 scratch of the BBPS heuristic.
 pub const SUM: usize = 22;
 /// `Plan::new(graph, CHUNK).scalars()`: a bounds-only workspace (IBP/CROWN, no branching).
-pub const BOUND_SCALARS: usize = 6926;
+pub const BOUND_SCALARS: usize = 5286;
 /// `Plan::new(graph, CHUNK).flags()`.
 pub const BOUND_FLAGS: usize = 48;
 
