@@ -55,6 +55,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use genbab_core::alpha::AlphaSettings;
 use genbab_core::bab::{self, BabPlan, Branching, DomainRecord, Settings, Verdict};
 use genbab_core::bound::{Plan, Split};
 use genbab_core::graph::{Graph, Node, Op, Span, Unary};
@@ -111,6 +112,10 @@ pub struct Args {
     /// Rounds of split-multiplier (β) optimisation per domain (activation splits only).
     #[arg(long, default_value_t = Settings::default().beta_iters)]
     pub beta_iters: u32,
+    /// α-CROWN iterations per bounded spec row on the device (0 = plain CROWN, the default;
+    /// otherwise the plan reserves the optimiser's buffers, `PLAN = ….with_alpha()`).
+    #[arg(long, default_value_t = 0)]
+    pub alpha_iters: u32,
     /// Also bake the weights as Q16.16 bit patterns (`WEIGHTS_FIX_BITS`, for `num::Fix`).
     #[arg(long)]
     pub fixed: bool,
@@ -218,6 +223,7 @@ pub fn settings(a: &Args) -> Settings {
         attack_steps: a.attack_steps,
         seed: a.seed,
         beta_iters: a.beta_iters,
+        alpha: AlphaSettings { iters: a.alpha_iters, ..AlphaSettings::OFF },
         ..Settings::default()
     }
 }
@@ -316,6 +322,7 @@ pub fn bake(a: &Args, base: &Path) -> Result<Baked, String> {
     let activation = activation_split(&settings, g.input_len());
     let plan = BabPlan::new(&g, atoms, a.domains, a.depth, a.chunk, activation)
         .map_err(|e| format!("{}: cannot plan: {e:?}", a.model.display()))?;
+    let plan = if a.alpha_iters > 0 { plan.with_alpha() } else { plan };
     let bound_plan =
         Plan::new(&g, a.chunk).map_err(|e| format!("{}: cannot plan: {e:?}", a.model.display()))?;
 
@@ -324,7 +331,7 @@ pub fn bake(a: &Args, base: &Path) -> Result<Baked, String> {
         a.model.file_stem().map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned())
     });
     header(&mut w, a, &name, &g, atoms, &r);
-    imports(&mut w, &g, prop.is_some());
+    imports(&mut w, &g, prop.is_some(), a.alpha_iters > 0);
     model_items(&mut w, og);
     if a.fixed {
         fixed_items(&mut w, &og.weights)?;
@@ -414,6 +421,9 @@ fn command_line(a: &Args) -> Vec<String> {
         "--max-steps {} --attack-restarts {} --attack-steps {} --seed {} --beta-iters {}",
         a.max_steps, a.attack_restarts, a.attack_steps, a.seed, a.beta_iters
     ));
+    if a.alpha_iters > 0 {
+        opts.push(format!("--alpha-iters {}", a.alpha_iters));
+    }
     if a.fixed {
         opts.push("--fixed".into());
     }
@@ -431,11 +441,14 @@ fn command_line(a: &Args) -> Vec<String> {
     l
 }
 
-fn imports(w: &mut Writer, g: &Graph<'_, f32>, spec: bool) {
+fn imports(w: &mut Writer, g: &Graph<'_, f32>, spec: bool, alpha: bool) {
     let unary = g.nodes.iter().any(|n| matches!(n.op, Op::Unary { .. }));
     let span = g.nodes.iter().any(|n| {
         !matches!(n.op, Op::Input | Op::Unary { .. } | Op::Add { .. } | Op::Sub { .. } | Op::Mul { .. })
     });
+    if alpha {
+        w.line("use genbab_core::alpha::AlphaSettings;");
+    }
     w.line("use genbab_core::bab::{BabPlan, Branching, Settings};");
     w.line("use genbab_core::bound::Plan;");
     let mut items = vec!["Graph", "Node", "NodeId", "Op"];
@@ -508,8 +521,8 @@ fn plan_items(w: &mut Writer, plan: &BabPlan, bound: &Plan, s: &Settings, activa
     w.line("/// Whether `PLAN` reserves the buffers of activation splitting (BBPS).");
     w.line(&format!("pub const ACTIVATION_SPLIT: bool = {activation};"));
     w.line("/// The branch-and-bound plan (`BabPlan::new` on the host gave the sizes below).");
-    w.line(&format!(
-        "pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes({}, {}, {}, {}), {}, {}, {}, {}, {});",
+    let expr = format!(
+        "BabPlan::from_sizes(Plan::from_sizes({}, {}, {}, {}), {}, {}, {}, {}, {}){}",
         plan.bound.nodes,
         plan.bound.values,
         plan.bound.lines,
@@ -518,8 +531,17 @@ fn plan_items(w: &mut Writer, plan: &BabPlan, bound: &Plan, s: &Settings, activa
         plan.atoms,
         plan.domains,
         plan.depth,
-        plan.split_values
-    ));
+        plan.split_values,
+        if plan.alpha > 0 { ".with_alpha()" } else { "" }
+    );
+    // As rustfmt lays it out (max_width 110): one line if it fits, else broken after `=`.
+    let one = format!("pub const PLAN: BabPlan = {expr};");
+    if one.chars().count() <= 110 {
+        w.line(&one);
+    } else {
+        w.line("pub const PLAN: BabPlan =");
+        w.line(&format!("    {expr};"));
+    }
     w.line("/// `PLAN.scalars()`: scalars of the branch-and-bound workspace.");
     w.line(&format!("pub const SCALARS: usize = {};", plan.scalars()));
     w.line("/// `PLAN.flags()`.");
@@ -548,6 +570,12 @@ fn plan_items(w: &mut Writer, plan: &BabPlan, bound: &Plan, s: &Settings, activa
     w.line(&format!("        attack_steps: {},", s.attack_steps));
     w.line(&format!("        seed: {},", hex_u64(s.seed)));
     w.line(&format!("        beta_iters: {},", s.beta_iters));
+    if s.alpha.iters > 0 {
+        w.line(&format!(
+            "        alpha: AlphaSettings {{ iters: {}, ..AlphaSettings::OFF }},",
+            s.alpha.iters
+        ));
+    }
     w.line("        ..Settings::default()");
     w.line("    }");
     w.line("}");

@@ -332,3 +332,43 @@ fn bake_without_property_emits_model_and_sizes_only() {
         assert_eq!(format!("{w:?}").parse::<f32>().unwrap().to_bits(), w.to_bits());
     }
 }
+
+/// `bake --alpha-iters N` (off by default, so the committed modules stay as they are): the plan
+/// reserves the α optimiser's buffers (`.with_alpha()`, and `SCALARS` counts them), the settings
+/// carry the iterations, and the text stays rustfmt-formatted.
+#[test]
+fn bake_with_alpha_reserves_its_buffers() {
+    let mut args = header_args(&committed(MODULES[0]));
+    args.alpha_iters = 20;
+    args.frames = 6;
+    let dir = std::env::temp_dir().join(format!("genbab-bake-alpha-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    args.output = dir.join("acas_alpha.rs");
+    let baked = bake::bake(&args, &root()).unwrap();
+    let text = &baked.module;
+    assert!(text.contains("use genbab_core::alpha::AlphaSettings;"));
+    assert!(text.contains("        alpha: AlphaSettings { iters: 20, ..AlphaSettings::OFF },"));
+    assert!(text.contains("--alpha-iters 20"));
+    let plan_item = text.split("pub const PLAN: BabPlan =").nth(1).and_then(|t| t.split(';').next()).unwrap();
+    assert!(
+        plan_item.trim().starts_with("BabPlan::from_sizes(") && plan_item.ends_with(".with_alpha()"),
+        "{plan_item}"
+    );
+    let model = onnx::load(&root().join(&args.model)).unwrap();
+    let og = model.graph::<f32>();
+    let g = og.graph();
+    let plan =
+        BabPlan::new(&g, const_usize(text, "ATOMS"), args.domains, args.depth, args.chunk, false).unwrap();
+    assert_eq!(const_usize(text, "SCALARS"), plan.with_alpha().scalars());
+    assert!(plan.with_alpha().scalars() > plan.scalars());
+    std::fs::write(&args.output, text).unwrap();
+    let out = std::process::Command::new("rustfmt")
+        .args(["--edition", "2024", "--check", "--config-path"])
+        .arg(root().join("rustfmt.toml"))
+        .arg(&args.output)
+        .output();
+    if let Ok(out) = out {
+        assert!(out.status.success(), "not rustfmt-formatted:\n{}", String::from_utf8_lossy(&out.stdout));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
