@@ -273,9 +273,17 @@ pub fn run(a: Args) -> ExitCode {
     }
     let mut series = Vec::new();
     let mut total_wrong = 0;
-    println!(
+    outln!(
         "{:<22} {:>6} {:>6} {:>5} {:>6} {:>6} {:>8} {:>6} {:>10}",
-        "benchmark", "total", "solved", "sat", "unsat", "wrong", "unk/t.o.", "errors", "seconds"
+        "benchmark",
+        "total",
+        "solved",
+        "sat",
+        "unsat",
+        "wrong",
+        "unk/t.o.",
+        "errors",
+        "seconds"
     );
     let mut tot = [0usize; 7];
     let mut tot_s = 0.0;
@@ -305,14 +313,14 @@ pub fn run(a: Args) -> ExitCode {
             tot_s += secs;
             total_wrong += wrong;
         }
-        println!(
+        outln!(
             "{label:<22} {:>6} {:>6} {sat:>5} {unsat:>6} {wrong:>6} {unk:>8} {err:>6} {secs:>10.1}",
             rows.len(),
             sat + unsat
         );
     }
     let _ = (tot, tot_s);
-    println!("wall time {wall:.1}s with {jobs} job(s)");
+    outln!("wall time {wall:.1}s with {jobs} job(s)");
     let svg = report::cactus_svg("genbab: instances solved within a time", &series);
     if let Err(e) = std::fs::write(&a.plot, svg) {
         eprintln!("error: {}: {e}", a.plot.display());

@@ -53,7 +53,7 @@ pub fn run(a: Args) -> ExitCode {
     match r {
         Ok((lo, hi)) => {
             for (j, (l, h)) in lo.iter().zip(&hi).enumerate() {
-                println!("Y_{j}: [{l:?}, {h:?}]");
+                outln!("Y_{j}: [{l:?}, {h:?}]");
             }
             ExitCode::SUCCESS
         }

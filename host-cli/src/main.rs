@@ -1,12 +1,29 @@
 //! The `genbab` command. Each subcommand is one variant of [`Command`] and one module with an
 //! `Args` struct and a `run(args) -> ExitCode` function.
 
+/// `println!` that ends the program quietly when stdout is closed (`genbab bounds … | head`)
+/// instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {
+        $crate::out_line(format_args!($($t)*))
+    };
+}
+
 mod bench;
 mod bounds;
 mod opts;
 mod verify;
 
+use std::io::Write;
 use std::process::ExitCode;
+
+/// One line on stdout; a write error (a closed pipe) ends the run with status 0, since whoever
+/// reads the output has stopped reading.
+fn out_line(args: std::fmt::Arguments<'_>) {
+    if writeln!(std::io::stdout().lock(), "{args}").is_err() {
+        std::process::exit(0);
+    }
+}
 
 use clap::{Parser, Subcommand};
 

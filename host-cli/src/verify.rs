@@ -41,9 +41,9 @@ pub fn run(a: Args) -> ExitCode {
     match result {
         Err(msg) => {
             if a.json {
-                println!("{}", serde_json::json!({ "result": "error", "seconds": seconds, "reason": msg }));
+                outln!("{}", serde_json::json!({ "result": "error", "seconds": seconds, "reason": msg }));
             } else {
-                println!("error");
+                outln!("error");
             }
             eprintln!("error: {msg}");
             ExitCode::from(2)
@@ -74,9 +74,9 @@ pub fn run(a: Args) -> ExitCode {
                         "attack_passes": r.stats.attack_passes,
                     },
                 });
-                println!("{v}");
+                outln!("{v}");
             } else {
-                println!("{}", r.outcome.word());
+                outln!("{}", r.outcome.word());
             }
             ExitCode::SUCCESS
         }

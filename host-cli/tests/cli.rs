@@ -373,3 +373,23 @@ fn verify_restricts_to_the_outputs_read_and_writes_full_counterexamples() {
     assert_eq!(out, "sat\n", "{err}");
     check_cex_file(&model, prop.to_str().unwrap(), &f);
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_without_a_panic() {
+    // `genbab bounds … | head -0`: the reader is gone before anything is written.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("genbab"))
+        .args([
+            "bounds",
+            &path("acasxu/onnx/ACASXU_run2a_2_1_batch_2000.onnx"),
+            &path("acasxu/vnnlib/prop_4.vnnlib"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
