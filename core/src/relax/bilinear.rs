@@ -68,11 +68,11 @@ pub(super) fn mul_relax(lx: f64, ux: f64, ly: f64, uy: f64) -> Result<(Plane, Pl
 /// - lower `λ·(x·y ≥ y_l·x + x_l·y − x_l·y_l) + (1 − λ)·(x·y ≥ y_u·x + x_u·y − x_u·y_u)`,
 /// - upper `μ·(x·y ≤ y_u·x + x_l·y − x_l·y_u) + (1 − μ)·(x·y ≤ y_l·x + x_u·y − x_u·y_l)`,
 ///
-/// `λ, μ` projected into `[0, 1]` (`λ = μ = 1` are [`mul_relax`]'s planes). Only the coefficients
+/// `λ, μ` projected into `[0, 1]` (`λ = μ = 1` are [`super::mul_relax`]'s planes). Only the coefficients
 /// are mixed (rounded to nearest); each constant is recomputed rigorously: `x·y` minus a plane is
 /// bilinear, so its extremes over the box are at the four corners, evaluated in f64 and moved
-/// outward by their rounding and by [`margin`].
-pub(super) fn mul_relax_mix(
+/// outward by their rounding and by the relaxation margin.
+pub fn mul_relax_mix(
     lx: f64,
     ux: f64,
     ly: f64,

@@ -43,8 +43,9 @@ mod testutil;
 
 use engine::{Ctx, EPS, ETA, F32_LIMIT};
 
+pub use bilinear::mul_relax_mix;
 pub(crate) use param::project;
-pub use param::{SlopeRange, mul_relax_mix, relax_line, relax_slopes, slope_range};
+pub use param::{SlopeRange, relax_line, relax_slopes, slope_range};
 
 /// `y = slope·x + bias`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -365,29 +366,6 @@ mod tests {
     use super::testutil::*;
     use super::*;
     use crate::num::Fix;
-
-    fn all_ops() -> [Unary; 18] {
-        [
-            Unary::Relu,
-            Unary::LeakyRelu(0.01),
-            Unary::LeakyRelu(0.2),
-            Unary::Sigmoid,
-            Unary::Tanh,
-            Unary::Sin,
-            Unary::Cos,
-            Unary::Gelu,
-            Unary::Exp,
-            Unary::Log,
-            Unary::Reciprocal,
-            Unary::Sqrt,
-            Unary::Pow(2),
-            Unary::Pow(3),
-            Unary::Pow(4),
-            Unary::Pow(5),
-            Unary::Neg,
-            Unary::Abs,
-        ]
-    }
 
     /// Adversarial floating-point inputs for every op: points, subnormals, ±1e30, intervals
     /// crossing 0 (or an inflection) by one ulp.

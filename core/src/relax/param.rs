@@ -13,7 +13,7 @@
 //! below 1 go through the engine, whose margin covers the rounding of `α·x`.
 //!
 //! A product's planes are the two McCormick planes of each side mixed by `λ ∈ [0, 1]`
-//! ([`mul_relax_mix`]); their constants are recomputed at the box corners.
+//! ([`super::mul_relax_mix`]); their constants are recomputed at the box corners.
 //!
 //! Each line comes with the point it touches (the argmin of `f − line`, approximately): α-CROWN's
 //! gradient is `d(intercept)/d(slope) = −argmin` (Danskin), so `d(line value at ẑ)/d(slope) = ẑ − t`.
@@ -26,7 +26,7 @@ use super::gelu::Gelu;
 use super::relu::Hinge;
 use super::s_shaped::SShape;
 use super::trig::{self, Trig};
-use super::{Line, Plane, Relax, RelaxError, check_interval, image, relax};
+use super::{Line, Relax, RelaxError, check_interval, image, relax};
 use crate::graph::Unary;
 
 /// The slopes worth optimising on each side: `Some((lo, hi))` for a free side, `None` for a
@@ -238,48 +238,12 @@ pub fn relax_slopes(f: Unary, l: f64, u: f64, s_lo: f64, s_hi: f64) -> Result<(R
     Ok((Relax { lower, upper }, [tl, tu]))
 }
 
-/// Sound lower and upper planes for `x·y` on the box: the McCormick planes mixed by `lam` (lower)
-/// and `mu` (upper), both projected into `[0, 1]`; `lam = mu = 1` are [`super::mul_relax`]'s planes.
-pub fn mul_relax_mix(
-    lx: f64,
-    ux: f64,
-    ly: f64,
-    uy: f64,
-    lam: f64,
-    mu: f64,
-) -> Result<(Plane, Plane), RelaxError> {
-    super::bilinear::mul_relax_mix(lx, ux, ly, uy, lam, mu)
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
     use super::super::*;
     use super::*;
     use std::println;
-
-    fn ops() -> [Unary; 18] {
-        [
-            Unary::Relu,
-            Unary::LeakyRelu(0.01),
-            Unary::LeakyRelu(0.2),
-            Unary::Sigmoid,
-            Unary::Tanh,
-            Unary::Sin,
-            Unary::Cos,
-            Unary::Gelu,
-            Unary::Exp,
-            Unary::Log,
-            Unary::Reciprocal,
-            Unary::Sqrt,
-            Unary::Pow(2),
-            Unary::Pow(3),
-            Unary::Pow(4),
-            Unary::Pow(5),
-            Unary::Neg,
-            Unary::Abs,
-        ]
-    }
 
     /// A parameter that tries to break the lines: inside the range, at its ends, far outside, or
     /// an arbitrary slope of any magnitude.
@@ -302,7 +266,7 @@ mod tests {
         let mut checked = 0usize;
         let mut free = 0usize;
         for i in 0..120_000 {
-            let f = ops()[i % 18];
+            let f = all_ops()[i % 18];
             let (l, u) = gen_interval(&mut rng);
             let (l, u) = into_domain(f, l, u);
             let Ok(iv) = interval(f, l, u) else { continue };
@@ -340,7 +304,7 @@ mod tests {
         let mut rng = Rng::new(0xa1fa_0002);
         let mut touched = 0;
         for i in 0..30_000 {
-            let f = ops()[i % 18];
+            let f = all_ops()[i % 18];
             let l = rng.range(-4.0, 4.0);
             let u = l + rng.range(0.01, 4.0);
             let (l, u) = into_domain(f, l, u);

@@ -355,3 +355,27 @@ pub fn sweep_f32(f: Unary, lo: f32, hi: f32, stride: i64, model: impl Fn(f64, f6
     }
     (worst_ulp, worst_use)
 }
+
+/// Every unary op kind (with a few parameters), for suites that sweep them all.
+pub fn all_ops() -> [Unary; 18] {
+    [
+        Unary::Relu,
+        Unary::LeakyRelu(0.01),
+        Unary::LeakyRelu(0.2),
+        Unary::Sigmoid,
+        Unary::Tanh,
+        Unary::Sin,
+        Unary::Cos,
+        Unary::Gelu,
+        Unary::Exp,
+        Unary::Log,
+        Unary::Reciprocal,
+        Unary::Sqrt,
+        Unary::Pow(2),
+        Unary::Pow(3),
+        Unary::Pow(4),
+        Unary::Pow(5),
+        Unary::Neg,
+        Unary::Abs,
+    ]
+}
