@@ -1,2 +1,3 @@
 //! Shared helpers for the cross-crate suites.
 pub mod random_dag;
+pub mod sample;

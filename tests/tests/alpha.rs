@@ -8,6 +8,7 @@ use genbab_core::bound::{Config, Deploy, Method, Plan, Saves, Split, Workspace, 
 use genbab_core::graph::{Op, Unary};
 use genbab_core::num::Scalar;
 use genbab_tests::random_dag::{OwnedGraph, mlp, random_graph};
+use genbab_tests::sample::f32_in_box;
 
 struct Bounds {
     crown: (Vec<f64>, Vec<f64>),
@@ -82,14 +83,7 @@ fn check_graph<T: Scalar>(g64: &OwnedGraph<f64>, seed: u64, radius: f64) -> Opti
                     _ if s % 3 == 0 => (rng.next_u64() & 1) as f64,
                     _ => rng.unit(),
                 };
-                let v = (l + t * (h - l)) as f32;
-                if (v as f64) < l {
-                    v.next_up()
-                } else if (v as f64) > h {
-                    v.next_down()
-                } else {
-                    v
-                }
+                f32_in_box(l, h, t)
             })
             .collect();
         let y = g32g.eval(&x, &mut vals).expect("forward pass");

@@ -6,6 +6,7 @@ use genbab_core::bab::attack::Rng;
 use genbab_core::bound::{Config, Deploy, Method, Plan, Workspace, output_bounds};
 use genbab_core::num::{Fix, Scalar};
 use genbab_tests::random_dag::{OwnedGraph, random_graph, random_relu_mlp};
+use genbab_tests::sample::f32_in_box;
 
 const GRAPHS: u64 = 40;
 const SAMPLES: usize = 300; // × GRAPHS = 12 000 sampled inputs per engine × scalar
@@ -50,14 +51,7 @@ fn check<T: Scalar>(g64: &OwnedGraph<f64>, method: Method, seed: u64, radius: f6
                     2 => 0.5,
                     _ => rng.unit(),
                 };
-                let v = (l + t * (h - l)) as f32;
-                if (v as f64) < l {
-                    v.next_up()
-                } else if (v as f64) > h {
-                    v.next_down()
-                } else {
-                    v
-                }
+                f32_in_box(l, h, t)
             })
             .collect();
         let y = g32g.eval(&x, &mut vals).expect("forward pass");
