@@ -204,7 +204,8 @@ pub struct Saves<'s, T> {
     /// Coefficients of the output pass's spec row `target_row` at every node's output:
     /// `values` scalars at the node offsets.
     pub output_a: Option<(&'s mut [T], usize)>,
-    /// The output pass's coefficients at the input for every spec row (`rows × d`).
+    /// The output pass's coefficients at the input for every spec row: `rows × d`, or
+    /// `rows × (d + 1)` to get each row's constant after its coefficients.
     pub input_a: Option<&'s mut [T]>,
     /// For a one-row output pass (α-CROWN): the coefficient at every relaxed element's output
     /// (the `A_e` whose sign chose its lower or upper line), at the first scalar of the element's
@@ -845,6 +846,11 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         {
             return Err(BoundError::Shape);
         }
+        if let Some(buf) = saves.input_a.as_deref()
+            && buf.len() < m * g.input_len()
+        {
+            return Err(BoundError::Shape);
+        }
         let oo = g.offset(g.output);
         for (r, o) in out.iter_mut().enumerate() {
             let mut s = T::ZERO;
@@ -868,8 +874,10 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             let target = saves.output_a.as_mut().and_then(|(buf, t)| {
                 if *t >= start && *t < start + cnt { Some((&mut **buf, *t - start)) } else { None }
             });
-            let mut input_save =
-                saves.input_a.as_mut().map(|buf| (&mut buf[start * d..(start + cnt) * d], false));
+            let mut input_save = saves.input_a.as_mut().map(|buf| {
+                let w = if buf.len() == m * (d + 1) { d + 1 } else { d };
+                (&mut buf[start * w..(start + cnt) * w], false)
+            });
             let elem_a = saves.elem_a.as_deref_mut();
             self.backward(g, g.output, cnt, init, cfg, target, input_save.as_mut(), (splits, beta), elem_a)?;
             for r in 0..cnt {
@@ -955,15 +963,11 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             }
             // Own slack: deployed error and (for affine) coefficient error, Σ|A_k|·aux_k.
             if self.aux[off_n..off_n + len].iter().any(|e| *e != T::ZERO) || self.consts[n] != T::ZERO {
+                let k_err = SumErr::new(len);
+                let aux = &self.aux[off_n..off_n + len];
                 for r in 0..rows {
-                    let mut sl = T::ZERO;
-                    for k in 0..len {
-                        let a = self.a[bn + r * len + k];
-                        if a != T::ZERO {
-                            sl = sl.add_up(a.abs().mul_up(self.aux[off_n + k]));
-                        }
-                    }
-                    sl = sl.add_up(self.consts[n]);
+                    let arow = &self.a[bn + r * len..bn + (r + 1) * len];
+                    let sl = k_err.abs_dot_up(arow, |k| aux[k]).add_up(self.consts[n]);
                     self.bias[r] = self.bias[r].sub_down(sl);
                 }
             }
@@ -1004,6 +1008,8 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                     let b = &g.weights[b.range()];
                     let fresh = !self.touched[x as usize];
                     let g_old = T::from_f64_up(gamma(len + 1, T::REL_ERR));
+                    let k_err = SumErr::new(len);
+                    let k_in = SumErr::new(n_in);
                     for r in 0..rows {
                         let (head, tail) = self.a.split_at_mut(bn);
                         let arow = &tail[r * len..(r + 1) * len];
@@ -1011,11 +1017,8 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                         if fresh {
                             xrow.fill(T::ZERO);
                         } else {
-                            let mut sl = T::ZERO;
-                            for (j, xa) in xrow.iter().enumerate() {
-                                let m = self.lo[xo + j].abs().max_of(self.hi[xo + j].abs());
-                                sl = sl.add_up(xa.abs().mul_up(m));
-                            }
+                            let (lo, hi) = (&self.lo[xo..xo + n_in], &self.hi[xo..xo + n_in]);
+                            let sl = k_in.abs_dot_up(xrow, |j| lo[j].abs().max_of(hi[j].abs()));
                             self.bias[r] = self.bias[r].sub_down(g_old.mul_up(sl));
                         }
                         let mut acc = RowSums::new();
@@ -1031,7 +1034,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                                 *xa = xa.add(a.mul(wj));
                             }
                         }
-                        self.bias[r] = acc.apply(self.bias[r], len);
+                        self.bias[r] = acc.apply(self.bias[r], &k_err);
                     }
                     self.touched[x as usize] = true;
                 }
@@ -1054,37 +1057,25 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                             buf[lb_n + 4 * k] = self.a[bn + k];
                         }
                     }
-                    // Per row, plain sums (rounding bounded once at the end, see `row_sums`):
-                    // the intercepts Σ a_k·b_k, and Σ (|t_k| + |dst_k|)·m_k with Σ m_k for the
-                    // coefficient updates dst_k += t_k = a_k·slope_k, each off by at most
-                    // 2u(|t_k| + |dst_k|) + η, times m_k = max|x_k|.
+                    // Per row, plain sums (rounding bounded once at the end, see `RowSums`).
+                    let k_err = SumErr::new(len);
+                    let (lo, hi) = (&self.lo[xo..xo + len], &self.hi[xo..xo + len]);
                     for r in 0..rows {
-                        let mut acc = RowSums::new();
-                        for k in 0..len {
-                            let a = self.a[bn + r * len + k];
-                            if a == T::ZERO {
-                                continue;
-                            }
-                            let (sl_, b_) = if unary {
-                                let c = &self.lines[lb_n + 4 * k..lb_n + 4 * k + 4];
-                                if a > T::ZERO { (c[0], c[1]) } else { (c[2], c[3]) }
-                            } else {
+                        let (head, tail) = self.a.split_at_mut(bn);
+                        let arow = &tail[r * len..(r + 1) * len];
+                        let dst = &mut head[bx + r * len..bx + (r + 1) * len];
+                        let acc = if unary {
+                            let lines = &self.lines[lb_n..lb_n + 4 * len];
+                            elementwise_row(arow, dst, lo, hi, |k, pos| {
+                                let c = &lines[4 * k..4 * k + 4];
+                                if pos { (c[0], c[1]) } else { (c[2], c[3]) }
+                            })
+                        } else {
+                            elementwise_row(arow, dst, lo, hi, |k, _| {
                                 (broadcast(sc, k, T::ONE), broadcast(sh, k, T::ZERO))
-                            };
-                            acc.add_product(a.mul(b_));
-                            let dst = &mut self.a[bx + r * len + k];
-                            // Exact cases (a stable ReLU's slope 0 or 1 into a fresh coefficient)
-                            // need no error term.
-                            if *dst == T::ZERO && (sl_ == T::ZERO || sl_ == T::ONE) {
-                                *dst = if sl_ == T::ZERO { T::ZERO } else { a };
-                                continue;
-                            }
-                            let t = a.mul(sl_);
-                            *dst = dst.add(t);
-                            let (l, h) = (self.lo[xo + k].abs(), self.hi[xo + k].abs());
-                            acc.add_update(t, *dst, if h > l { h } else { l });
-                        }
-                        self.bias[r] = acc.apply(self.bias[r], len);
+                            })
+                        };
+                        self.bias[r] = acc.apply(self.bias[r], &k_err);
                     }
                     self.touched[x as usize] = true;
                 }
@@ -1237,27 +1228,113 @@ impl<T: Scalar> RowSums<T> {
         self.sum = self.sum.add(p);
         self.abs = self.abs.add(p.abs());
     }
-    #[inline]
-    fn add_update(&mut self, t: T, dst: T, m: T) {
-        self.err = self.err.add(t.abs().add(dst.abs()).mul(m));
-        self.mags = self.mags.add(m);
-    }
     /// `bias` plus the sums, rounded down by their worst-case error over `n` terms: the
     /// intercept sum is within `γ_{n+1}·Σ|a_k b_k| + nη` of exact, and `Σ|a_k b_k| ≤
     /// (1+γ_{n+1})·abs + nη`; the update error `Σ (2u(|t_k| + |dst_k|) + η)·m_k` is at most
     /// `2u(1+γ_{n+2})·err + (1+γ_{n+1})·η·mags + 4nη` by the same argument for its own sums.
-    fn apply(&self, bias: T, n: usize) -> T {
+    /// `k` holds the constants for `n` ([`SumErr::new`]), computed once per node, not per row.
+    #[inline]
+    fn apply(&self, bias: T, k: &SumErr<T>) -> T {
         if self.abs == T::ZERO && self.mags == T::ZERO {
             return bias;
         }
+        // The error total in plain arithmetic: ten operations on non-negative values, each off
+        // by at most u relative plus η/2 absolute, so `(e + 8η)·(1 + 16u)` bounds the exact total.
+        let e =
+            k.g.mul(self.abs.add(k.g.mul(self.abs)))
+                .add(k.two_u.mul(self.err))
+                .add(k.eta.mul(self.mags.add(k.g.mul(self.mags))))
+                .add(k.eta_n);
+        bias.add_down(self.sum).sub_down(e.add_up(k.eta8).mul_up(k.safe))
+    }
+}
+
+/// One backward row through an element-wise linear step `z_k ↦ slope_k·x_k + icpt_k` (the
+/// relaxation line `line(k, a_k > 0)`): `dst_k += a_k·slope_k`, and the row's intercept sum
+/// `Σ a_k·icpt_k` with the update error terms, for [`RowSums::apply`]. Each update is off by at
+/// most `2u(|t_k| + |dst_k|) + η` (`t_k = fl(a_k·slope_k)`) times `m_k = max|x_k|`; terms with
+/// `a_k = 0` change nothing and add a little slack. No branches on the data and four
+/// independent accumulators, so the loop runs at the arithmetic's throughput, not its latency
+/// (the error bound of a sum holds for any order of the additions).
+#[inline]
+fn elementwise_row<T: Scalar>(
+    arow: &[T],
+    dst: &mut [T],
+    lo: &[T],
+    hi: &[T],
+    line: impl Fn(usize, bool) -> (T, T),
+) -> RowSums<T> {
+    const L: usize = 4;
+    let (mut sum, mut abs, mut err, mut mags) = ([T::ZERO; L], [T::ZERO; L], [T::ZERO; L], [T::ZERO; L]);
+    let n = arow.len().min(dst.len()).min(lo.len()).min(hi.len());
+    let mut step = |k: usize, j: usize| {
+        let a = arow[k];
+        let (slope, icpt) = line(k, a > T::ZERO);
+        let p = a.mul(icpt);
+        sum[j] = sum[j].add(p);
+        abs[j] = abs[j].add(p.abs());
+        let t = a.mul(slope);
+        let new = dst[k].add(t);
+        dst[k] = new;
+        let (l, h) = (lo[k].abs(), hi[k].abs());
+        let m = if h > l { h } else { l };
+        err[j] = err[j].add(t.abs().add(new.abs()).mul(m));
+        mags[j] = mags[j].add(m);
+    };
+    // Blocks of L with a constant lane index, so the accumulators stay in registers.
+    let full = n - n % L;
+    for k0 in (0..full).step_by(L) {
+        for j in 0..L {
+            step(k0 + j, j);
+        }
+    }
+    for k in full..n {
+        step(k, k - full);
+    }
+    let fold = |v: [T; L]| v[0].add(v[1]).add(v[2].add(v[3]));
+    RowSums { sum: fold(sum), abs: fold(abs), err: fold(err), mags: fold(mags) }
+}
+
+/// The error constants of [`RowSums::apply`] for rows of `n` terms.
+struct SumErr<T> {
+    g: T,
+    two_u: T,
+    eta: T,
+    eta_n: T,
+    eta8: T,
+    safe: T,
+    one_g: T,
+}
+
+impl<T: Scalar> SumErr<T> {
+    /// An upper bound of `Σ_k |a_k|·m(k)` (`m(k) ≥ 0`, `n` terms as in [`SumErr::new`]), summed
+    /// in plain arithmetic: the computed sum of `n` products is within `γ_{n+1}` relative and
+    /// `nη/2` absolute of the exact one, so `(s + nη)·(1 + γ)` bounds it.
+    #[inline]
+    fn abs_dot_up(&self, a: &[T], m: impl Fn(usize) -> T) -> T {
+        let mut s = T::ZERO;
+        for (k, &v) in a.iter().enumerate() {
+            // Zero coefficients contribute nothing, even against an unbounded `m`.
+            let t = v.abs().mul(m(k));
+            s = s.add(if v == T::ZERO { T::ZERO } else { t });
+        }
+        if s == T::ZERO && self.eta_n == T::ZERO {
+            return T::ZERO;
+        }
+        s.add_up(self.eta_n).mul_up(self.one_g)
+    }
+
+    fn new(n: usize) -> Self {
         let g = gamma(n + 3, T::REL_ERR) * 1.01;
-        let g_t = T::from_f64_up(g);
-        let two_u = T::from_f64_up(2.0 * T::REL_ERR * (1.0 + g));
-        let eta = T::from_f64_up(T::ABS_ERR);
-        let eta_n = T::from_f64_up(T::ABS_ERR * (8 * n + 8) as f64);
-        let e_sum = g_t.mul_up(self.abs.add_up(g_t.mul_up(self.abs)));
-        let e_upd = two_u.mul_up(self.err).add_up(eta.mul_up(self.mags.add_up(g_t.mul_up(self.mags))));
-        bias.add_down(self.sum).sub_down(e_sum.add_up(e_upd).add_up(eta_n))
+        SumErr {
+            g: T::from_f64_up(g),
+            two_u: T::from_f64_up(2.0 * T::REL_ERR * (1.0 + g)),
+            eta: T::from_f64_up(T::ABS_ERR),
+            eta_n: T::from_f64_up(T::ABS_ERR * (8 * n + 8) as f64),
+            eta8: T::from_f64_up(8.0 * T::ABS_ERR),
+            safe: T::from_f64_up(1.0 + 16.0 * T::REL_ERR),
+            one_g: T::from_f64_up(1.0 + g),
+        }
     }
 }
 
@@ -1336,8 +1413,9 @@ mod tests {
         u * f64::powi(2.0, (r % 9) as i32 - 4)
     }
 
-    /// `RowSums::apply` never exceeds the exact value (f32 products and their sums are exact in
-    /// f64 up to ~1e-16 relative, far below the f32 errors being bounded).
+    /// An element-wise backward row (`elementwise_row` + `RowSums::apply`) never exceeds the
+    /// exact bias (f32 products and their sums are exact in f64 up to ~1e-16 relative, far
+    /// below the f32 errors being bounded).
     #[test]
     fn row_sums_bound_the_exact_bias() {
         let mut s = 0x1234_5678_9abc_def1u64;
@@ -1345,23 +1423,46 @@ mod tests {
         for trial in 0..20_000 {
             let n = 1 + trial % 60;
             let bias = rand(&mut s) as f32;
-            let mut acc = RowSums::<f32>::new();
+            // One element-wise backward row: coefficients a, lines (slope, intercept) by sign,
+            // old coefficients at the input, and its interval.
+            let mut v = |k: usize| -> [f32; 9] {
+                core::array::from_fn(|i| if i == 8 { k as f32 } else { rand(&mut s) as f32 })
+            };
+            let data: [[f32; 9]; 60] = core::array::from_fn(&mut v);
+            let arow: [f32; 60] = core::array::from_fn(|k| if k % 7 == 3 { 0.0 } else { data[k][0] });
+            let dst0: [f32; 60] = core::array::from_fn(|k| if k % 5 == 1 { 0.0 } else { data[k][1] });
+            let lo: [f32; 60] = core::array::from_fn(|k| data[k][2].min(data[k][3]));
+            let hi: [f32; 60] = core::array::from_fn(|k| data[k][2].max(data[k][3]));
+            let line = |k: usize, pos: bool| {
+                let c = &data[k];
+                // Some exact slopes (a stable ReLU's 0 or 1).
+                let slope = match k % 4 {
+                    0 => 1.0,
+                    1 => 0.0,
+                    _ => {
+                        if pos {
+                            c[4]
+                        } else {
+                            c[6]
+                        }
+                    }
+                };
+                (slope, if pos { c[5] } else { c[7] })
+            };
+            let mut dst = dst0;
+            let acc = elementwise_row(&arow[..n], &mut dst[..n], &lo[..n], &hi[..n], line);
             let mut exact = bias as f64;
-            for _ in 0..n {
-                let (a, b) = (rand(&mut s) as f32, rand(&mut s) as f32);
-                acc.add_product(a.mul(b));
-                exact += a as f64 * b as f64;
-                // A coefficient update dst += a·slope against an input of magnitude m: the true
-                // coefficient differs from the float one by the rounding, worth up to
-                // err·m in the bias; charge the worst sign.
-                let (slope, dst0, m) = (rand(&mut s) as f32, rand(&mut s) as f32, rand(&mut s).abs() as f32);
-                let t = a.mul(slope);
-                let dst = dst0.add(t);
-                let true_dst = dst0 as f64 + a as f64 * slope as f64;
-                exact -= (dst as f64 - true_dst).abs() * m as f64;
-                acc.add_update(t, dst, m);
+            for k in 0..n {
+                let a = arow[k] as f64;
+                let (slope, icpt) = line(k, arow[k] > 0.0);
+                exact += a * icpt as f64;
+                // The float coefficient differs from the true one by the rounding, worth up to
+                // that difference times max|x| in the bias; charge the worst sign.
+                let true_dst = dst0[k] as f64 + a * slope as f64;
+                let m = (lo[k].abs()).max(hi[k].abs()) as f64;
+                exact -= (dst[k] as f64 - true_dst).abs() * m;
             }
-            let got = acc.apply(bias, n) as f64;
+            let got = acc.apply(bias, &SumErr::new(n)) as f64;
             assert!(got <= exact, "trial {trial}: {got} > exact {exact}");
             slack_used += usize::from(bias.add(acc.sum) as f64 > exact);
         }

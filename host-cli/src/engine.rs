@@ -247,16 +247,19 @@ fn check_t<T: Scalar + Send + Sync>(
     let mut total = Stats::default();
     let mut unknown: Option<String> = None;
     let mut done = 0;
-    let domains = domain_capacity::<T>(model.input_len(), opts.depth, opts.memory);
+    // An input split keeps no split list per domain, so its pool holds many more domains.
+    let depth = if parallel::splits_input(&opts.settings, g.input_len()) { 1 } else { opts.depth };
+    let domains = domain_capacity::<T>(model.input_len(), depth, opts.memory);
     for (case, case_g) in prop.cases.iter().zip(cases.iter()) {
         let st = SpecT::<T>::new(case_g);
         let spec = st.spec();
         spec.validate(g.input_len(), g.output_len()).map_err(|e| format!("invalid property: {e:?}"))?;
         let (verdict, stats, cex) =
-            parallel::verify(&g, &spec, &opts.settings, domains, opts.depth, opts.threads, deadline);
+            parallel::verify(&g, &spec, &opts.settings, domains, depth, opts.threads, deadline);
         total.bounded += stats.bounded;
         total.verified += stats.verified;
         total.attack_passes += stats.attack_passes;
+        total.clipped += stats.clipped;
         total.max_live = total.max_live.max(stats.max_live);
         let report = |outcome, done| Report { outcome, stats: total, boxes_done: done, values };
         match verdict {

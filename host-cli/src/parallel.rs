@@ -22,6 +22,9 @@ use genbab_core::spec::Spec;
 /// Parts per thread: enough that a thread whose parts were easy can take over others' work.
 const PARTS_PER_THREAD: usize = 4;
 
+/// First pool capacity of an input-split part (about 9 MiB for ACAS Xu in f64).
+const FIRST_INPUT_POOL: usize = 1 << 16;
+
 /// The result of one box: verdict, effort, and the counterexample when violated.
 pub type Outcome<T> = (Verdict, Stats, Vec<T>);
 
@@ -112,7 +115,9 @@ fn verify_part<T: Scalar>(
 ) -> Outcome<T> {
     let part = Spec { lo, hi, ..*spec };
     let mut total = Stats::default();
-    let mut cap = domains.min(4096);
+    // A restart on a full pool repeats all the work so far, so start large where a domain is
+    // small (input split: a box, no split list).
+    let mut cap = domains.min(if splits_input(settings, lo.len()) { FIRST_INPUT_POOL } else { 4096 });
     loop {
         let mut keep_going = |_: &Stats| Instant::now() < deadline && !stop.load(Ordering::Relaxed);
         let (verdict, stats, cex) = bab::verify_alloc(g, &part, settings, cap, depth, &mut keep_going);
@@ -129,6 +134,7 @@ fn add(total: &mut Stats, s: &Stats) {
     total.bounded += s.bounded;
     total.verified += s.verified;
     total.attack_passes += s.attack_passes;
+    total.clipped += s.clipped;
     total.max_live = total.max_live.max(s.max_live);
 }
 

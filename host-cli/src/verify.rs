@@ -70,6 +70,7 @@ pub fn run(a: Args) -> ExitCode {
                     "stats": {
                         "bounded": r.stats.bounded,
                         "max_live": r.stats.max_live,
+                        "clipped": r.stats.clipped,
                         "verified": r.stats.verified,
                         "attack_passes": r.stats.attack_passes,
                     },

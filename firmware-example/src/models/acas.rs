@@ -14290,7 +14290,7 @@ pub const ACTIVATION_SPLIT: bool = false;
 /// The branch-and-bound plan (`BabPlan::new` on the host gave the sizes below).
 pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes(14, 610, 1200, 4), 5, 4, 16, 0, 0);
 /// `PLAN.scalars()`: scalars of the branch-and-bound workspace.
-pub const SCALARS: usize = 6946;
+pub const SCALARS: usize = 6970;
 /// `PLAN.flags()`.
 pub const FLAGS: usize = 14;
 /// `PLAN.splits()`: split records.
@@ -14396,11 +14396,11 @@ pub static FRAME_X: [f32; 255] = [
     0.4650395,
     0.476793,
     -0.4574599,
-    0.6365408,
-    -0.020295013,
-    -0.3791767,
-    0.4690093,
-    -0.4920468,
+    0.6365409,
+    -0.02030695,
+    -0.37913865,
+    0.46900833,
+    -0.49204665,
     0.63805693,
     -0.19192216,
     0.16796006,

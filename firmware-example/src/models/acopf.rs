@@ -4244,7 +4244,7 @@ pub const ACTIVATION_SPLIT: bool = false;
 /// The branch-and-bound plan (`BabPlan::new` on the host gave the sizes below).
 pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes(48, 818, 1144, 2), 22, 2, 16, 0, 0);
 /// `PLAN.scalars()`: scalars of the branch-and-bound workspace.
-pub const SCALARS: usize = 7822;
+pub const SCALARS: usize = 7912;
 /// `PLAN.flags()`.
 pub const FLAGS: usize = 48;
 /// `PLAN.splits()`: split records.
