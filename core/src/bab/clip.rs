@@ -4,8 +4,9 @@
 //! A point can only satisfy the atom where `Λ·x + b − rhs ≤ 0`, so a clause (a conjunction of
 //! atoms) can only hold inside the intersection of those half-spaces. Shrinking the box to the
 //! bounding box of that set — per clause, then the hull over clauses — loses no unsafe point, and
-//! the smaller box makes every later bound tighter. On low-dimensional inputs (ACAS Xu) this
-//! removes whole slabs of the box that bisection would otherwise have to visit one by one.
+//! the smaller box makes every later bound tighter. It cuts only where the margin is small next
+//! to a dimension's `|Λ_i|·width` (late in a search, or near a counterexample); where the
+//! relaxation's slack dominates the margin (most ACAS Xu property 1 domains) nothing is cut.
 //!
 //! Soundness: every limit is computed with outward rounding from a lower estimate of the line's
 //! constant, so the clipped box contains every point of the old box where the clause could hold.
@@ -16,20 +17,31 @@ use crate::spec::Spec;
 /// Sweeps over the dimensions per half-space (a cut in one dimension lets the others shrink more).
 const SWEEPS: usize = 2;
 
+/// What [`clip_box`] did to the box.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clipped {
+    /// No point of the box can satisfy a clause: the domain is verified (the box is left
+    /// unspecified).
+    Empty,
+    /// The box shrank.
+    Shrunk,
+    /// Nothing to cut (or the inputs were unusable).
+    Unchanged,
+}
+
 /// Shrink `[lo, hi]` to the points where some clause of `spec` may hold. `lines` holds per atom
 /// `d` coefficients and the constant of its CROWN line (`atoms × (d + 1)`); `scratch` holds at least
-/// `4·d` scalars. Returns `false` if no such point is left (the domain is verified), leaving the
-/// box unspecified; otherwise the box is replaced by the clipped one (never larger).
+/// `4·d` scalars. The clipped box is never larger than the old one.
 pub fn clip_box<T: Scalar>(
     spec: &Spec<'_, T>,
     lines: &[T],
     lo: &mut [T],
     hi: &mut [T],
     scratch: &mut [T],
-) -> bool {
+) -> Clipped {
     let d = lo.len();
     if hi.len() != d || scratch.len() < 4 * d || lines.len() < spec.atoms() * (d + 1) {
-        return true; // cannot clip: keep the box as it is
+        return Clipped::Unchanged;
     }
     let (cl, rest) = scratch.split_at_mut(d);
     let (ch, rest) = rest.split_at_mut(d);
@@ -63,11 +75,13 @@ pub fn clip_box<T: Scalar>(
             any = true;
         }
     }
-    if any {
-        lo.copy_from_slice(hl);
-        hi.copy_from_slice(hh);
+    if !any {
+        return Clipped::Empty;
     }
-    any
+    let shrunk = (0..d).any(|j| hl[j] > lo[j] || hh[j] < hi[j]);
+    lo.copy_from_slice(hl);
+    hi.copy_from_slice(hh);
+    if shrunk { Clipped::Shrunk } else { Clipped::Unchanged }
 }
 
 /// Shrink `[lo, hi]` to the bounding box of its points with `a·x + b ≤ 0`. Returns `false` if there
@@ -197,11 +211,14 @@ mod tests {
                 clause_ends: &clause_ends[2 - n_clauses..],
             };
             let mut scratch = [0f32; 20];
-            let alive = clip_box(&spec, &lines, &mut lo[..d], &mut hi[..d], &mut scratch);
-            if !alive {
-                emptied += 1;
-            } else if (0..d).any(|j| lo[j] > lo0[j] || hi[j] < hi0[j]) {
-                clipped += 1;
+            let res = clip_box(&spec, &lines, &mut lo[..d], &mut hi[..d], &mut scratch);
+            let alive = res != Clipped::Empty;
+            let shrunk = (0..d).any(|j| lo[j] > lo0[j] || hi[j] < hi0[j]);
+            assert_eq!(res == Clipped::Shrunk, alive && shrunk, "case {case}: wrong report");
+            match res {
+                Clipped::Empty => emptied += 1,
+                Clipped::Shrunk => clipped += 1,
+                Clipped::Unchanged => {}
             }
             for j in 0..d {
                 if alive {

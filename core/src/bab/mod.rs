@@ -736,19 +736,14 @@ pub fn verify<T: Scalar>(
         // Input split: drop the parts of the box where no clause can hold (see `clip`).
         if !activation && cfg.method == Method::Crown {
             let lines = &ws.input_a[..spec.atoms() * (d + 1)];
-            let before = (ws.x_lo[0], ws.x_hi[0]);
-            let width = |lo: &[T], hi: &[T]| -> f64 {
-                lo.iter().zip(hi.iter()).map(|(l, h)| h.to_f64() - l.to_f64()).sum()
-            };
-            let w0 = width(ws.x_lo, ws.x_hi);
-            let _ = before;
-            if !clip::clip_box(spec, lines, ws.x_lo, ws.x_hi, ws.clip) {
-                stats.verified += 1;
-                stats.clipped += 1;
-                continue;
-            }
-            if width(ws.x_lo, ws.x_hi) < w0 {
-                stats.clipped += 1;
+            match clip::clip_box(spec, lines, ws.x_lo, ws.x_hi, ws.clip) {
+                clip::Clipped::Empty => {
+                    stats.verified += 1;
+                    stats.clipped += 1;
+                    continue;
+                }
+                clip::Clipped::Shrunk => stats.clipped += 1,
+                clip::Clipped::Unchanged => {}
             }
         }
         // A cheap look for a witness in this domain: its centre and the corner minimising the
