@@ -80,6 +80,9 @@ pub struct EngineArgs {
     /// Rounds of split-multiplier (β) optimisation per domain (0 = off).
     #[arg(long, default_value_t = Settings::default().beta_iters)]
     pub beta_iters: u32,
+    /// Input split: signed-gradient attack steps inside every open domain, from its centre (0 = off).
+    #[arg(long, default_value_t = 10)]
+    pub domain_attack_steps: u32,
     /// Intermediate bounds of activation-split domains: recompute every later node (tight) or
     /// keep the root's and re-relax only the split neurons (fast).
     #[arg(long, value_enum, default_value = "recompute")]
@@ -156,6 +159,7 @@ impl EngineArgs {
             },
             max_steps: self.max_steps,
             beta_iters: self.beta_iters,
+            domain_attack_steps: self.domain_attack_steps,
             intermediate: match self.intermediate {
                 IntermediateArg::Recompute => Intermediate::Recompute,
                 IntermediateArg::Fixed => Intermediate::Fixed,

@@ -73,6 +73,10 @@ pub struct Settings {
     pub attack_restarts: u32,
     /// Attack: gradient steps per restart.
     pub attack_steps: u32,
+    /// Input split: signed-gradient attack steps inside every open domain, from its centre,
+    /// after its centre and linear-bound corner failed (0 = only those two points). Cheap next
+    /// to a bound, and finds counterexamples that live in a small part of a large box.
+    pub domain_attack_steps: u32,
     /// Seed of the attack's generator (runs are deterministic for a given seed).
     pub seed: u64,
     /// Input dimension up to which `Auto` splits the input.
@@ -110,6 +114,7 @@ impl Default for Settings {
             max_steps: 0,
             attack_restarts: 20,
             attack_steps: 50,
+            domain_attack_steps: 0,
             seed: 0x9e37_79b9_7f4a_7c15,
             input_split_max_dim: 16,
             beta_iters: 6,
@@ -753,6 +758,24 @@ pub fn verify<T: Scalar>(
             for corner in [false, true] {
                 stats.attack_passes += 1;
                 if atk.try_box_point(g, spec, ws.x_lo, ws.x_hi, lam, corner, cex) {
+                    return (Verdict::Violated, stats);
+                }
+            }
+            // (An activation split keeps the box, so there this would repeat the same search.)
+            if settings.domain_attack_steps > 0 && !activation {
+                let snapshot = stats;
+                let (passes, found) = atk.run(
+                    g,
+                    spec,
+                    Some((ws.x_lo, ws.x_hi)),
+                    1,
+                    settings.domain_attack_steps,
+                    &mut rng,
+                    cex,
+                    &mut || keep_going(&snapshot),
+                );
+                stats.attack_passes += passes;
+                if found {
                     return (Verdict::Violated, stats);
                 }
             }
