@@ -655,19 +655,8 @@ pub fn verify<T: Scalar>(
     // 1. Attack.
     let mut rng = attack::Rng::new(settings.seed);
     if let Some(mut atk) = attack::Attack::new(g, ws.attack) {
-        let snapshot = stats;
-        let (passes, found) = atk.run(
-            g,
-            spec,
-            None,
-            settings.attack_restarts,
-            settings.attack_steps,
-            &mut rng,
-            cex,
-            &mut || keep_going(&snapshot),
-        );
-        stats.attack_passes += passes;
-        if found {
+        let (r, s) = (settings.attack_restarts, settings.attack_steps);
+        if run_attack(&mut atk, g, spec, None, (r, s), &mut rng, cex, &mut stats, keep_going) {
             return (Verdict::Violated, stats);
         }
     }
@@ -763,19 +752,8 @@ pub fn verify<T: Scalar>(
             }
             // (An activation split keeps the box, so there this would repeat the same search.)
             if settings.domain_attack_steps > 0 && !activation {
-                let snapshot = stats;
-                let (passes, found) = atk.run(
-                    g,
-                    spec,
-                    Some((ws.x_lo, ws.x_hi)),
-                    1,
-                    settings.domain_attack_steps,
-                    &mut rng,
-                    cex,
-                    &mut || keep_going(&snapshot),
-                );
-                stats.attack_passes += passes;
-                if found {
+                let (sub, s) = (Some((&*ws.x_lo, &*ws.x_hi)), settings.domain_attack_steps);
+                if run_attack(&mut atk, g, spec, sub, (1, s), &mut rng, cex, &mut stats, keep_going) {
                     return (Verdict::Violated, stats);
                 }
             }
@@ -839,6 +817,26 @@ pub fn verify<T: Scalar>(
         }
         stats.max_live = stats.max_live.max(ws.pool.len() as u32);
     }
+}
+
+/// Run the attack on `sub` (or the whole box) with `(restarts, steps)`, counting its passes in
+/// `stats`. Returns whether `cex` holds a confirmed counterexample.
+#[allow(clippy::too_many_arguments)]
+fn run_attack<T: Scalar>(
+    atk: &mut attack::Attack<'_, T>,
+    g: &Graph<'_, T>,
+    spec: &Spec<'_, T>,
+    sub: Option<(&[T], &[T])>,
+    (restarts, steps): (u32, u32),
+    rng: &mut attack::Rng,
+    cex: &mut [T],
+    stats: &mut Stats,
+    keep_going: &mut dyn FnMut(&Stats) -> bool,
+) -> bool {
+    let snapshot = *stats;
+    let (passes, found) = atk.run(g, spec, sub, restarts, steps, rng, cex, &mut || keep_going(&snapshot));
+    stats.attack_passes += passes;
+    found
 }
 
 /// Host convenience (feature `alloc`): size a workspace on the heap and run [`verify`].
