@@ -47,7 +47,9 @@ pub struct Deploy {
 
 impl Deploy {
     /// IEEE binary32 with round-to-nearest: what ONNX float models and the Cortex-M4F compute.
-    pub const F32: Deploy = Deploy { rel: 5.960_464_477_539_063e-8, abs: 1.401_298_464_324_817e-45 };
+    /// (`abs` is 2^-100 rather than the least subnormal: as sound, and it keeps the error terms
+    /// normal, see [`Scalar::ABS_ERR`].)
+    pub const F32: Deploy = Deploy { rel: 5.960_464_477_539_063e-8, abs: 7.888_609_052_210_118e-31 };
     /// Real arithmetic (for models whose deployed evaluation is exact or not of interest).
     pub const EXACT: Deploy = Deploy { rel: 0.0, abs: 0.0 };
 }
@@ -221,6 +223,21 @@ impl<T> Default for Saves<'_, T> {
     }
 }
 
+/// Interval caps of a sweep (see [`Workspace::node_bounds_capped`]).
+struct Caps<'c, T> {
+    buf: &'c [T],
+    crown: bool,
+}
+
+/// Scalars of a domain's interval caps ([`Workspace::save_caps`]): both ends of every element of
+/// the nodes that get a CROWN pass.
+pub fn caps_len<T: Scalar>(g: &Graph<'_, T>) -> usize {
+    2 * (0..g.nodes.len() as NodeId)
+        .filter(|&id| needs_crown(g, id))
+        .map(|id| g.nodes[id as usize].len as usize)
+        .sum::<usize>()
+}
+
 /// Upper bound on γₙ = n·u/(1 − n·u), as an `f64` (rounded up generously).
 fn gamma(n: usize, u: f64) -> f64 {
     if u == 0.0 {
@@ -347,7 +364,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         if splits.iter().any(|s| s.node < from) {
             return Err(BoundError::Shape);
         }
-        self.sweep(g, x_lo, x_hi, splits, cfg, &mut Saves::default(), from, keep_going)
+        self.sweep(g, x_lo, x_hi, splits, cfg, &mut Saves::default(), from, None, keep_going)
     }
 
     /// [`Workspace::node_bounds`] that asks `keep_going` before each node's CROWN pass and stops
@@ -363,7 +380,54 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         saves: &mut Saves<'_, T>,
         keep_going: &mut dyn FnMut() -> bool,
     ) -> Result<bool, BoundError> {
-        self.sweep(g, x_lo, x_hi, splits, cfg, saves, 0, keep_going)
+        self.sweep(g, x_lo, x_hi, splits, cfg, saves, 0, None, keep_going)
+    }
+
+    /// [`Workspace::node_bounds_until`] on a box inside a domain already bounded, without
+    /// splits: every node that gets a CROWN pass has its interval intersected with `caps` (the
+    /// domain's intervals, from [`Workspace::save_caps`]). The caller guarantees that `caps`
+    /// enclose the node values over this box; then the result is as sound and never looser than
+    /// the caps, whereas CROWN alone on a smaller box can be much looser than on the larger one
+    /// (its relaxations change with the intervals: ACAS Xu 4_9 property 3 bounds `Y_0` within
+    /// `[-8.5, 38]` on the box and `[-32, 97]` on the upper half of `X_3`).
+    ///
+    /// `crown = false` skips the CROWN passes: right when `caps` were saved from this very box
+    /// (the IBP sweep then reproduces the same intervals and relaxations at a fraction of the
+    /// cost).
+    #[allow(clippy::too_many_arguments)]
+    pub fn node_bounds_capped(
+        &mut self,
+        g: &Graph<'_, T>,
+        x_lo: &[T],
+        x_hi: &[T],
+        cfg: &Config,
+        caps: &[T],
+        crown: bool,
+        keep_going: &mut dyn FnMut() -> bool,
+    ) -> Result<bool, BoundError> {
+        let caps = Some(Caps { buf: caps, crown });
+        self.sweep(g, x_lo, x_hi, &[], cfg, &mut Saves::default(), 0, caps, keep_going)
+    }
+
+    /// Save the intervals of the nodes that get a CROWN pass (lower ends, then upper ends, in
+    /// node order; [`caps_len`] scalars) after a bounding run: the caps of any box inside this
+    /// one (see [`Workspace::node_bounds_capped`]).
+    pub fn save_caps(&self, g: &Graph<'_, T>, buf: &mut [T]) -> Result<(), BoundError> {
+        let half = caps_len(g) / 2;
+        if buf.len() != 2 * half {
+            return Err(BoundError::Shape);
+        }
+        let (lo, hi) = buf.split_at_mut(half);
+        let mut c = 0;
+        for id in 0..g.nodes.len() as NodeId {
+            if needs_crown(g, id) {
+                let (o, n) = (g.offset(id), g.nodes[id as usize].len as usize);
+                lo[c..c + n].copy_from_slice(&self.lo[o..o + n]);
+                hi[c..c + n].copy_from_slice(&self.hi[o..o + n]);
+                c += n;
+            }
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -376,10 +440,16 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         cfg: &Config,
         saves: &mut Saves<'_, T>,
         from: NodeId,
+        caps: Option<Caps<'_, T>>,
         keep_going: &mut dyn FnMut() -> bool,
     ) -> Result<bool, BoundError> {
         self.epoch = self.epoch.wrapping_add(1);
         self.check_plan(g)?;
+        let half = caps_len(g) / 2;
+        if caps.as_ref().is_some_and(|c| c.buf.len() != 2 * half) {
+            return Err(BoundError::Shape);
+        }
+        let mut cap_at = 0;
         if x_lo.len() != g.input_len() || x_hi.len() != g.input_len() {
             return Err(BoundError::Shape);
         }
@@ -406,8 +476,19 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                 self.consts[0] = T::ZERO;
             } else {
                 self.ibp_node(g, id, off, node_lb, cfg)?;
-                if cfg.method == Method::Crown && needs_crown(g, id) {
-                    self.crown_node(g, id, off, cfg, saves, keep_going)?;
+                if needs_crown(g, id) {
+                    if cfg.method == Method::Crown && caps.as_ref().is_none_or(|c| c.crown) {
+                        self.crown_node(g, id, off, cfg, saves, keep_going)?;
+                    }
+                    if let Some(c) = &caps {
+                        let (lo, hi) =
+                            (&c.buf[cap_at..cap_at + len], &c.buf[half + cap_at..half + cap_at + len]);
+                        for (k, (&l, &h)) in (off..off + len).zip(lo.iter().zip(hi)) {
+                            self.lo[k] = self.lo[k].max_of(l);
+                            self.hi[k] = self.hi[k].min_of(h);
+                        }
+                        cap_at += len;
+                    }
                 }
             }
             for s in splits.iter().filter(|s| s.node == id) {

@@ -228,15 +228,6 @@ pub fn settings(a: &Args) -> Settings {
     }
 }
 
-/// Whether the settings can split activations on this model (then the plan reserves BBPS buffers).
-fn activation_split(s: &Settings, input_len: usize) -> bool {
-    match s.branching {
-        Branching::Input => false,
-        Branching::Auto => input_len > s.input_split_max_dim as usize,
-        Branching::Bbps | Branching::BabSr => true,
-    }
-}
-
 /// A property case in f32, rounded so that the box and the unsafe region only grow.
 struct Prop {
     lo: Vec<f32>,
@@ -319,7 +310,7 @@ pub fn bake(a: &Args, base: &Path) -> Result<Baked, String> {
     }
     let settings = settings(a);
     let atoms = prop.as_ref().map_or(0, |p| p.rhs.len());
-    let activation = activation_split(&settings, g.input_len());
+    let activation = !settings.splits_input(g.input_len());
     let plan = BabPlan::new(&g, atoms, a.domains, a.depth, a.chunk, activation)
         .map_err(|e| format!("{}: cannot plan: {e:?}", a.model.display()))?;
     let plan = if a.alpha_iters > 0 { plan.with_alpha() } else { plan };

@@ -213,8 +213,9 @@ fn confirm(g32: &OwnedGraph<f32>, c: &Case, x: &[f64]) -> Option<Cex> {
 }
 
 /// Domains that fit `memory` bytes for an input of `d` values and `depth` splits.
-fn domain_capacity<T: Scalar>(d: usize, depth: usize, memory: usize) -> usize {
-    let per = (2 * d + 1) * size_of::<T>() + depth * size_of::<Split<T>>() + size_of::<DomainRecord<T>>();
+fn domain_capacity<T: Scalar>(d: usize, depth: usize, caps: usize, memory: usize) -> usize {
+    let per =
+        (2 * d + 1 + caps) * size_of::<T>() + depth * size_of::<Split<T>>() + size_of::<DomainRecord<T>>();
     (memory / per.max(1)).clamp(256, 4_000_000)
 }
 
@@ -248,19 +249,17 @@ fn check_t<T: Scalar + Send + Sync>(
     let mut unknown: Option<String> = None;
     let mut done = 0;
     // An input split keeps no split list per domain, so its pool holds many more domains.
-    let depth = if parallel::splits_input(&opts.settings, g.input_len()) { 1 } else { opts.depth };
-    let domains = domain_capacity::<T>(model.input_len(), depth, opts.memory);
+    // (It keeps interval caps per domain instead, see `bab::verify_alloc`.)
+    let input = opts.settings.splits_input(g.input_len());
+    let (depth, caps) = if input { (1, bound::caps_len(&g)) } else { (opts.depth, 0) };
+    let domains = domain_capacity::<T>(model.input_len(), depth, caps, opts.memory);
     for (case, case_g) in prop.cases.iter().zip(cases.iter()) {
         let st = SpecT::<T>::new(case_g);
         let spec = st.spec();
         spec.validate(g.input_len(), g.output_len()).map_err(|e| format!("invalid property: {e:?}"))?;
         let (verdict, stats, cex) =
             parallel::verify(&g, &spec, &opts.settings, domains, depth, opts.threads, deadline);
-        total.bounded += stats.bounded;
-        total.verified += stats.verified;
-        total.attack_passes += stats.attack_passes;
-        total.clipped += stats.clipped;
-        total.max_live = total.max_live.max(stats.max_live);
+        total.add(&stats);
         let report = |outcome, done| Report { outcome, stats: total, boxes_done: done, values };
         match verdict {
             Verdict::Holds => done += 1,

@@ -83,6 +83,10 @@ pub struct EngineArgs {
     /// Input split: signed-gradient attack steps inside every open domain, from its centre (0 = off).
     #[arg(long, default_value_t = 10)]
     pub domain_attack_steps: u32,
+    /// Input split: strong branching over the N dimensions with the largest |coefficient|·width
+    /// (both halves of each are bounded; 0 = cut the largest without probing)
+    #[arg(long, default_value_t = INPUT_LOOKAHEAD)]
+    pub input_lookahead: u32,
     /// Intermediate bounds of activation-split domains: recompute every later node (tight) or
     /// keep the root's and re-relax only the split neurons (fast).
     #[arg(long, value_enum, default_value = "recompute")]
@@ -117,6 +121,10 @@ pub struct AlphaArgs {
     #[arg(long, default_value_t = AlphaSettings::OFF.patience)]
     pub alpha_patience: u32,
 }
+
+/// Default `--input-lookahead` of `verify` and `bench`: every dimension of an input that `auto`
+/// splits (at most 16).
+pub const INPUT_LOOKAHEAD: u32 = 16;
 
 /// Default `--alpha-iters` of `verify` and `bench`.
 pub const ALPHA_ITERS: u32 = 50;
@@ -160,6 +168,7 @@ impl EngineArgs {
             max_steps: self.max_steps,
             beta_iters: self.beta_iters,
             domain_attack_steps: self.domain_attack_steps,
+            input_lookahead: self.input_lookahead,
             intermediate: match self.intermediate {
                 IntermediateArg::Recompute => Intermediate::Recompute,
                 IntermediateArg::Fixed => Intermediate::Fixed,

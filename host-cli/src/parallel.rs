@@ -1,45 +1,54 @@
 //! Branch and bound of one input box on several threads.
 //!
 //! The core's branch and bound is single-threaded (it runs on a microcontroller in fixed memory).
-//! On the host, an input-split search is spread over the cores by bisecting the box up front into
-//! a few parts and verifying the parts independently from a shared queue, each with its own domain
-//! pool. Sound by construction: the parts cover the box (each cut point lies inside its interval,
-//! and both halves contain it), the box holds only if every part holds, and a counterexample of a
-//! part is one of the box. The first part that does not hold stops the others.
+//! On the host, an input-split search is spread over the cores through a shared queue of boxes:
+//! a thread takes a box, runs the core's search on it for a limited number of domains, and puts
+//! the boxes of the domains still open back into the queue. So the cuts are the ones the search
+//! itself chose (cutting the box blindly up front made parts that were harder than the whole:
+//! ACAS Xu 2_7 property 1 took 1,905 domains on one thread and did not finish in 30 s on two),
+//! and an idle thread finds work as long as any is left. Sound by construction: the open boxes
+//! of a part cover every point of it that is not yet verified, the box holds once the queue is
+//! empty and no part is running, and a counterexample of a part is one of the box. The first
+//! part that ends otherwise (violated, unknown) stops the others.
 //!
-//! Activation-split (BBPS) searches stay on one thread: their inputs are high-dimensional, so a
-//! few input cuts would not divide their work.
+//! Activation-split (BBPS) searches stay on one thread: their domains are more than a box.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
-use genbab_core::bab::{self, Branching, Reason, Settings, Stats, Verdict};
+use genbab_core::bab::{self, OpenDomain, Reason, Settings, Stats, Verdict};
 use genbab_core::graph::Graph;
 use genbab_core::num::Scalar;
 use genbab_core::spec::Spec;
 
-/// Parts per thread: enough that a thread whose parts were easy can take over others' work.
-const PARTS_PER_THREAD: usize = 4;
+/// Domains a part bounds before it hands its open boxes back to the queue while the queue is
+/// short (so that the work spreads quickly), and once every thread has work.
+const SPREAD_STEPS: u64 = 8;
+const PART_STEPS: u64 = 256;
 
-/// First pool capacity of an input-split part (about 9 MiB for ACAS Xu in f64).
+/// First pool capacity of an input-split search (about 9 MiB for ACAS Xu in f64).
 const FIRST_INPUT_POOL: usize = 1 << 16;
 
 /// The result of one box: verdict, effort, and the counterexample when violated.
 pub type Outcome<T> = (Verdict, Stats, Vec<T>);
 
-/// Whether the core will split the input for these settings (`Auto` picks input splitting for
-/// low-dimensional inputs).
-pub fn splits_input(settings: &Settings, input_len: usize) -> bool {
-    match settings.branching {
-        Branching::Input => true,
-        Branching::Auto => input_len <= settings.input_split_max_dim as usize,
-        _ => false,
-    }
+/// The shared state of a parallel search.
+struct Work<T> {
+    /// Domains not yet verified and not taken (box and interval caps).
+    queue: Vec<OpenDomain<T>>,
+    /// Parts being searched.
+    busy: usize,
+    /// Domains granted to the running parts and bounded by the finished ones (for `max_steps`).
+    spent: u64,
+    /// Counters of all parts so far.
+    stats: Stats,
+    /// The first part that ended other than verified or out of steps.
+    end: Option<(Verdict, Vec<T>)>,
 }
 
 /// Verify `spec` on `g` until `deadline` with up to `threads` threads. `domains` is the pool
-/// capacity of the whole search (each part gets an equal share) and `depth` the split depth.
+/// capacity of the whole search and `depth` the split depth.
 pub fn verify<T: Scalar + Send + Sync>(
     g: &Graph<'_, T>,
     spec: &Spec<'_, T>,
@@ -50,78 +59,126 @@ pub fn verify<T: Scalar + Send + Sync>(
     deadline: Instant,
 ) -> Outcome<T> {
     let threads = threads.max(1);
-    if threads == 1 || !splits_input(settings, spec.lo.len()) {
-        let stop = AtomicBool::new(false);
-        return verify_part(g, spec, spec.lo, spec.hi, settings, domains, depth, deadline, &stop);
-    }
-    // The whole box first, root only (attack + one bound): many instances end here, and
-    // cutting them up would only repeat that work per part.
     let stop = AtomicBool::new(false);
-    let root_only = Settings { max_steps: 1, ..*settings };
-    let (v, root_stats, cex) =
-        verify_part(g, spec, spec.lo, spec.hi, &root_only, domains.min(4096), depth, deadline, &stop);
-    if v != Verdict::Unknown(Reason::Steps) || settings.max_steps == 1 {
-        return (v, root_stats, cex);
+    if threads == 1 || !settings.splits_input(spec.lo.len()) {
+        let whole = OpenDomain { lo: spec.lo.to_vec(), hi: spec.hi.to_vec(), caps: Vec::new() };
+        return verify_part(g, spec, &whole, settings, domains, depth, deadline, &stop, None);
     }
-    let settings = &Settings { max_steps: settings.max_steps.saturating_sub(1), ..*settings };
-    let parts = bisect(spec.lo, spec.hi, threads * PARTS_PER_THREAD);
-    let queue = Mutex::new(parts);
-    let first: Mutex<Option<(Verdict, Vec<T>)>> = Mutex::new(None);
-    let total = Mutex::new(root_stats);
-    let share = (domains / threads).max(1);
+    let work = Mutex::new(Work {
+        queue: vec![OpenDomain { lo: spec.lo.to_vec(), hi: spec.hi.to_vec(), caps: Vec::new() }],
+        busy: 0,
+        spent: 0,
+        stats: Stats::default(),
+        end: None,
+    });
+    let wake = Condvar::new();
+    let lock = || work.lock().unwrap_or_else(|e| e.into_inner());
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
-                loop {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let Some((lo, hi)) = queue.lock().map(|mut q| q.pop()).unwrap_or(None) else {
-                        break;
-                    };
+                while let Some((dom, steps)) =
+                    take(&work, &wake, threads, settings.max_steps, deadline, &stop)
+                {
+                    let part = Settings { max_steps: steps, ..*settings };
+                    let cap = domains.min(steps as usize + 2);
+                    let mut open = Vec::new();
                     let (v, st, cex) =
-                        verify_part(g, spec, &lo, &hi, settings, share, depth, deadline, &stop);
-                    add(&mut total.lock().unwrap_or_else(|e| e.into_inner()), &st);
-                    if v != Verdict::Holds && !stop.swap(true, Ordering::SeqCst) {
-                        *first.lock().unwrap_or_else(|e| e.into_inner()) = Some((v, cex));
+                        verify_part(g, spec, &dom, &part, cap, depth, deadline, &stop, Some(&mut open));
+                    let mut w = lock();
+                    w.stats.add(&st);
+                    w.busy -= 1;
+                    w.spent -= steps - st.bounded.min(steps); // give back what the part did not use
+                    match v {
+                        Verdict::Holds => {}
+                        Verdict::Unknown(Reason::Steps) if !open.is_empty() => w.queue.append(&mut open),
+                        _ => {
+                            if w.end.is_none() {
+                                w.end = Some((v, cex));
+                            }
+                            stop.store(true, Ordering::SeqCst);
+                        }
                     }
+                    wake.notify_all();
                 }
             });
         }
     });
-    let stats = total.into_inner().unwrap_or_else(|e| e.into_inner());
-    let first = first.into_inner().unwrap_or_else(|e| e.into_inner());
-    let left = queue.into_inner().map(|q| q.len()).unwrap_or(1);
-    match first {
-        Some((v, cex)) => (v, stats, cex),
-        None if left == 0 => (Verdict::Holds, stats, Vec::new()),
-        None => (Verdict::Unknown(Reason::Timeout), stats, Vec::new()),
+    let w = work.into_inner().unwrap_or_else(|e| e.into_inner());
+    match w.end {
+        Some((v, cex)) => (v, w.stats, cex),
+        None if w.queue.is_empty() && w.busy == 0 => (Verdict::Holds, w.stats, Vec::new()),
+        None if settings.max_steps > 0 && w.spent >= settings.max_steps => {
+            (Verdict::Unknown(Reason::Steps), w.stats, Vec::new())
+        }
+        None => (Verdict::Unknown(Reason::Timeout), w.stats, Vec::new()),
     }
 }
 
-/// One box: branch and bound with a domain pool that starts small (allocating it is not free)
+/// Wait for a box to search and the number of domains to spend on it; `None` when the search
+/// is over (decided, stopped, out of time or out of steps).
+fn take<T>(
+    work: &Mutex<Work<T>>,
+    wake: &Condvar,
+    threads: usize,
+    max_steps: u64,
+    deadline: Instant,
+    stop: &AtomicBool,
+) -> Option<(OpenDomain<T>, u64)> {
+    let mut w = work.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let now = Instant::now();
+        if stop.load(Ordering::SeqCst) || now >= deadline {
+            return None;
+        }
+        let left = if max_steps > 0 { max_steps.saturating_sub(w.spent) } else { u64::MAX };
+        if left == 0 {
+            return None;
+        }
+        if let Some(dom) = w.queue.pop() {
+            let steps = if w.queue.len() + w.busy < threads { SPREAD_STEPS } else { PART_STEPS }.min(left);
+            w.busy += 1;
+            w.spent += steps;
+            return Some((dom, steps));
+        }
+        if w.busy == 0 {
+            return None; // nothing queued, nothing running: every box is verified
+        }
+        w = wake.wait_timeout(w, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+    }
+}
+
+/// One domain (box and caps): branch and bound with a domain pool that starts small (allocating it is not free)
 /// and grows up to `domains` when it fills.
 #[allow(clippy::too_many_arguments)]
 fn verify_part<T: Scalar>(
     g: &Graph<'_, T>,
     spec: &Spec<'_, T>,
-    lo: &[T],
-    hi: &[T],
+    dom: &OpenDomain<T>,
     settings: &Settings,
     domains: usize,
     depth: usize,
     deadline: Instant,
     stop: &AtomicBool,
+    mut open: Option<&mut Vec<OpenDomain<T>>>,
 ) -> Outcome<T> {
-    let part = Spec { lo, hi, ..*spec };
+    let part = Spec { lo: &dom.lo, hi: &dom.hi, ..*spec };
     let mut total = Stats::default();
     // A restart on a full pool repeats all the work so far, so start large where a domain is
     // small (input split: a box, no split list).
-    let mut cap = domains.min(if splits_input(settings, lo.len()) { FIRST_INPUT_POOL } else { 4096 });
+    let mut cap = domains.min(if settings.splits_input(dom.lo.len()) { FIRST_INPUT_POOL } else { 4096 });
     loop {
         let mut keep_going = |_: &Stats| Instant::now() < deadline && !stop.load(Ordering::Relaxed);
-        let (verdict, stats, cex) = bab::verify_alloc(g, &part, settings, cap, depth, &mut keep_going);
-        add(&mut total, &stats);
+        let (verdict, stats, cex) = bab::verify_alloc(
+            g,
+            &part,
+            settings,
+            cap,
+            depth,
+            &mut keep_going,
+            &dom.caps,
+            open.as_deref_mut(),
+        );
+        total.add(&stats);
         if verdict == Verdict::Unknown(Reason::Capacity) && cap < domains && Instant::now() < deadline {
             cap = domains.min(cap.saturating_mul(16));
             continue;
@@ -130,76 +187,10 @@ fn verify_part<T: Scalar>(
     }
 }
 
-fn add(total: &mut Stats, s: &Stats) {
-    total.bounded += s.bounded;
-    total.verified += s.verified;
-    total.attack_passes += s.attack_passes;
-    total.clipped += s.clipped;
-    total.max_live = total.max_live.max(s.max_live);
-}
-
-/// Cut `[lo, hi]` into `n` boxes (at most), each time halving the widest dimension of the widest
-/// box. Each cut point is inside its interval, so the boxes cover the original.
-pub fn bisect<T: Scalar>(lo: &[T], hi: &[T], n: usize) -> Vec<(Vec<T>, Vec<T>)> {
-    let mut boxes = vec![(lo.to_vec(), hi.to_vec())];
-    let width = |b: &(Vec<T>, Vec<T>)| -> (f64, usize) {
-        b.0.iter().zip(&b.1).enumerate().fold((0.0, 0), |(w, k), (i, (l, h))| {
-            let d = h.to_f64() - l.to_f64();
-            if d > w { (d, i) } else { (w, k) }
-        })
-    };
-    while boxes.len() < n {
-        let (i, (w, k)) = boxes
-            .iter()
-            .map(width)
-            .enumerate()
-            .fold((0, (0.0, 0)), |best, (i, wk)| if wk.0 > best.1.0 { (i, wk) } else { best });
-        if w.is_nan() || w <= 0.0 {
-            break;
-        }
-        let (l, h) = (boxes[i].0[k], boxes[i].1[k]);
-        let m = T::from_f64_near(0.5 * (l.to_f64() + h.to_f64())).max_of(l).min_of(h);
-        if !(l < m && m < h) {
-            break; // no representable point strictly inside: stop cutting
-        }
-        let mut right = boxes[i].clone();
-        boxes[i].1[k] = m;
-        right.0[k] = m;
-        boxes.push(right);
-    }
-    boxes
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bisect_covers_the_box() {
-        let (lo, hi) = ([0.0f64, -1.0, 2.0], [1.0f64, 3.0, 2.0]);
-        let parts = bisect(&lo, &hi, 8);
-        assert_eq!(parts.len(), 8);
-        // Every sampled point of the box is in some part; every part is inside the box.
-        let mut r = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..2000 {
-            let x: Vec<f64> = (0..3)
-                .map(|i| {
-                    r ^= r << 13;
-                    r ^= r >> 7;
-                    r ^= r << 17;
-                    lo[i] + (hi[i] - lo[i]) * (r >> 11) as f64 / (1u64 << 53) as f64
-                })
-                .collect();
-            assert!(parts.iter().any(|(l, h)| (0..3).all(|i| l[i] <= x[i] && x[i] <= h[i])));
-        }
-        for (l, h) in &parts {
-            assert!((0..3).all(|i| lo[i] <= l[i] && l[i] <= h[i] && h[i] <= hi[i]));
-        }
-        // Volumes add up to the box's (the cuts neither overlap nor leave gaps).
-        let vol = |l: &[f64], h: &[f64]| (0..2).map(|i| h[i] - l[i]).product::<f64>();
-        let sum: f64 = parts.iter().map(|(l, h)| vol(l, h)).sum();
-        assert!((sum - vol(&lo, &hi)).abs() < 1e-12);
-    }
+    use genbab_core::bab::Branching;
 
     /// `y = relu(x) − x/2 = |x|/2` on `x ∈ [−1, 2]`: the root's bounds (IBP −1, CROWN −0.5) do
     /// not prove `y > −0.2`, branch and bound does; and `y ≤ 0.1` is violated (`|x| ≤ 0.2`).
@@ -235,13 +226,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn bisect_stops_on_a_point_box() {
-        let parts = bisect(&[1.0f32, 2.0], &[1.0f32, 2.0], 8);
-        assert_eq!(parts.len(), 1);
-        let parts = bisect(&[1.0f32], &[f32::from_bits(1.0f32.to_bits() + 1)], 8);
-        assert_eq!(parts.len(), 1);
     }
 }

@@ -71,6 +71,7 @@ pub fn run(a: Args) -> ExitCode {
                         "bounded": r.stats.bounded,
                         "max_live": r.stats.max_live,
                         "clipped": r.stats.clipped,
+                        "probed": r.stats.probed,
                         "verified": r.stats.verified,
                         "attack_passes": r.stats.attack_passes,
                     },

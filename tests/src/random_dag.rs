@@ -214,3 +214,51 @@ pub fn random_wide_graph(seed: u64, dim: usize, depth: usize, width: usize) -> O
     g.output = (g.nodes.len() - 1) as NodeId;
     g
 }
+
+/// `y = g(x₀) + g(−x₀) + x₁/64` for a random one-input ReLU network `g` (`hidden` units in each
+/// of two layers): even in `x₀`, so on a box symmetric in `x₀` the CROWN coefficient of `x₀` is
+/// zero (up to rounding) however much `y` varies with it, while `x₁` enters exactly, linearly.
+/// The `|Λ_i|·width_i` input split then only ever cuts the useless `x₁`.
+pub fn mirrored_relu(seed: u64, hidden: usize) -> OwnedGraph<f64> {
+    let g = mlp(seed, &[1, hidden, hidden, 1], Unary::Relu);
+    let w = |op: &Op| match *op {
+        Op::Affine { w, b, .. } => (g.weights[w.range()].to_vec(), g.weights[b.range()].to_vec()),
+        _ => unreachable!("mlp alternates affine and relu"),
+    };
+    let (w1, b1) = w(&g.nodes[1].op);
+    let (w2, b2) = w(&g.nodes[3].op);
+    let (w3, b3) = w(&g.nodes[5].op);
+    let h = hidden;
+    let mut b = Builder { nodes: vec![], weights: vec![], indices: vec![], rng: Rng::new(seed) };
+    let span = |b: &mut Builder, v: Vec<f64>| {
+        let s = Span::new(b.weights.len() as u32, v.len() as u32);
+        b.weights.extend(v);
+        s
+    };
+    let input = b.push(Op::Input, 2);
+    // Layer 1 on (x₀, x₁): the first copy reads x₀, the second −x₀.
+    let mut l1 = vec![0.0; 2 * h * 2];
+    for i in 0..h {
+        l1[i * 2] = w1[i];
+        l1[(h + i) * 2] = -w1[i];
+    }
+    let (ws, bs) = (span(&mut b, l1), span(&mut b, [b1.clone(), b1].concat()));
+    let z1 = b.push(Op::Affine { x: input, w: ws, b: bs }, 2 * h);
+    let r1 = b.bounded(z1, Unary::Relu);
+    let mut l2 = vec![0.0; 4 * h * h];
+    for i in 0..h {
+        for j in 0..h {
+            l2[i * 2 * h + j] = w2[i * h + j];
+            l2[(h + i) * 2 * h + h + j] = w2[i * h + j];
+        }
+    }
+    let (ws, bs) = (span(&mut b, l2), span(&mut b, [b2.clone(), b2].concat()));
+    let z2 = b.push(Op::Affine { x: r1, w: ws, b: bs }, 2 * h);
+    let r2 = b.bounded(z2, Unary::Relu);
+    let (ws, bs) = (span(&mut b, [w3.clone(), w3].concat()), span(&mut b, vec![2.0 * b3[0]]));
+    let y = b.push(Op::Affine { x: r2, w: ws, b: bs }, 1);
+    let (ws, bs) = (span(&mut b, vec![0.0, 1.0 / 64.0]), span(&mut b, vec![0.0]));
+    let lin = b.push(Op::Affine { x: input, w: ws, b: bs }, 1);
+    let out = b.push(Op::Add { a: y, b: lin }, 1);
+    OwnedGraph { nodes: b.nodes, weights: b.weights, indices: b.indices, output: out }
+}

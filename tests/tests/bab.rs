@@ -3,10 +3,10 @@
 //! confirmed counterexample — for every branching mode. Never `Holds` when a sample violates.
 
 use genbab_core::alpha::AlphaSettings;
-use genbab_core::bab::{Branching, Order, Points, Settings, Verdict, verify_alloc};
+use genbab_core::bab::{self, Branching, Order, Points, Settings, Verdict, verify_alloc};
 use genbab_core::graph::{Graph, Unary};
 use genbab_core::spec::Spec;
-use genbab_tests::random_dag::{OwnedGraph, mlp, random_graph};
+use genbab_tests::random_dag::{OwnedGraph, mirrored_relu, mlp, random_graph};
 
 /// Minimum of the single output over a dense grid of the 2-D box.
 fn grid_min(g: &Graph<'_, f32>, lo: &[f32], hi: &[f32]) -> f64 {
@@ -26,28 +26,30 @@ fn grid_min(g: &Graph<'_, f32>, lo: &[f32], hi: &[f32]) -> f64 {
     m
 }
 
-fn run(
-    g: &Graph<'_, f32>,
-    lo: &[f32],
-    hi: &[f32],
-    threshold: f32,
-    branching: Branching,
-    points: Points,
-    alpha: u32,
-) -> (Verdict, Vec<f32>) {
-    // Unsafe: y ≤ threshold.
-    let spec = Spec { lo, hi, rows: &[1.0], rhs: &[threshold], clause_ends: &[1] };
-    let settings = Settings {
+/// The settings of these tests: best first, 4,000 domains at most.
+fn settings(branching: Branching, points: Points, alpha: u32) -> Settings {
+    Settings {
         branching,
         points,
         order: Order::BestFirst,
         max_steps: 4_000,
         alpha: AlphaSettings { iters: alpha, ..AlphaSettings::OFF },
         ..Settings::default()
-    };
-    let (v, stats, cex) = verify_alloc(g, &spec, &settings, 50_000, 64, &mut |_| true);
+    }
+}
+
+fn run(
+    g: &Graph<'_, f32>,
+    lo: &[f32],
+    hi: &[f32],
+    threshold: f32,
+    settings: &Settings,
+) -> (Verdict, Vec<f32>) {
+    // Unsafe: y ≤ threshold.
+    let spec = Spec { lo, hi, rows: &[1.0], rhs: &[threshold], clause_ends: &[1] };
+    let (v, stats, cex) = verify_alloc(g, &spec, settings, 50_000, 64, &mut |_| true, &[], None);
     if std::env::var("BAB_DEBUG").is_ok() {
-        println!("{branching:?} thr {threshold}: {v:?} {stats:?}");
+        println!("{:?} thr {threshold}: {v:?} {stats:?}", settings.branching);
     }
     if v == Verdict::Violated {
         let mut vals = vec![0.0f32; g.total_len()];
@@ -59,7 +61,7 @@ fn run(
 }
 
 fn decide_both_ways(g64: &OwnedGraph<f64>, branching: Branching, points: Points) -> (usize, usize) {
-    decide_both_ways_alpha(g64, branching, points, 0)
+    decide_both_ways_with(g64, &settings(branching, points, 0))
 }
 
 fn decide_both_ways_alpha(
@@ -68,15 +70,22 @@ fn decide_both_ways_alpha(
     points: Points,
     alpha: u32,
 ) -> (usize, usize) {
+    decide_both_ways_with(g64, &settings(branching, points, alpha))
+}
+
+/// Thresholds 5 % below and above the grid minimum of a 2-D net: (proved, refuted), each 0 or
+/// 1; a verdict that contradicts the grid fails the test.
+fn decide_both_ways_with(g64: &OwnedGraph<f64>, settings: &Settings) -> (usize, usize) {
     let g32: OwnedGraph<f32> = g64.convert();
     let g = g32.graph();
     let (lo, hi) = ([-1.0f32, -0.5], [0.5f32, 1.0]);
     let m = grid_min(&g, &lo, &hi);
     let spread = 0.05 * (1.0 + m.abs());
-    let (holds, _) = run(&g, &lo, &hi, (m - spread) as f32, branching, points, alpha);
-    let (viol, _) = run(&g, &lo, &hi, (m + spread) as f32, branching, points, alpha);
-    assert_ne!(holds, Verdict::Violated, "{branching:?}: counterexample below the true minimum?");
-    assert_ne!(viol, Verdict::Holds, "{branching:?}: proved a property the grid refutes (min {m})");
+    let (holds, _) = run(&g, &lo, &hi, (m - spread) as f32, settings);
+    let (viol, _) = run(&g, &lo, &hi, (m + spread) as f32, settings);
+    let b = settings.branching;
+    assert_ne!(holds, Verdict::Violated, "{b:?}: counterexample below the true minimum?");
+    assert_ne!(viol, Verdict::Holds, "{b:?}: proved a property the grid refutes (min {m})");
     ((holds == Verdict::Holds) as usize, (viol == Verdict::Violated) as usize)
 }
 
@@ -193,7 +202,7 @@ fn domain_attack_finds_small_unsafe_regions() {
                 domain_attack_steps: steps,
                 ..Settings::default()
             };
-            let (v, _, cex) = verify_alloc(&g, &spec, &settings, 1_000, 1, &mut |_| true);
+            let (v, _, cex) = verify_alloc(&g, &spec, &settings, 1_000, 1, &mut |_| true, &[], None);
             assert_ne!(v, Verdict::Holds, "net {k}: proved a property the grid refutes");
             if v == Verdict::Violated {
                 let mut vals = vec![0.0f32; g.total_len()];
@@ -204,4 +213,113 @@ fn domain_attack_finds_small_unsafe_regions() {
     }
     println!("counterexamples without / with the domain attack: {} / {}", found[0], found[1]);
     assert!(found[1] > found[0], "domain attack found {} vs {} without", found[1], found[0]);
+}
+
+/// Strong branching for the input split (`input_lookahead`) on networks even in `x₀`
+/// ([`mirrored_relu`]): the `|Λ_i|·width_i` score sees no dependence on `x₀` and keeps cutting
+/// the linear `x₁`, so a threshold between the root's bound and the true minimum stays open for
+/// 300 domains; probing both halves cuts `x₀` and proves it. Both never contradict the grid.
+#[test]
+fn strong_branching_cuts_the_dimension_the_score_misses() {
+    let (lo, hi) = ([-1.0f32, -100.0], [1.0f32, 100.0]);
+    let mut meaningful = 0;
+    for k in 0..6 {
+        let g32: OwnedGraph<f32> = mirrored_relu(40 + k, 8).convert();
+        let g = g32.graph();
+        let m = grid_min(&g, &lo, &hi);
+        let threshold = (m - 0.02 * (1.0 + m.abs())) as f32;
+        let spec = Spec { lo: &lo, hi: &hi, rows: &[1.0], rhs: &[threshold], clause_ends: &[1] };
+        let with = |max_steps: u64, input_lookahead: u32| Settings {
+            branching: Branching::Input,
+            max_steps,
+            input_lookahead,
+            ..Settings::default()
+        };
+        let (root, _, _) = verify_alloc(&g, &spec, &with(1, 0), 1_000, 1, &mut |_| true, &[], None);
+        if root != Verdict::Unknown(bab::Reason::Steps) {
+            continue; // the root decides: nothing for branching to show
+        }
+        meaningful += 1;
+        let (score, s0, _) = verify_alloc(&g, &spec, &with(300, 0), 1_000, 1, &mut |_| true, &[], None);
+        let (strong, s1, _) = verify_alloc(&g, &spec, &with(300, 2), 1_000, 1, &mut |_| true, &[], None);
+        println!(
+            "net {k}: |Λ|·width {score:?} ({} domains), strong {strong:?} ({} domains, {} probes)",
+            s0.bounded, s1.bounded, s1.probed
+        );
+        assert_eq!(score, Verdict::Unknown(bab::Reason::Steps), "net {k}: the score alone decided");
+        assert_eq!(strong, Verdict::Holds, "net {k}: strong branching did not prove it");
+        assert!(s1.probed > 0);
+    }
+    assert!(meaningful >= 3, "only {meaningful} of 6 nets needed branching");
+}
+
+/// Strong branching is as sound as the plain input split on random ReLU and general nets:
+/// decides both thresholds, never contradicts the grid (checked in `decide_both_ways`).
+#[test]
+fn strong_branching_decides_random_nets() {
+    let mut proved = 0;
+    let mut total = 0;
+    for (k, act) in [Unary::Relu, Unary::Sigmoid, Unary::Tanh, Unary::Gelu].into_iter().enumerate() {
+        for s in 0..3 {
+            let g = mlp(500 + 10 * k as u64 + s, &[2, 12, 12, 1], act);
+            let settings = Settings { input_lookahead: 2, ..settings(Branching::Input, Points::Midpoint, 0) };
+            let (p, r) = decide_both_ways_with(&g, &settings);
+            assert_eq!(r, 1, "{act:?} net {s}: not refuted");
+            proved += p;
+            total += 1;
+        }
+    }
+    println!("strong branching proved {proved}/{total}");
+    assert!(proved >= total - 1, "strong branching proved only {proved}/{total}");
+}
+
+/// The host's parallel input split (`genbab_cli::parallel`) hands the open domains of one part
+/// to the next with their caps: it decides like one thread, with 1, 2 and 3 threads, on random
+/// ReLU nets with thresholds 1 % off the grid minimum (with and without strong branching; without,
+/// searches of dozens of domains, so of several parts), and a step limit bounds the domains of all
+/// parts together.
+#[test]
+fn parallel_input_split_decides_like_one_thread() {
+    use genbab_cli::parallel;
+    let (lo, hi) = ([-1.0f32, -0.5], [0.5f32, 1.0]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut most = 0;
+    for k in 0..6 {
+        let g32: OwnedGraph<f32> = mlp(100 + k, &[2, 16, 16, 1], Unary::Relu).convert();
+        let g = g32.graph();
+        let m = grid_min(&g, &lo, &hi);
+        let spread = 0.01 * (1.0 + m.abs());
+        for (threshold, want, la) in [
+            (m - spread, Verdict::Holds, 0),
+            (m - spread, Verdict::Holds, 2),
+            (m + spread, Verdict::Violated, 0),
+            (m + spread, Verdict::Violated, 2),
+        ] {
+            let settings =
+                Settings { branching: Branching::Input, input_lookahead: la, ..Settings::default() };
+            let rhs = [threshold as f32];
+            let spec = Spec { lo: &lo, hi: &hi, rows: &[1.0], rhs: &rhs, clause_ends: &[1] };
+            for threads in [1, 2, 3] {
+                let (v, stats, cex) = parallel::verify(&g, &spec, &settings, 10_000, 1, threads, deadline);
+                assert_eq!(v, want, "net {k}, {threads} threads");
+                if v == Verdict::Violated {
+                    let mut vals = vec![0.0f32; g.total_len()];
+                    assert!(g.eval(&cex, &mut vals).unwrap()[0] <= rhs[0] && spec.contains(&cex));
+                } else {
+                    most = most.max(stats.bounded);
+                }
+            }
+            // Five domains in all, however the parts are cut.
+            if want == Verdict::Holds {
+                let few = Settings { max_steps: 5, ..settings };
+                let (v, stats, _) = parallel::verify(&g, &spec, &few, 10_000, 1, 2, deadline);
+                if v != Verdict::Holds {
+                    assert_eq!(v, Verdict::Unknown(bab::Reason::Steps), "net {k}");
+                }
+                assert!(stats.bounded <= 5, "net {k}: {} domains", stats.bounded);
+            }
+        }
+    }
+    println!("largest proof: {most} domains");
+    assert!(most > 16, "no search took more than two parts ({most} domains)");
 }

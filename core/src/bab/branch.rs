@@ -319,26 +319,29 @@ pub fn bbps_scores<T: Scalar>(
 }
 
 /// Pick the input dimension with the largest `|Λ_i|·width_i` (the widest one if Λ is all zero).
-pub fn choose_input<T: Scalar>(lambda: Option<&[T]>, lo: &[T], hi: &[T]) -> Option<(usize, f64)> {
-    let mut best: Option<(usize, f64, f64)> = None;
+pub fn choose_input<T: Scalar>(lambda: Option<&[T]>, lo: &[T], hi: &[T]) -> Option<(usize, T)> {
+    let mut best: Option<(usize, f64, f64, T)> = None;
     for i in 0..lo.len() {
-        let w = hi[i].to_f64() - lo[i].to_f64();
         // A dimension without a representable point strictly inside cannot be cut: skip it
         // (otherwise a large |Λ_i| keeps choosing it after it has shrunk to one ulp).
-        let m = T::from_f64_near(tables::midpoint(lo[i].to_f64(), hi[i].to_f64()));
-        if !(w > 0.0 && lo[i] < m && m < hi[i]) {
-            continue;
-        }
+        let Some(p) = cut_point(lo[i], hi[i]) else { continue };
+        let w = hi[i].to_f64() - lo[i].to_f64();
         let s = lambda.map_or(0.0, |l| l[i].to_f64().abs()) * w;
         let better = match best {
             None => true,
-            Some((_, bs, bw)) => s > bs || (s == bs && w > bw),
+            Some((_, bs, bw, _)) => s > bs || (s == bs && w > bw),
         };
         if better {
-            best = Some((i, s, w));
+            best = Some((i, s, w, p));
         }
     }
-    best.map(|(i, _, _)| (i, tables::midpoint(lo[i].to_f64(), hi[i].to_f64())))
+    best.map(|(i, _, _, p)| (i, p))
+}
+
+/// Where the input split cuts `[lo, hi]`: the representable midpoint, if it lies strictly inside.
+pub(super) fn cut_point<T: Scalar>(lo: T, hi: T) -> Option<T> {
+    let p = T::from_f64_near(tables::midpoint(lo.to_f64(), hi.to_f64()));
+    (lo < p && p < hi).then_some(p)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod attack;
 mod branch;
 mod clip;
 mod pool;
+mod strong;
 
 use crate::alpha::{Alpha, AlphaPlan, AlphaSettings};
 use crate::bound::{BoundError, Config, Method, Plan, Saves, Split, Workspace};
@@ -91,6 +92,10 @@ pub struct Settings {
     /// default) is plain CROWN with finite-difference β. Needs a plan with
     /// [`BabPlan::with_alpha`]; without its buffers the setting is ignored.
     pub alpha: AlphaSettings,
+    /// Input split: strong branching over the `k` dimensions with the largest `|Λ_i|·width_i`
+    /// (both halves of each are bounded, the cut whose worse half has the largest margin wins;
+    /// see `strong`). 0 cuts the largest `|Λ_i|·width_i` without probing.
+    pub input_lookahead: u32,
 }
 
 /// Intermediate bounds of an activation-split domain.
@@ -120,6 +125,7 @@ impl Default for Settings {
             beta_iters: 6,
             intermediate: Intermediate::Recompute,
             alpha: AlphaSettings::OFF,
+            input_lookahead: 0,
         }
     }
 }
@@ -168,6 +174,20 @@ pub struct Stats {
     pub attack_passes: u64,
     /// Domains whose input box the CROWN lines shrank (see `clip`), or dropped outright.
     pub clipped: u64,
+    /// Input split with strong branching: halves bounded to choose a cut (see `strong`).
+    pub probed: u64,
+}
+
+impl Stats {
+    /// Add the counters of another run (of a part of the same search); `max_live` is the larger.
+    pub fn add(&mut self, other: &Stats) {
+        self.bounded += other.bounded;
+        self.verified += other.verified;
+        self.attack_passes += other.attack_passes;
+        self.clipped += other.clipped;
+        self.probed += other.probed;
+        self.max_live = self.max_live.max(other.max_live);
+    }
 }
 
 /// Buffer sizes for branch and bound on one model and spec.
@@ -188,6 +208,9 @@ pub struct BabPlan {
     pub split_values: usize,
     /// Scalars of the α-CROWN optimiser's state (0: no α; see [`BabPlan::with_alpha`]).
     pub alpha: usize,
+    /// Scalars of one input-split domain's interval caps (0: none kept; see
+    /// [`BabPlan::with_caps`]).
+    pub caps: usize,
 }
 
 impl BabPlan {
@@ -200,12 +223,20 @@ impl BabPlan {
         depth: usize,
         split_values: usize,
     ) -> Self {
-        BabPlan { bound, input, atoms, domains, depth, split_values, alpha: 0 }
+        BabPlan { bound, input, atoms, domains, depth, split_values, alpha: 0, caps: 0 }
     }
     /// This plan with the α-CROWN optimiser's buffers ([`AlphaPlan`]) reserved (a `const fn`).
     pub const fn with_alpha(self) -> Self {
         let alpha = AlphaPlan::for_plan(&self.bound, self.input).scalars();
         BabPlan { alpha, ..self }
+    }
+    /// This plan with interval caps for the input split (a `const fn`; `caps` is
+    /// [`crate::bound::caps_len`] of the graph): every pooled domain keeps the intervals its
+    /// bound found, and its children are bounded inside them, so a child's bounds are never
+    /// looser than its parent's (CROWN alone does not guarantee that). `caps` scalars per pooled
+    /// domain and five more for the current one and strong branching's probes.
+    pub const fn with_caps(self, caps: usize) -> Self {
+        BabPlan { caps, ..self }
     }
     /// The plan for a graph, `atoms` spec atoms, a pool of `domains` domains of up to `depth`
     /// splits, and a bound chunk of `chunk` rows. `activation_split` reserves the BBPS buffers.
@@ -236,6 +267,7 @@ impl BabPlan {
             + 4 * self.depth
             + if self.split_values > 0 { Workspace::<f32>::snapshot_len(&self.bound) } else { 0 }
             + self.alpha
+            + (self.domains + 5) * self.caps
     }
     /// Booleans needed.
     pub const fn flags(&self) -> usize {
@@ -270,7 +302,7 @@ pub fn is_split_node<T: Scalar>(g: &Graph<'_, T>, id: NodeId) -> bool {
         })
 }
 
-pub use pool::DomainRecord;
+pub use pool::{Caps, DomainRecord};
 
 /// All buffers branch and bound runs in, carved from caller storage sized by a [`BabPlan`].
 pub struct BabWorkspace<'w, T> {
@@ -293,6 +325,12 @@ pub struct BabWorkspace<'w, T> {
     beta: &'w mut [T],
     snapshot: &'w mut [T],
     alpha: Option<Alpha<'w, T>>,
+    /// The current domain's interval caps (input split with caps; empty otherwise).
+    dom_caps: &'w mut [T],
+    /// Strong branching's probes: the caps of the current dimension's halves, then the best's.
+    probe_caps: &'w mut [T],
+    /// Whether `dom_caps` holds caps for the root (see [`BabWorkspace::set_root_caps`]).
+    root_caps: bool,
 }
 
 impl<'w, T: Scalar> BabWorkspace<'w, T> {
@@ -333,17 +371,21 @@ impl<'w, T: Scalar> BabWorkspace<'w, T> {
         let (beta, rest) = rest.split_at_mut(4 * plan.depth);
         let snap = if plan.split_values > 0 { Workspace::<T>::snapshot_len(&plan.bound) } else { 0 };
         let (snapshot, rest) = rest.split_at_mut(snap);
+        let (alpha_buf, rest) = rest.split_at_mut(plan.alpha);
         let alpha = if plan.alpha > 0 {
             let ap = AlphaPlan::for_plan(&plan.bound, d);
             if ap.scalars() != plan.alpha {
                 return Err(BoundError::Shape);
             }
-            Some(Alpha::new(ap, &mut rest[..plan.alpha])?)
+            Some(Alpha::new(ap, alpha_buf)?)
         } else {
             None
         };
+        let (pool_caps, rest) = rest.split_at_mut(plan.domains * plan.caps);
+        let (dom_caps, rest) = rest.split_at_mut(plan.caps);
+        let probe_caps = &mut rest[..4 * plan.caps];
         let (pool_splits, cur) = splits.split_at_mut(plan.domains * plan.depth);
-        let pool = Pool::new(plan.domains, plan.depth, d, boxes, pool_splits, records);
+        let pool = Pool::new(plan.domains, plan.depth, d, boxes, pool_splits, records, pool_caps);
         Ok(BabWorkspace {
             plan,
             bound,
@@ -362,6 +404,9 @@ impl<'w, T: Scalar> BabWorkspace<'w, T> {
             beta,
             snapshot,
             alpha,
+            dom_caps,
+            probe_caps,
+            root_caps: false,
         })
     }
     /// The plan.
@@ -371,6 +416,16 @@ impl<'w, T: Scalar> BabWorkspace<'w, T> {
     /// The bound engine's workspace (node intervals of the last bounding run).
     pub fn bound_workspace(&mut self) -> &mut Workspace<'w, T> {
         &mut self.bound
+    }
+    /// Interval caps for the next run's root (an input split with caps), e.g. those of an open
+    /// domain another search handed out: they must enclose the node values over the run's box.
+    pub fn set_root_caps(&mut self, caps: &[T]) -> Result<(), BoundError> {
+        if caps.len() != self.dom_caps.len() || caps.is_empty() {
+            return Err(BoundError::Shape);
+        }
+        self.dom_caps.copy_from_slice(caps);
+        self.root_caps = true;
+        Ok(())
     }
 }
 
@@ -391,11 +446,15 @@ fn bound_domain<T: Scalar>(
     ws: &mut BabWorkspace<'_, T>,
     n_splits: usize,
     root: bool,
+    caps: Caps,
     settings: &Settings,
     activation: bool,
     keep_going: &mut dyn FnMut() -> bool,
 ) -> Result<Bounded, BoundError> {
     let beta_iters = settings.beta_iters;
+    // An input split with caps bounds inside the intervals the domain came with, and keeps its
+    // own for its children.
+    let keep_caps = !activation && ws.plan.caps > 0;
     let splits = &ws.cur[..n_splits];
     let d = ws.plan.input;
     let m = spec.atoms();
@@ -403,7 +462,10 @@ fn bound_domain<T: Scalar>(
     if root && ws.plan.split_values > 0 {
         saves.shortcuts = Some((&mut *ws.shortcuts, &*ws.offsets));
     }
-    let nonempty = if root || !activation || ws.snapshot.is_empty() {
+    let nonempty = if keep_caps && caps != Caps::None {
+        let crown = caps == Caps::Enclosing;
+        ws.bound.node_bounds_capped(g, ws.x_lo, ws.x_hi, cfg, ws.dom_caps, crown, keep_going)?
+    } else if root || !activation || ws.snapshot.is_empty() {
         let ok = ws.bound.node_bounds_until(g, ws.x_lo, ws.x_hi, splits, cfg, &mut saves, keep_going)?;
         if root && !ws.snapshot.is_empty() {
             ws.bound.save(ws.snapshot)?;
@@ -422,6 +484,9 @@ fn bound_domain<T: Scalar>(
     };
     if !nonempty {
         return Ok(Bounded::Verified);
+    }
+    if keep_caps {
+        ws.bound.save_caps(g, ws.dom_caps)?;
     }
     // α in every domain of an activation split, but only at the root of an input split: there a
     // child's box is smaller, which tightens its bounds far more than α does, and the α
@@ -445,22 +510,7 @@ fn bound_domain<T: Scalar>(
     for (l, r) in lbs.iter_mut().zip(spec.rhs) {
         *l = l.sub_down(*r);
     }
-    let mut worst: Option<(f64, usize)> = None;
-    for k in 0..spec.clauses() {
-        let mut best = (f64::NEG_INFINITY, 0usize);
-        for i in spec.clause(k) {
-            let v = lbs[i].to_f64();
-            if v > best.0 {
-                best = (v, i);
-            }
-        }
-        if best.0 > 0.0 {
-            continue; // refuted: one atom can never hold
-        }
-        if worst.is_none_or(|w| best.0 < w.0) {
-            worst = Some(best);
-        }
-    }
+    let worst = worst_clause(spec, lbs);
     let Some((mut margin, mut target)) = worst else { return Ok(Bounded::Verified) };
     // Split multipliers (or α-CROWN jointly with them): try to refute the open clauses through
     // their best atoms, worst clause first; the first clause that stays open decides the domain's
@@ -468,16 +518,6 @@ fn bound_domain<T: Scalar>(
     let mut use_beta = false;
     if use_alpha || (n_splits > 0 && beta_iters > 0 && cfg.method == Method::Crown) {
         let n = g.output_len();
-        let best_atom = |k: usize, lbs: &[T]| {
-            let mut best = (f64::NEG_INFINITY, 0usize);
-            for i in spec.clause(k) {
-                let v = lbs[i].to_f64();
-                if v > best.0 {
-                    best = (v, i);
-                }
-            }
-            best
-        };
         // Visit clauses in increasing margin order without extra memory: each round takes the
         // smallest margin above the previous one.
         if ws.lbs[..m].iter().any(|v| !v.is_usable()) {
@@ -489,7 +529,7 @@ fn bound_domain<T: Scalar>(
         loop {
             let mut next: Option<(f64, usize, usize)> = None;
             for k in 0..spec.clauses() {
-                let b = best_atom(k, ws.lbs);
+                let b = best_atom(spec, k, ws.lbs);
                 if b.0 > 0.0 {
                     continue; // refuted already
                 }
@@ -535,6 +575,35 @@ fn bound_domain<T: Scalar>(
         )?;
     }
     Ok(Bounded::Open { margin, target })
+}
+
+/// The best (largest) margin among clause `k`'s atoms and that atom; `margins[i]` is atom `i`'s
+/// `lb − rhs`. A clause whose best margin is positive can never hold.
+fn best_atom<T: Scalar>(spec: &Spec<'_, T>, k: usize, margins: &[T]) -> (f64, usize) {
+    let mut best = (f64::NEG_INFINITY, 0usize);
+    for i in spec.clause(k) {
+        let v = margins[i].to_f64();
+        if v > best.0 {
+            best = (v, i);
+        }
+    }
+    best
+}
+
+/// The domain's margin: the smallest best margin over the clauses that may still hold, and its
+/// atom; `None` when every clause is refuted (the domain is verified).
+fn worst_clause<T: Scalar>(spec: &Spec<'_, T>, margins: &[T]) -> Option<(f64, usize)> {
+    let mut worst: Option<(f64, usize)> = None;
+    for k in 0..spec.clauses() {
+        let best = best_atom(spec, k, margins);
+        if best.0 > 0.0 {
+            continue; // refuted: one atom can never hold
+        }
+        if worst.is_none_or(|w| best.0 < w.0) {
+            worst = Some(best);
+        }
+    }
+    worst
 }
 
 /// α-CROWN for one spec row (`row·y ≤ rhs` unsafe), jointly with the split multipliers when the
@@ -692,7 +761,8 @@ pub fn verify<T: Scalar>(
     ws.pool.clear();
     ws.x_lo.copy_from_slice(spec.lo);
     ws.x_hi.copy_from_slice(spec.hi);
-    if ws.pool.push(spec.lo, spec.hi, &[], T::ZERO, f64::NEG_INFINITY).is_none() {
+    let root_caps = if core::mem::take(&mut ws.root_caps) { Caps::Enclosing } else { Caps::None };
+    if ws.pool.push(spec.lo, spec.hi, &[], (root_caps, ws.dom_caps), T::ZERO, f64::NEG_INFINITY).is_none() {
         return (Verdict::Unknown(Reason::Capacity), stats);
     }
     let mut root = true;
@@ -707,13 +777,13 @@ pub fn verify<T: Scalar>(
         if settings.max_steps > 0 && stats.bounded >= settings.max_steps {
             return (Verdict::Unknown(Reason::Steps), stats);
         }
-        let Some((n_splits, _)) = ws.pool.pop(ws.x_lo, ws.x_hi, ws.cur) else {
+        let Some((n_splits, caps)) = ws.pool.pop(ws.x_lo, ws.x_hi, ws.cur, ws.dom_caps) else {
             return (Verdict::Holds, stats);
         };
         stats.bounded += 1;
         let res = {
             let snapshot = stats;
-            bound_domain(g, spec, &cfg, ws, n_splits, root, settings, activation, &mut || {
+            bound_domain(g, spec, &cfg, ws, n_splits, root, caps, settings, activation, &mut || {
                 keep_going(&snapshot)
             })
         };
@@ -782,7 +852,8 @@ pub fn verify<T: Scalar>(
                 let p = T::from_f64_near(c.point);
                 for upper in [true, false] {
                     ws.cur[n_splits] = Split { node: c.node, idx: c.idx, upper, point: p };
-                    if ws.pool.push(ws.x_lo, ws.x_hi, &ws.cur[..n_splits + 1], score, key).is_none() {
+                    let (pool, cur) = (&mut ws.pool, &ws.cur[..n_splits + 1]);
+                    if pool.push(ws.x_lo, ws.x_hi, cur, (Caps::None, &[]), score, key).is_none() {
                         return (Verdict::Unknown(Reason::Capacity), stats);
                     }
                 }
@@ -792,28 +863,54 @@ pub fn verify<T: Scalar>(
             }
         }
         if !done {
-            let lam = &ws.input_a[target * (d + 1)..target * (d + 1) + d];
-            let lam = if cfg.method == Method::Crown { Some(lam) } else { None };
-            let Some((i, mid)) = branch::choose_input(lam, ws.x_lo, ws.x_hi) else {
-                return (Verdict::Unknown(Reason::Depth), stats);
-            };
-            let mid = T::from_f64_near(mid);
-            if !(mid > ws.x_lo[i] && mid < ws.x_hi[i]) {
-                return (Verdict::Unknown(Reason::Depth), stats);
-            }
-            let (l0, h0) = (ws.x_lo[i], ws.x_hi[i]);
-            for half in 0..2 {
-                if half == 0 {
-                    ws.x_hi[i] = mid;
-                } else {
-                    ws.x_lo[i] = mid;
-                    ws.x_hi[i] = h0;
+            // The cut and, when the halves were probed (strong branching), their margins; the
+            // probed halves keep the intervals the probes found, the others their parent's.
+            let probed = settings.input_lookahead > 0 && cfg.method == Method::Crown;
+            let (i, mid, margins) = if probed {
+                let k = settings.input_lookahead as usize;
+                let snapshot = stats;
+                let cut = strong::choose(g, spec, &cfg, ws, target, k, &mut || keep_going(&snapshot));
+                match cut {
+                    Ok(Some(c)) => {
+                        stats.probed += c.probes;
+                        (c.dim, c.point, c.margins)
+                    }
+                    Ok(None) => return (Verdict::Unknown(Reason::Depth), stats),
+                    Err(BoundError::Interrupted) => return (Verdict::Unknown(Reason::Timeout), stats),
+                    Err(e) => return (Verdict::Unknown(Reason::Numeric(e)), stats),
                 }
-                if ws.pool.push(ws.x_lo, ws.x_hi, &ws.cur[..n_splits], score, key).is_none() {
+            } else {
+                let lam = &ws.input_a[target * (d + 1)..target * (d + 1) + d];
+                let lam = if cfg.method == Method::Crown { Some(lam) } else { None };
+                let Some((i, mid)) = branch::choose_input(lam, ws.x_lo, ws.x_hi) else {
+                    return (Verdict::Unknown(Reason::Depth), stats);
+                };
+                (i, mid, [Some(margin); 2])
+            };
+            let (l0, h0) = (ws.x_lo[i], ws.x_hi[i]);
+            for (half, m) in margins.into_iter().enumerate() {
+                let Some(m) = m else {
+                    stats.verified += 1; // the probe verified this half
+                    continue;
+                };
+                let (lo, hi) = if half == 0 { (l0, mid) } else { (mid, h0) };
+                ws.x_lo[i] = lo;
+                ws.x_hi[i] = hi;
+                let key = if settings.order == Order::BestFirst { m } else { key };
+                let c = ws.plan.caps;
+                let caps = if probed {
+                    (Caps::Own, strong::best_caps(ws.probe_caps, c, half))
+                } else {
+                    (Caps::Enclosing, &*ws.dom_caps)
+                };
+                let pushed =
+                    ws.pool.push(ws.x_lo, ws.x_hi, &ws.cur[..n_splits], caps, T::from_f64_down(m), key);
+                ws.x_lo[i] = l0;
+                ws.x_hi[i] = h0;
+                if pushed.is_none() {
                     return (Verdict::Unknown(Reason::Capacity), stats);
                 }
             }
-            ws.x_lo[i] = l0;
         }
         stats.max_live = stats.max_live.max(ws.pool.len() as u32);
     }
@@ -839,8 +936,41 @@ fn run_attack<T: Scalar>(
     found
 }
 
-/// Host convenience (feature `alloc`): size a workspace on the heap and run [`verify`].
+/// An open input-split domain handed out of a search (see [`verify_alloc`]): its box and, when
+/// the search kept them, its interval caps (empty otherwise), which a search of the box may start
+/// from.
 #[cfg(feature = "alloc")]
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenDomain<T> {
+    /// Lower ends of the box.
+    pub lo: alloc::vec::Vec<T>,
+    /// Upper ends of the box.
+    pub hi: alloc::vec::Vec<T>,
+    /// Interval caps ([`crate::bound::Workspace::save_caps`] layout), or empty.
+    pub caps: alloc::vec::Vec<T>,
+}
+
+impl Settings {
+    /// Whether branch and bound splits the input box on a model with `input_len` inputs (`Auto`
+    /// picks the input split for low-dimensional inputs; an activation split falls back to it
+    /// only on models with nothing to split).
+    pub fn splits_input(&self, input_len: usize) -> bool {
+        match self.branching {
+            Branching::Input => true,
+            Branching::Auto => input_len <= self.input_split_max_dim as usize,
+            _ => false,
+        }
+    }
+}
+
+/// Host convenience (feature `alloc`): size a workspace on the heap and run [`verify`]; an input
+/// split keeps interval caps ([`BabPlan::with_caps`]). `root_caps` (empty for none) are the caps
+/// of the box of `spec`, from an [`OpenDomain`] of an earlier search. When the run stops at
+/// `settings.max_steps` and `open` is given, the domains still open are appended to it (input
+/// split only: a domain with activation splits is more than its box, so then nothing is
+/// appended); together they cover every point of the box not yet verified.
+#[cfg(feature = "alloc")]
+#[allow(clippy::too_many_arguments)]
 pub fn verify_alloc<T: Scalar>(
     g: &Graph<'_, T>,
     spec: &Spec<'_, T>,
@@ -848,14 +978,17 @@ pub fn verify_alloc<T: Scalar>(
     domains: usize,
     depth: usize,
     keep_going: &mut dyn FnMut(&Stats) -> bool,
+    root_caps: &[T],
+    open: Option<&mut alloc::vec::Vec<OpenDomain<T>>>,
 ) -> (Verdict, Stats, alloc::vec::Vec<T>) {
     use alloc::vec;
-    let activation = !matches!(settings.branching, Branching::Input);
-    let plan = match BabPlan::new(g, spec.atoms(), domains, depth, 64, activation) {
-        Ok(p) if settings.alpha.iters > 0 => p.with_alpha(),
+    let input = settings.splits_input(g.input_len());
+    let plan = match BabPlan::new(g, spec.atoms(), domains, depth, 64, !input) {
         Ok(p) => p,
         Err(e) => return (Verdict::Unknown(Reason::Numeric(e)), Stats::default(), vec![]),
     };
+    let plan = if settings.alpha.iters > 0 { plan.with_alpha() } else { plan };
+    let plan = if input { plan.with_caps(crate::bound::caps_len(g)) } else { plan };
     let mut scalars = vec![T::ZERO; plan.scalars()];
     let mut flags = vec![false; plan.flags()];
     let mut splits = vec![Split { node: 0, idx: 0, upper: false, point: T::ZERO }; plan.splits()];
@@ -875,6 +1008,24 @@ pub fn verify_alloc<T: Scalar>(
         Ok(w) => w,
         Err(e) => return (Verdict::Unknown(Reason::Numeric(e)), Stats::default(), vec![]),
     };
+    if !root_caps.is_empty()
+        && let Err(e) = ws.set_root_caps(root_caps)
+    {
+        return (Verdict::Unknown(Reason::Numeric(e)), Stats::default(), vec![]);
+    }
     let (v, s) = verify(g, spec, settings, &mut ws, keep_going, &mut cex);
+    if let Some(out) = open
+        && v == Verdict::Unknown(Reason::Steps)
+    {
+        let at = out.len();
+        ws.pool.for_each(|lo, hi, splits, caps| {
+            if splits == 0 {
+                out.push(OpenDomain { lo: lo.to_vec(), hi: hi.to_vec(), caps: caps.to_vec() });
+            }
+        });
+        if out.len() - at != ws.pool.len() {
+            out.truncate(at); // some domain had splits: its box alone would be wrong
+        }
+    }
     (v, s, cex)
 }

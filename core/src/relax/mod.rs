@@ -108,12 +108,18 @@ fn slack(delta: f64, xmax: f64) -> f64 {
 
 /// `b − s` rounded toward −∞ (`s ≥ 0`), then into `T` downward.
 fn sub_down<T: Scalar>(b: f64, s: f64) -> T {
+    if s == 0.0 {
+        return T::from_f64_down(b); // exact in f64 already
+    }
     let t = b - s;
     T::from_f64_down(t - (2.0 * EPS * t.abs() + ETA))
 }
 
 /// `b + s` rounded toward +∞ (`s ≥ 0`), then into `T` upward.
 fn add_up<T: Scalar>(b: f64, s: f64) -> T {
+    if s == 0.0 {
+        return T::from_f64_up(b);
+    }
     let t = b + s;
     T::from_f64_up(t + (2.0 * EPS * t.abs() + ETA))
 }
