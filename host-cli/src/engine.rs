@@ -251,7 +251,11 @@ fn check_t<T: Scalar + Send + Sync>(
     // An input split keeps no split list per domain, so its pool holds many more domains.
     // (It keeps interval caps per domain instead, see `bab::verify_alloc`.)
     let input = opts.settings.splits_input(g.input_len());
-    let (depth, caps) = if input { (1, bound::caps_len(&g)) } else { (opts.depth, 0) };
+    let (depth, caps) = if input {
+        (1, bound::caps_len(&g) + prop.cases.iter().map(|c| c.rhs.len()).max().unwrap_or(0))
+    } else {
+        (opts.depth, 0)
+    };
     let domains = domain_capacity::<T>(model.input_len(), depth, caps, opts.memory);
     for (case, case_g) in prop.cases.iter().zip(cases.iter()) {
         let st = SpecT::<T>::new(case_g);

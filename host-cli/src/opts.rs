@@ -83,6 +83,10 @@ pub struct EngineArgs {
     /// Input split: signed-gradient attack steps inside every open domain, from its centre (0 = off).
     #[arg(long, default_value_t = 10)]
     pub domain_attack_steps: u32,
+    /// Counterexample search: random points on and inside the faces of the input box tried first
+    /// (forward passes only)
+    #[arg(long, default_value_t = ATTACK_SAMPLES)]
+    pub attack_samples: u32,
     /// Input split: strong branching over the N dimensions with the largest |coefficient|·width
     /// (both halves of each are bounded; 0 = cut the largest without probing)
     #[arg(long, default_value_t = INPUT_LOOKAHEAD)]
@@ -121,6 +125,9 @@ pub struct AlphaArgs {
     #[arg(long, default_value_t = AlphaSettings::OFF.patience)]
     pub alpha_patience: u32,
 }
+
+/// Default `--attack-samples` of `verify` and `bench`.
+pub const ATTACK_SAMPLES: u32 = 4096;
 
 /// Default `--input-lookahead` of `verify` and `bench`: every dimension of an input that `auto`
 /// splits (at most 16).
@@ -169,6 +176,7 @@ impl EngineArgs {
             beta_iters: self.beta_iters,
             domain_attack_steps: self.domain_attack_steps,
             input_lookahead: self.input_lookahead,
+            attack_samples: self.attack_samples,
             intermediate: match self.intermediate {
                 IntermediateArg::Recompute => Intermediate::Recompute,
                 IntermediateArg::Fixed => Intermediate::Fixed,

@@ -74,6 +74,9 @@ pub struct Settings {
     pub attack_restarts: u32,
     /// Attack: gradient steps per restart.
     pub attack_steps: u32,
+    /// Attack: random points on and inside the faces of the box tried before the restarts
+    /// (see [`attack::sample_faces`]; forward passes only).
+    pub attack_samples: u32,
     /// Input split: signed-gradient attack steps inside every open domain, from its centre,
     /// after its centre and linear-bound corner failed (0 = only those two points). Cheap next
     /// to a bound, and finds counterexamples that live in a small part of a large box.
@@ -119,6 +122,7 @@ impl Default for Settings {
             max_steps: 0,
             attack_restarts: 20,
             attack_steps: 50,
+            attack_samples: 0,
             domain_attack_steps: 0,
             seed: 0x9e37_79b9_7f4a_7c15,
             input_split_max_dim: 16,
@@ -231,10 +235,12 @@ impl BabPlan {
         BabPlan { alpha, ..self }
     }
     /// This plan with interval caps for the input split (a `const fn`; `caps` is
-    /// [`crate::bound::caps_len`] of the graph): every pooled domain keeps the intervals its
-    /// bound found, and its children are bounded inside them, so a child's bounds are never
-    /// looser than its parent's (CROWN alone does not guarantee that). `caps` scalars per pooled
-    /// domain and five more for the current one and strong branching's probes.
+    /// [`crate::bound::caps_len`] of the graph plus `self.atoms`): every pooled domain keeps the
+    /// intervals and atom margins its bound found, and its children are bounded inside them, so a
+    /// child's bounds are never looser than its parent's (CROWN alone does not guarantee that).
+    /// `caps` scalars per pooled
+    /// domain, and the current domain's caps and strong branching's scratch (which needs them:
+    /// without caps `input_lookahead` is not used).
     pub const fn with_caps(self, caps: usize) -> Self {
         BabPlan { caps, ..self }
     }
@@ -267,7 +273,11 @@ impl BabPlan {
             + 4 * self.depth
             + if self.split_values > 0 { Workspace::<f32>::snapshot_len(&self.bound) } else { 0 }
             + self.alpha
-            + (self.domains + 5) * self.caps
+            + if self.caps > 0 {
+                (self.domains + 1) * self.caps + strong::scratch(d, self.atoms, self.caps)
+            } else {
+                0
+            }
     }
     /// Booleans needed.
     pub const fn flags(&self) -> usize {
@@ -327,8 +337,10 @@ pub struct BabWorkspace<'w, T> {
     alpha: Option<Alpha<'w, T>>,
     /// The current domain's interval caps (input split with caps; empty otherwise).
     dom_caps: &'w mut [T],
-    /// Strong branching's probes: the caps of the current dimension's halves, then the best's.
-    probe_caps: &'w mut [T],
+    /// Strong branching's scratch (see `strong::scratch`), without its probes' lines.
+    probe: &'w mut [T],
+    /// Strong branching's probes' input lines (`atoms × (d + 1)`).
+    probe_a: &'w mut [T],
     /// Whether `dom_caps` holds caps for the root (see [`BabWorkspace::set_root_caps`]).
     root_caps: bool,
 }
@@ -383,7 +395,10 @@ impl<'w, T: Scalar> BabWorkspace<'w, T> {
         };
         let (pool_caps, rest) = rest.split_at_mut(plan.domains * plan.caps);
         let (dom_caps, rest) = rest.split_at_mut(plan.caps);
-        let probe_caps = &mut rest[..4 * plan.caps];
+        let strong_len = if plan.caps > 0 { strong::scratch(d, plan.atoms, plan.caps) } else { 0 };
+        let lines_len = if plan.caps > 0 { plan.atoms * (d + 1) } else { 0 };
+        let (probe, rest) = rest.split_at_mut(strong_len - lines_len);
+        let probe_a = &mut rest[..lines_len];
         let (pool_splits, cur) = splits.split_at_mut(plan.domains * plan.depth);
         let pool = Pool::new(plan.domains, plan.depth, d, boxes, pool_splits, records, pool_caps);
         Ok(BabWorkspace {
@@ -405,7 +420,8 @@ impl<'w, T: Scalar> BabWorkspace<'w, T> {
             snapshot,
             alpha,
             dom_caps,
-            probe_caps,
+            probe,
+            probe_a,
             root_caps: false,
         })
     }
@@ -464,7 +480,8 @@ fn bound_domain<T: Scalar>(
     }
     let nonempty = if keep_caps && caps != Caps::None {
         let crown = caps == Caps::Enclosing;
-        ws.bound.node_bounds_capped(g, ws.x_lo, ws.x_hi, cfg, ws.dom_caps, crown, keep_going)?
+        let (intervals, _) = split_caps(ws.dom_caps, ws.plan.atoms);
+        ws.bound.node_bounds_capped(g, ws.x_lo, ws.x_hi, cfg, intervals, crown, keep_going)?
     } else if root || !activation || ws.snapshot.is_empty() {
         let ok = ws.bound.node_bounds_until(g, ws.x_lo, ws.x_hi, splits, cfg, &mut saves, keep_going)?;
         if root && !ws.snapshot.is_empty() {
@@ -486,7 +503,7 @@ fn bound_domain<T: Scalar>(
         return Ok(Bounded::Verified);
     }
     if keep_caps {
-        ws.bound.save_caps(g, ws.dom_caps)?;
+        ws.bound.save_caps(g, split_caps_mut(ws.dom_caps, ws.plan.atoms).0)?;
     }
     // α in every domain of an activation split, but only at the root of an input split: there a
     // child's box is smaller, which tightens its bounds far more than α does, and the α
@@ -506,9 +523,13 @@ fn bound_domain<T: Scalar>(
         cfg,
         &mut Saves { input_a: Some(&mut ws.input_a[..m * (d + 1)]), ..Saves::default() },
     )?;
-    // Margins: lb(c·y) − d, rounded down.
+    // Margins: lb(c·y) − d, rounded down; with caps never below the enclosing domain's.
     for (l, r) in lbs.iter_mut().zip(spec.rhs) {
         *l = l.sub_down(*r);
+    }
+    if keep_caps {
+        let (_, kept) = split_caps_mut(ws.dom_caps, ws.plan.atoms);
+        inherit_margins(lbs, &mut kept[..m], caps != Caps::None);
     }
     let worst = worst_clause(spec, lbs);
     let Some((mut margin, mut target)) = worst else { return Ok(Bounded::Verified) };
@@ -575,6 +596,32 @@ fn bound_domain<T: Scalar>(
         )?;
     }
     Ok(Bounded::Open { margin, target })
+}
+
+/// A domain's caps: the node intervals ([`crate::bound::Workspace::save_caps`]) and the margins
+/// of the spec atoms (`atoms` scalars at the end).
+fn split_caps<T>(caps: &[T], atoms: usize) -> (&[T], &[T]) {
+    caps.split_at(caps.len().saturating_sub(atoms))
+}
+
+/// [`split_caps`], writable.
+fn split_caps_mut<T>(caps: &mut [T], atoms: usize) -> (&mut [T], &mut [T]) {
+    let n = caps.len().saturating_sub(atoms);
+    caps.split_at_mut(n)
+}
+
+/// Raise `margins` to the enclosing domain's `kept` ones when `inherited` (a margin bound over a
+/// box holds on any box inside it), then keep them for the children. Without this a child's
+/// margin can come out below its parent's even inside the parent's intervals (the output pass
+/// relaxes differently), and strong branching then ranks cuts by noise: ACAS Xu 1_1 property 5
+/// kept cutting its two thinnest dimensions, whose halves "did not get worse".
+fn inherit_margins<T: Scalar>(margins: &mut [T], kept: &mut [T], inherited: bool) {
+    for (l, k) in margins.iter_mut().zip(kept.iter_mut()) {
+        if inherited {
+            *l = l.max_of(*k);
+        }
+        *k = *l;
+    }
 }
 
 /// The best (largest) margin among clause `k`'s atoms and that atom; `margins[i]` is atom `i`'s
@@ -724,6 +771,14 @@ pub fn verify<T: Scalar>(
     // 1. Attack.
     let mut rng = attack::Rng::new(settings.seed);
     if let Some(mut atk) = attack::Attack::new(g, ws.attack) {
+        let snapshot = stats;
+        let n = settings.attack_samples;
+        let (passes, found) =
+            attack::sample_faces(&mut atk, g, spec, n, &mut rng, cex, &mut || keep_going(&snapshot));
+        stats.attack_passes += passes;
+        if found {
+            return (Verdict::Violated, stats);
+        }
         let (r, s) = (settings.attack_restarts, settings.attack_steps);
         if run_attack(&mut atk, g, spec, None, (r, s), &mut rng, cex, &mut stats, keep_going) {
             return (Verdict::Violated, stats);
@@ -863,52 +918,55 @@ pub fn verify<T: Scalar>(
             }
         }
         if !done {
-            // The cut and, when the halves were probed (strong branching), their margins; the
-            // probed halves keep the intervals the probes found, the others their parent's.
-            let probed = settings.input_lookahead > 0 && cfg.method == Method::Crown;
-            let (i, mid, margins) = if probed {
+            let key_of = |m: f64| if settings.order == Order::BestFirst { m } else { key };
+            if settings.input_lookahead > 0 && cfg.method == Method::Crown && ws.plan.caps > 0 {
+                // Strong branching: push the probed halves (clipped, with their intervals).
                 let k = settings.input_lookahead as usize;
                 let snapshot = stats;
-                let cut = strong::choose(g, spec, &cfg, ws, target, k, &mut || keep_going(&snapshot));
-                match cut {
-                    Ok(Some(c)) => {
-                        stats.probed += c.probes;
-                        (c.dim, c.point, c.margins)
-                    }
+                let cut = match strong::choose(g, spec, &cfg, ws, target, k, &mut || keep_going(&snapshot)) {
+                    Ok(Some(c)) => c,
                     Ok(None) => return (Verdict::Unknown(Reason::Depth), stats),
                     Err(BoundError::Interrupted) => return (Verdict::Unknown(Reason::Timeout), stats),
                     Err(e) => return (Verdict::Unknown(Reason::Numeric(e)), stats),
+                };
+                stats.probed += cut.probes;
+                stats.clipped += cut.clipped;
+                for (h, m) in cut.margins.into_iter().enumerate() {
+                    let Some(m) = m else {
+                        stats.verified += 1; // the probe verified this half
+                        continue;
+                    };
+                    let (lo, hi, caps) = strong::half(ws.probe, d, ws.plan.caps, h);
+                    let sc = T::from_f64_down(m);
+                    if ws.pool.push(lo, hi, &[], (cut.caps[h], caps), sc, key_of(m)).is_none() {
+                        return (Verdict::Unknown(Reason::Capacity), stats);
+                    }
                 }
             } else {
+                // The largest |Λ_i|·width_i; both halves inside this domain's intervals.
                 let lam = &ws.input_a[target * (d + 1)..target * (d + 1) + d];
                 let lam = if cfg.method == Method::Crown { Some(lam) } else { None };
                 let Some((i, mid)) = branch::choose_input(lam, ws.x_lo, ws.x_hi) else {
                     return (Verdict::Unknown(Reason::Depth), stats);
                 };
-                (i, mid, [Some(margin); 2])
-            };
-            let (l0, h0) = (ws.x_lo[i], ws.x_hi[i]);
-            for (half, m) in margins.into_iter().enumerate() {
-                let Some(m) = m else {
-                    stats.verified += 1; // the probe verified this half
-                    continue;
-                };
-                let (lo, hi) = if half == 0 { (l0, mid) } else { (mid, h0) };
-                ws.x_lo[i] = lo;
-                ws.x_hi[i] = hi;
-                let key = if settings.order == Order::BestFirst { m } else { key };
-                let c = ws.plan.caps;
-                let caps = if probed {
-                    (Caps::Own, strong::best_caps(ws.probe_caps, c, half))
-                } else {
-                    (Caps::Enclosing, &*ws.dom_caps)
-                };
-                let pushed =
-                    ws.pool.push(ws.x_lo, ws.x_hi, &ws.cur[..n_splits], caps, T::from_f64_down(m), key);
-                ws.x_lo[i] = l0;
-                ws.x_hi[i] = h0;
-                if pushed.is_none() {
-                    return (Verdict::Unknown(Reason::Capacity), stats);
+                let (l0, h0) = (ws.x_lo[i], ws.x_hi[i]);
+                for (lo, hi) in [(l0, mid), (mid, h0)] {
+                    ws.x_lo[i] = lo;
+                    ws.x_hi[i] = hi;
+                    let (pool, cur) = (&mut ws.pool, &ws.cur[..n_splits]);
+                    let pushed = pool.push(
+                        ws.x_lo,
+                        ws.x_hi,
+                        cur,
+                        (Caps::Enclosing, ws.dom_caps),
+                        score,
+                        key_of(margin),
+                    );
+                    ws.x_lo[i] = l0;
+                    ws.x_hi[i] = h0;
+                    if pushed.is_none() {
+                        return (Verdict::Unknown(Reason::Capacity), stats);
+                    }
                 }
             }
         }
@@ -917,7 +975,9 @@ pub fn verify<T: Scalar>(
 }
 
 /// Run the attack on `sub` (or the whole box) with `(restarts, steps)`, counting its passes in
-/// `stats`. Returns whether `cex` holds a confirmed counterexample.
+/// `stats`. On a sub-box (a domain) the first start is the point `try_box_point` tried last (the
+/// corner minimising the target's linear bound). Returns whether `cex` holds a confirmed
+/// counterexample.
 #[allow(clippy::too_many_arguments)]
 fn run_attack<T: Scalar>(
     atk: &mut attack::Attack<'_, T>,
@@ -931,7 +991,8 @@ fn run_attack<T: Scalar>(
     keep_going: &mut dyn FnMut(&Stats) -> bool,
 ) -> bool {
     let snapshot = *stats;
-    let (passes, found) = atk.run(g, spec, sub, restarts, steps, rng, cex, &mut || keep_going(&snapshot));
+    let (passes, found) =
+        atk.run(g, spec, sub, restarts, steps, sub.is_some(), rng, cex, &mut || keep_going(&snapshot));
     stats.attack_passes += passes;
     found
 }
@@ -988,7 +1049,7 @@ pub fn verify_alloc<T: Scalar>(
         Err(e) => return (Verdict::Unknown(Reason::Numeric(e)), Stats::default(), vec![]),
     };
     let plan = if settings.alpha.iters > 0 { plan.with_alpha() } else { plan };
-    let plan = if input { plan.with_caps(crate::bound::caps_len(g)) } else { plan };
+    let plan = if input { plan.with_caps(crate::bound::caps_len(g) + spec.atoms()) } else { plan };
     let mut scalars = vec![T::ZERO; plan.scalars()];
     let mut flags = vec![false; plan.flags()];
     let mut splits = vec![Split { node: 0, idx: 0, upper: false, point: T::ZERO }; plan.splits()];
