@@ -215,7 +215,7 @@ pub fn sample_faces<T: Scalar>(
     keep_going: &mut dyn FnMut() -> bool,
 ) -> (u64, bool) {
     let d = g.input_len();
-    if g.validate().is_err() || atk.values.len() < g.total_len() || atk.x.len() != d {
+    if samples == 0 || g.validate().is_err() || atk.values.len() < g.total_len() || atk.x.len() != d {
         return (0, false);
     }
     for k in 0..samples {
