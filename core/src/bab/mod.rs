@@ -516,17 +516,8 @@ fn bound_domain<T: Scalar>(
     }
     // First pass: all atoms, to find the target (worst clause, its best atom).
     let (lbs, _) = ws.lbs.split_at_mut(m);
-    ws.bound.output_lower(
-        g,
-        spec.rows,
-        lbs,
-        cfg,
-        &mut Saves { input_a: Some(&mut ws.input_a[..m * (d + 1)]), ..Saves::default() },
-    )?;
-    // Margins: lb(c·y) − d, rounded down; with caps never below the enclosing domain's.
-    for (l, r) in lbs.iter_mut().zip(spec.rhs) {
-        *l = l.sub_down(*r);
-    }
+    atom_margins(&mut ws.bound, g, spec, cfg, lbs, &mut ws.input_a[..m * (d + 1)])?;
+    // With caps, never below the enclosing domain's.
     if keep_caps {
         let (_, kept) = split_caps_mut(ws.dom_caps, ws.plan.atoms);
         inherit_margins(lbs, &mut kept[..m], caps != Caps::None);
@@ -596,6 +587,29 @@ fn bound_domain<T: Scalar>(
         )?;
     }
     Ok(Bounded::Open { margin, target })
+}
+
+/// The margin `lb(c·y) − d` of every spec atom, rounded down, into `margins`, and each atom's CROWN
+/// line at the input (`d` coefficients and the constant) into `lines`, after a bounding run.
+fn atom_margins<T: Scalar>(
+    bound: &mut Workspace<'_, T>,
+    g: &Graph<'_, T>,
+    spec: &Spec<'_, T>,
+    cfg: &Config,
+    margins: &mut [T],
+    lines: &mut [T],
+) -> Result<(), BoundError> {
+    bound.output_lower(
+        g,
+        spec.rows,
+        margins,
+        cfg,
+        &mut Saves { input_a: Some(lines), ..Saves::default() },
+    )?;
+    for (l, r) in margins.iter_mut().zip(spec.rhs) {
+        *l = l.sub_down(*r);
+    }
+    Ok(())
 }
 
 /// A domain's caps: the node intervals ([`crate::bound::Workspace::save_caps`]) and the margins

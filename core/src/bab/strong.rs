@@ -18,12 +18,14 @@
 //! uncapped probes in 10 s, and 3 with capped ones. Probing needs a plan with caps; it costs up
 //! to two bounds per candidate dimension, fewer when a first half already rules a dimension out.
 
-use crate::bound::{BoundError, Config, Saves};
+use crate::bound::{BoundError, Config};
 use crate::graph::Graph;
 use crate::num::Scalar;
 use crate::spec::Spec;
 
-use super::{BabWorkspace, Caps, branch, clip, inherit_margins, split_caps, split_caps_mut, worst_clause};
+use super::{
+    BabWorkspace, Caps, atom_margins, branch, clip, inherit_margins, split_caps, split_caps_mut, worst_clause,
+};
 
 /// The chosen cut: the halves' margins (`None` for a half the probe verified); their boxes and
 /// caps are in [`half`].
@@ -171,16 +173,7 @@ fn probe<T: Scalar>(
     }
     let lbs = &mut ws.lbs[m..2 * m];
     let lines = &mut ws.probe_a[..m * (d + 1)];
-    ws.bound.output_lower(
-        g,
-        spec.rows,
-        lbs,
-        cfg,
-        &mut Saves { input_a: Some(&mut *lines), ..Saves::default() },
-    )?;
-    for (l, r) in lbs.iter_mut().zip(spec.rhs) {
-        *l = l.sub_down(*r);
-    }
+    atom_margins(&mut ws.bound, g, spec, cfg, lbs, lines)?;
     let s = slot(ws.probe, d, c, h);
     let (_, half_kept) = split_caps_mut(&mut s[2 * d..], a);
     half_kept[..m].copy_from_slice(&kept[..m]);
