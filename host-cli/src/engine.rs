@@ -184,25 +184,30 @@ pub fn violates(c: &Case, y: &[f64]) -> bool {
 }
 
 /// Re-check a candidate from the engine: clamp into the box as written, evaluate with f32 (the
-/// deployed arithmetic of an ONNX float model) and test the spec in f64.
+/// deployed arithmetic of an ONNX float model) and test the spec in f64. Each input is the f32
+/// value nearest the candidate inside its interval; where the interval holds no f32 value at all
+/// (a fixed input written as, say, `0.1`, which f32 cannot represent) it is the f32 value
+/// nearest the interval, the one the deployed network is given for that input (VNN-COMP checks
+/// witnesses' inputs with a tolerance for this). Without that, no witness of such a property
+/// could ever be confirmed: collins_rul_cnn fixes 200 of its 400 inputs so.
 fn confirm(g32: &OwnedGraph<f32>, c: &Case, x: &[f64]) -> Option<Cex> {
-    let xf: Vec<f32> = x
-        .iter()
-        .zip(c.lo.iter().zip(&c.hi))
-        .map(|(&v, (&l, &h))| {
-            let v = v.clamp(l, h) as f32;
-            // Rounding to f32 may step outside [l, h]; step back in when an f32 value exists.
-            if (v as f64) < l && (v.next_up() as f64) <= h {
-                v.next_up()
-            } else if (v as f64) > h && (v.next_down() as f64) >= l {
-                v.next_down()
-            } else {
-                v
+    let mut xf = Vec::with_capacity(x.len());
+    for (&v, (&l, &h)) in x.iter().zip(c.lo.iter().zip(&c.hi)) {
+        let v = v.clamp(l, h) as f32;
+        // Rounding to f32 may step outside [l, h]; step back in when an f32 value exists.
+        let inside = |f: f32| l <= f as f64 && f as f64 <= h;
+        let v = [v, v.next_up(), v.next_down()].into_iter().find(|&f| inside(f));
+        let v = match v {
+            Some(f) => f,
+            // No f32 in [l, h]: it lies between two neighbouring f32 values; take the nearer.
+            None if f32_between(l, h) => {
+                let (a, mid) = (f32_floor(l), 0.5 * (l + h));
+                let b = a.next_up();
+                if mid - a as f64 <= b as f64 - mid { a } else { b }
             }
-        })
-        .collect();
-    if xf.iter().zip(c.lo.iter().zip(&c.hi)).any(|(&v, (&l, &h))| (v as f64) < l || (v as f64) > h) {
-        return None;
+            None => return None,
+        };
+        xf.push(v);
     }
     let y = g32.eval(&xf).ok()?;
     let y: Vec<f64> = y.iter().map(|&v| v as f64).collect();
@@ -210,6 +215,21 @@ fn confirm(g32: &OwnedGraph<f32>, c: &Case, x: &[f64]) -> Option<Cex> {
         return None;
     }
     Some(Cex { x: xf.iter().map(|&v| v as f64).collect(), y })
+}
+
+/// Whether `[l, h]` (finite, `l ≤ h`) lies strictly between two neighbouring f32 values.
+fn f32_between(l: f64, h: f64) -> bool {
+    if !l.is_finite() || !h.is_finite() || l > h {
+        return false;
+    }
+    let below = f32_floor(l);
+    below.is_finite() && (below as f64) < l && (below.next_up() as f64) > h
+}
+
+/// The largest f32 value `≤ v`.
+fn f32_floor(v: f64) -> f32 {
+    let f = v as f32;
+    if f as f64 > v { f.next_down() } else { f }
 }
 
 /// Domains that fit `memory` bytes for an input of `d` values and `depth` splits.
@@ -366,4 +386,41 @@ pub fn deadline(start: Instant, secs: f64) -> Instant {
     let d =
         if secs.is_finite() && secs > 0.0 { Duration::from_secs_f64(secs.min(1e9)) } else { Duration::ZERO };
     start.checked_add(d).unwrap_or(start + Duration::from_secs(1 << 30))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use genbab_core::graph::{Node, Op, Span};
+
+    /// `y = x` with the input fixed at 0.1 (no f32 value equals it): the witness is the f32 value
+    /// nearest 0.1, and it is confirmed; an interval with f32 values inside keeps its witness
+    /// inside.
+    #[test]
+    fn witnesses_of_fixed_inputs_without_an_f32_value_are_confirmed() {
+        let g = OwnedGraph::<f32> {
+            nodes: vec![
+                Node { op: Op::Input, len: 1 },
+                Node { op: Op::Affine { x: 0, w: Span::new(0, 1), b: Span::EMPTY }, len: 1 },
+            ],
+            weights: vec![1.0],
+            indices: vec![],
+            output: 1,
+        };
+        // Unsafe: y ≥ 0.05, i.e. −y ≤ −0.05.
+        let case = |l: f64, h: f64| Case {
+            lo: vec![l],
+            hi: vec![h],
+            rows: vec![-1.0],
+            rhs: vec![-0.05],
+            clause_ends: vec![1],
+        };
+        assert!(f32_between(0.1, 0.1) && !f32_between(0.5, 0.5) && !f32_between(0.1, 0.2));
+        let c = confirm(&g, &case(0.1, 0.1), &[0.1]).expect("confirmed");
+        assert_eq!(c.x[0], 0.1f32 as f64);
+        let c = confirm(&g, &case(0.1, 0.2), &[0.1]).expect("confirmed");
+        assert!((0.1..=0.2).contains(&c.x[0]));
+        // Safe there: not confirmed.
+        assert!(confirm(&g, &case(0.01, 0.01), &[0.01]).is_none());
+    }
 }
