@@ -33,6 +33,10 @@ pub struct Args {
     /// Run only the first N instances of each benchmark.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Keep the rows already in `--out` and run only the instances it lacks, so that a long run
+    /// stopped part way goes on where it was (rows are written to `--out` as instances finish).
+    #[arg(long)]
+    pub resume: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -109,6 +113,41 @@ fn read_instances(dir: &Path, limit: Option<usize>) -> Result<Vec<Instance>, Str
     Ok(v)
 }
 
+/// Identifies an instance across runs.
+type Key = (String, String, String);
+
+fn key(benchmark: &str, onnx: &str, vnnlib: &str) -> Key {
+    (benchmark.to_string(), norm(onnx), norm(vnnlib))
+}
+
+/// The rows of an earlier results CSV, in file order (empty when the file does not exist).
+fn read_rows(path: &Path) -> Result<Vec<(Key, String, Done)>, String> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let err = |e: csv::Error| format!("{}: {e}", path.display());
+    let mut r = csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path).map_err(err)?;
+    let h = r.headers().map_err(err)?.clone();
+    let col =
+        |n: &str| h.iter().position(|c| c == n).ok_or_else(|| format!("{}: no column '{n}'", path.display()));
+    let (cb, co, cv) = (col("benchmark")?, col("onnx")?, col("vnnlib")?);
+    let (ce, cr, cs) = (col("expected")?, col("result")?, col("seconds")?);
+    let mut rows = Vec::new();
+    for (line, rec) in r.records().enumerate() {
+        let rec = rec.map_err(err)?;
+        let get = |i: usize| rec.get(i).unwrap_or("");
+        let seconds = get(cs)
+            .parse()
+            .map_err(|_| format!("{}:{}: bad seconds '{}'", path.display(), line + 2, get(cs)))?;
+        rows.push((
+            key(get(cb), get(co), get(cv)),
+            get(ce).to_string(),
+            Done { result: get(cr).to_string(), seconds, detail: None },
+        ));
+    }
+    Ok(rows)
+}
+
 fn norm(p: &str) -> String {
     p.trim_start_matches("./").to_string()
 }
@@ -132,6 +171,36 @@ fn run_one(inst: &Instance, a: &Args, share: usize) -> Done {
         }
         Err(e) => Done { result: "error".into(), seconds, detail: Some(e) },
     }
+}
+
+/// The results CSV, with its header, or (to append to an existing one) without.
+fn open_rows(path: &Path, append: bool) -> Result<csv::Writer<std::fs::File>, String> {
+    let append = append && path.exists();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(file);
+    if !append {
+        w.write_record(["benchmark", "onnx", "vnnlib", "expected", "result", "seconds"])
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(w)
+}
+
+fn write_row(w: &mut csv::Writer<std::fs::File>, inst: &Instance, d: &Done) -> Result<(), String> {
+    w.write_record([
+        &inst.benchmark,
+        &inst.onnx,
+        &inst.vnnlib,
+        &inst.expected,
+        &d.result,
+        &format!("{:.3}", d.seconds),
+    ])
+    .map_err(|e| e.to_string())
 }
 
 fn is_wrong(expected: &str, result: &str) -> bool {
@@ -166,9 +235,49 @@ pub fn run(a: Args) -> ExitCode {
             }
         }
     }
-    let n = instances.len();
+    // Rows of an earlier run: those of this run's instances are kept instead of run again, the
+    // others are carried over to the rewritten file.
+    let mut earlier: HashMap<Key, Done> = HashMap::new();
+    let mut other: Vec<(Key, String, Done)> = Vec::new();
+    if a.resume {
+        match read_rows(&a.out) {
+            Ok(rows) => {
+                let ours: std::collections::HashSet<Key> =
+                    instances.iter().map(|i| key(&i.benchmark, &i.onnx, &i.vnnlib)).collect();
+                for (k, e, d) in rows {
+                    if ours.contains(&k) {
+                        earlier.insert(k, d);
+                    } else {
+                        other.push((k, e, d));
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let results: Vec<Mutex<Option<Done>>> = instances
+        .iter()
+        .map(|i| Mutex::new(earlier.remove(&key(&i.benchmark, &i.onnx, &i.vnnlib))))
+        .collect();
+    let todo: Vec<usize> =
+        (0..instances.len()).filter(|&i| results[i].lock().map(|r| r.is_none()).unwrap_or(true)).collect();
+    let kept = instances.len() - todo.len();
+    if kept > 0 {
+        outln!("{kept} instance(s) kept from {}", a.out.display());
+    }
+    // Each row is appended as its instance finishes, so a stopped run loses none.
+    let live = match open_rows(&a.out, a.resume) {
+        Ok(w) => Mutex::new(w),
+        Err(e) => {
+            eprintln!("error: {}: {e}", a.out.display());
+            return ExitCode::from(2);
+        }
+    };
+    let n = todo.len();
     let jobs = a.jobs.clamp(1, 256);
-    let results: Vec<Mutex<Option<Done>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
     let bar = if std::io::stderr().is_terminal() {
@@ -185,11 +294,7 @@ pub fn run(a: Args) -> ExitCode {
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= n {
-                        break;
-                    }
+                while let Some(&i) = todo.get(next.fetch_add(1, Ordering::SeqCst)) {
                     let inst = &instances[i];
                     let d = run_one(inst, &a, jobs);
                     let k = finished.fetch_add(1, Ordering::SeqCst) + 1;
@@ -219,6 +324,10 @@ pub fn run(a: Args) -> ExitCode {
                         }
                         None => eprintln!("{line}"),
                     }
+                    if let Ok(mut w) = live.lock() {
+                        let _ =
+                            write_row(&mut w, inst, &d).and_then(|_| w.flush().map_err(|e| e.to_string()));
+                    }
                     if let Ok(mut slot) = results[i].lock() {
                         *slot = Some(d);
                     }
@@ -229,6 +338,7 @@ pub fn run(a: Args) -> ExitCode {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
+    drop(live);
     let wall = wall.elapsed().as_secs_f64();
     let done: Vec<Done> = results
         .into_iter()
@@ -241,21 +351,15 @@ pub fn run(a: Args) -> ExitCode {
         })
         .collect();
 
-    // Per-instance CSV.
+    // Per-instance CSV, rewritten in instance order.
     let write_csv = || -> Result<(), String> {
-        let mut w = csv::Writer::from_path(&a.out).map_err(|e| e.to_string())?;
-        w.write_record(["benchmark", "onnx", "vnnlib", "expected", "result", "seconds"])
-            .map_err(|e| e.to_string())?;
+        let mut w = open_rows(&a.out, false).map_err(|e| e.to_string())?;
         for (inst, d) in instances.iter().zip(&done) {
-            w.write_record([
-                &inst.benchmark,
-                &inst.onnx,
-                &inst.vnnlib,
-                &inst.expected,
-                &d.result,
-                &format!("{:.3}", d.seconds),
-            ])
-            .map_err(|e| e.to_string())?;
+            write_row(&mut w, inst, d)?;
+        }
+        for ((b, o, v), e, d) in &other {
+            w.write_record([b, o, v, e, &d.result, &format!("{:.3}", d.seconds)])
+                .map_err(|e| e.to_string())?;
         }
         w.flush().map_err(|e| e.to_string())
     };
@@ -320,7 +424,8 @@ pub fn run(a: Args) -> ExitCode {
         );
     }
     let _ = (tot, tot_s);
-    outln!("wall time {wall:.1}s with {jobs} job(s)");
+    let now = if kept > 0 { format!(" for the {n} instance(s) run now") } else { String::new() };
+    outln!("wall time {wall:.1}s with {jobs} job(s){now}");
     let svg = report::cactus_svg("genbab: instances solved within a time", &series);
     if let Err(e) = std::fs::write(&a.plot, svg) {
         eprintln!("error: {}: {e}", a.plot.display());

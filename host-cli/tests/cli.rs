@@ -213,6 +213,47 @@ fn bench_runs_a_directory_and_writes_csv_and_svg() {
 }
 
 #[test]
+fn bench_resume_keeps_earlier_rows_and_runs_only_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, svg) = (dir.path().join("r.csv"), dir.path().join("c.svg"));
+    // An earlier, stopped run: one instance done (with a result a rerun would not give), and a
+    // row of another benchmark that must be carried over.
+    std::fs::write(
+        &csv,
+        "benchmark,onnx,vnnlib,expected,result,seconds\n\
+         vnncomp_test,./onnx/test_nano.onnx,vnnlib/test_nano.vnnlib,unsat,timeout,123.000\n\
+         elsewhere,onnx/a.onnx,vnnlib/b.vnnlib,sat,sat,4.500\n",
+    )
+    .unwrap();
+    let args = [
+        "bench",
+        &path("vnncomp_test"),
+        "--resume",
+        "--out",
+        csv.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ];
+    let (out, err, code) = stdout_of(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("1 instance(s) kept"), "{out}");
+    assert_eq!(err.lines().filter(|l| l.starts_with('[')).count(), 4, "{err}");
+    let summary = out.lines().find(|l| l.starts_with("vnncomp_test")).unwrap();
+    let cols: Vec<&str> = summary.split_whitespace().collect();
+    assert_eq!(&cols[1..7], ["5", "4", "1", "3", "0", "1"], "{summary}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 6, "{text}");
+    assert!(rows.iter().any(|r| r.contains("test_nano") && r.ends_with(",timeout,123.000")), "{text}");
+    assert_eq!(rows.last(), Some(&"elsewhere,onnx/a.onnx,vnnlib/b.vnnlib,sat,sat,4.500"));
+    // Nothing left to run: a second resume runs none and keeps every row.
+    let (out, err, code) = stdout_of(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("5 instance(s) kept") && !err.contains("[1/"), "{out}\n{err}");
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), text);
+}
+
+#[test]
 fn bench_on_a_parent_directory_and_a_wrong_verdict_fails_loudly() {
     let dir = tempfile::tempdir().unwrap();
     // A benchmark whose expected.csv lies: test_sat is labelled unsat.
