@@ -258,12 +258,10 @@ pub fn run(a: Args) -> ExitCode {
             }
         }
     }
-    let results: Vec<Mutex<Option<Done>>> = instances
-        .iter()
-        .map(|i| Mutex::new(earlier.remove(&key(&i.benchmark, &i.onnx, &i.vnnlib))))
-        .collect();
-    let todo: Vec<usize> =
-        (0..instances.len()).filter(|&i| results[i].lock().map(|r| r.is_none()).unwrap_or(true)).collect();
+    let prior: Vec<Option<Done>> =
+        instances.iter().map(|i| earlier.remove(&key(&i.benchmark, &i.onnx, &i.vnnlib))).collect();
+    let todo: Vec<usize> = (0..instances.len()).filter(|&i| prior[i].is_none()).collect();
+    let results: Vec<Mutex<Option<Done>>> = prior.into_iter().map(Mutex::new).collect();
     let kept = instances.len() - todo.len();
     if kept > 0 {
         outln!("{kept} instance(s) kept from {}", a.out.display());
