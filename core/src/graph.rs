@@ -68,6 +68,8 @@ pub enum Unary {
     Neg,
     /// |x|
     Abs,
+    /// ⌊x⌋ (range reduction before periodic approximations; not split on).
+    Floor,
 }
 
 /// What a node computes. Node ids refer to earlier nodes only; operand fields are named as in

@@ -86,6 +86,7 @@ fn unary(tag: u8, pow: u8, slope: f32, node: u32) -> Result<Unary, BlobError> {
         11 => Unary::Pow(pow),
         12 => Unary::Neg,
         13 => Unary::Abs,
+        14 => Unary::Floor,
         _ => return Err(BlobError::Tag { node }),
     })
 }

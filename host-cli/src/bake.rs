@@ -892,6 +892,7 @@ fn unary_tag(f: Unary) -> (u8, u8, f32) {
         Unary::Pow(n) => (11, n, 0.0),
         Unary::Neg => (12, 0, 0.0),
         Unary::Abs => (13, 0, 0.0),
+        Unary::Floor => (14, 0, 0.0),
     }
 }
 

@@ -77,6 +77,10 @@ pub struct EngineArgs {
     /// Domains to bound at most (0 = no limit; 1 = the root only, i.e. attack + CROWN, no BaB).
     #[arg(long, default_value_t = 0)]
     pub max_steps: u64,
+    /// Activation splits one domain may hold (the pool keeps this many per domain, so a larger
+    /// value means fewer domains in `--memory-mib`); a domain that needs more ends `unknown [Depth]`.
+    #[arg(long, default_value_t = Options::default().depth as u32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub depth: u32,
     /// Rounds of split-multiplier (β) optimisation per domain (0 = off).
     #[arg(long, default_value_t = Settings::default().beta_iters)]
     pub beta_iters: u32,
@@ -195,8 +199,8 @@ impl EngineArgs {
                 0 => std::thread::available_parallelism().map_or(1, |n| n.get()).div_ceil(share.max(1)),
                 n => n,
             },
+            depth: self.depth as usize,
             prune: !self.no_prune,
-            ..Options::default()
         }
     }
 }

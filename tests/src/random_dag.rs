@@ -106,8 +106,10 @@ pub fn random_graph(seed: u64, dim: usize, depth: usize, width: usize) -> OwnedG
                 b.bounded(t, Unary::Pow(n))
             }
             12 => {
+                // |−h| then its floor: steps of width 1 inside the usual pre-activation ranges.
                 let n = b.bounded(h, Unary::Neg);
-                b.bounded(n, Unary::Abs)
+                let a = b.bounded(n, Unary::Abs);
+                b.bounded(a, Unary::Floor)
             }
             13 => {
                 // Product of two branches of the same width.

@@ -68,6 +68,7 @@ pub fn derivative(f: Unary, x: f64) -> f64 {
         Unary::Sqrt => 0.5 / libm::sqrt(x),
         Unary::Pow(n) => n as f64 * libm::pow(x, n as f64 - 1.0),
         Unary::Neg => -1.0,
+        Unary::Floor => 0.0,
         Unary::Abs => {
             if x >= 0.0 {
                 1.0

@@ -20,8 +20,8 @@
 //! line's own f64 evaluation. So a line is sound whatever the slope rule did.
 //!
 //! Files: `relu` (ReLU, LeakyReLU, Abs, Neg), `s_shaped` (sigmoid, tanh), `trig` (sin, cos),
-//! `gelu`, `convex` (exp, log, reciprocal, sqrt, pow), `bilinear` (x·y), `engine` (the shared
-//! machinery).
+//! `gelu`, `convex` (exp, log, reciprocal, sqrt, pow), `floor`, `bilinear` (x·y), `engine` (the
+//! shared machinery).
 
 // `!(a <= b)` is used on purpose throughout: it is true for NaN operands, which must be rejected.
 #![allow(clippy::neg_cmp_op_on_partial_ord, clippy::nonminimal_bool)]
@@ -32,6 +32,7 @@ use crate::num::Scalar;
 mod bilinear;
 mod convex;
 mod engine;
+mod floor;
 mod gelu;
 mod param;
 mod relu;
@@ -199,6 +200,7 @@ pub fn value(f: Unary, x: f64) -> f64 {
         Unary::Sin => libm::sin(x),
         Unary::Cos => libm::cos(x),
         Unary::Gelu => gelu::gelu(x),
+        Unary::Floor => floor::value(x),
         Unary::Exp | Unary::Log | Unary::Reciprocal | Unary::Sqrt | Unary::Pow(_) => convex::value(f, x),
     }
 }
@@ -212,6 +214,7 @@ pub fn value_f32(f: Unary, x: f32) -> f32 {
         Unary::Sin => libm::sinf(x),
         Unary::Cos => libm::cosf(x),
         Unary::Gelu => gelu::gelu_f32(x),
+        Unary::Floor => floor::value_f32(x),
         Unary::Exp | Unary::Log | Unary::Reciprocal | Unary::Sqrt | Unary::Pow(_) => convex::value_f32(f, x),
     }
 }
@@ -236,7 +239,7 @@ fn check_domain(f: Unary, l: f64) -> Result<(), RelaxError> {
 
 /// Whether the deployed f32 evaluation is exact or cannot overflow (piecewise-linear maps).
 fn no_f32_overflow(f: Unary) -> bool {
-    matches!(f, Unary::Relu | Unary::LeakyRelu(_) | Unary::Neg | Unary::Abs)
+    matches!(f, Unary::Relu | Unary::LeakyRelu(_) | Unary::Neg | Unary::Abs | Unary::Floor)
 }
 
 /// The computed image `[lo, hi]` (no margin; may be infinite) of `[l, u]`.
@@ -246,6 +249,7 @@ fn raw_range(f: Unary, l: f64, u: f64) -> (f64, f64) {
         Unary::Sigmoid | Unary::Tanh => s_shaped::range(f, l, u),
         Unary::Sin | Unary::Cos => trig::range(f, l, u),
         Unary::Gelu => gelu::range(l, u),
+        Unary::Floor => floor::range(l, u),
         Unary::Exp | Unary::Log | Unary::Reciprocal | Unary::Sqrt | Unary::Pow(_) => convex::range(f, l, u),
     }
 }
@@ -254,6 +258,7 @@ fn raw_range(f: Unary, l: f64, u: f64) -> (f64, f64) {
 fn err_total(f: Unary, l: f64, u: f64, fmax: f64) -> f64 {
     match f {
         Unary::Relu | Unary::LeakyRelu(_) | Unary::Neg | Unary::Abs => relu::err(f, l, u),
+        Unary::Floor => 0.0,
         Unary::Sigmoid | Unary::Tanh => s_shaped::err(f, fmax),
         Unary::Sin | Unary::Cos => trig::err(fmax),
         Unary::Gelu => gelu::err(l, fmax),
@@ -332,6 +337,7 @@ pub fn relax(f: Unary, l: f64, u: f64) -> Result<Relax, RelaxError> {
         Unary::Sigmoid | Unary::Tanh => s_shaped::relax(f, &ctx),
         Unary::Sin | Unary::Cos => trig::relax(f, &ctx),
         Unary::Gelu => gelu::relax(&ctx),
+        Unary::Floor => Ok(floor::relax(l, u)),
         Unary::Exp | Unary::Log | Unary::Reciprocal | Unary::Sqrt | Unary::Pow(_) => convex::relax(f, &ctx),
     };
     let c = const_lines(f, l, u)?;
@@ -364,7 +370,7 @@ pub fn mul_relax(lx: f64, ux: f64, ly: f64, uy: f64) -> Result<(Plane, Plane), R
 
 /// Whether GenBaB may branch on the input of `f` (notes §2.10).
 pub fn splittable(f: Unary) -> bool {
-    !matches!(f, Unary::Exp | Unary::Log | Unary::Sqrt | Unary::Neg | Unary::Abs)
+    !matches!(f, Unary::Exp | Unary::Log | Unary::Sqrt | Unary::Neg | Unary::Abs | Unary::Floor)
 }
 
 #[cfg(test)]
@@ -490,7 +496,7 @@ mod tests {
     fn check_conversions<T: Scalar>(rng: &mut Rng, n: usize) -> usize {
         let mut checked = 0;
         for i in 0..n {
-            let f = all_ops()[i % 18];
+            let f = all_ops()[i % all_ops().len()];
             let (l, u) = gen_interval(rng);
             let (l, u) = testutil::into_domain(f, l, u);
             let Ok(r) = relax(f, l, u) else { continue };

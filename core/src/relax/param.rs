@@ -266,7 +266,7 @@ mod tests {
         let mut checked = 0usize;
         let mut free = 0usize;
         for i in 0..120_000 {
-            let f = all_ops()[i % 18];
+            let f = all_ops()[i % all_ops().len()];
             let (l, u) = gen_interval(&mut rng);
             let (l, u) = into_domain(f, l, u);
             let Ok(iv) = interval(f, l, u) else { continue };
@@ -304,7 +304,7 @@ mod tests {
         let mut rng = Rng::new(0xa1fa_0002);
         let mut touched = 0;
         for i in 0..30_000 {
-            let f = all_ops()[i % 18];
+            let f = all_ops()[i % all_ops().len()];
             let l = rng.range(-4.0, 4.0);
             let u = l + rng.range(0.01, 4.0);
             let (l, u) = into_domain(f, l, u);

@@ -357,7 +357,7 @@ pub fn sweep_f32(f: Unary, lo: f32, hi: f32, stride: i64, model: impl Fn(f64, f6
 }
 
 /// Every unary op kind (with a few parameters), for suites that sweep them all.
-pub fn all_ops() -> [Unary; 18] {
+pub fn all_ops() -> [Unary; 19] {
     [
         Unary::Relu,
         Unary::LeakyRelu(0.01),
@@ -377,5 +377,6 @@ pub fn all_ops() -> [Unary; 18] {
         Unary::Pow(5),
         Unary::Neg,
         Unary::Abs,
+        Unary::Floor,
     ]
 }

@@ -177,6 +177,7 @@ fn eval_unary(f: Unary, x: f64) -> f64 {
         Unary::Sqrt => x.sqrt(),
         Unary::Reciprocal => 1.0 / x,
         Unary::Abs => x.abs(),
+        Unary::Floor => x.floor(),
         Unary::Neg => -x,
         Unary::Pow(n) => x.powi(n as i32),
         Unary::Gelu => 0.5 * x * (1.0 + libm_erf(x / std::f64::consts::SQRT_2)),
@@ -351,14 +352,19 @@ impl Lowering {
                         r.kind = kind;
                         Val::C(r)
                     }
+                    // ⌈x⌉ = −⌊−x⌋.
+                    Val::V(x) if op == "Floor" => {
+                        Val::V(Var { id: self.b.unary(x.id, Unary::Floor)?, shape: x.shape })
+                    }
+                    Val::V(x) if op == "Ceil" => {
+                        let n = self.b.scale_shift(x.id, vec![-1.0], vec![])?;
+                        let f = self.b.unary(n, Unary::Floor)?;
+                        Val::V(Var { id: self.b.scale_shift(f, vec![-1.0], vec![])?, shape: x.shape })
+                    }
                     Val::V(_) => {
                         return Err(format!(
                             "{op} of a value that depends on the network input is not supported{}",
-                            if matches!(op, "Floor" | "Ceil" | "Round" | "Sign") {
-                                " (piecewise constant)"
-                            } else {
-                                ""
-                            }
+                            if matches!(op, "Round" | "Sign") { " (piecewise constant)" } else { "" }
                         ));
                     }
                 }

@@ -304,18 +304,36 @@ fn shape_arithmetic_is_folded() {
 }
 
 #[test]
+fn floor_and_ceil_of_variables_lower_to_the_floor_op() {
+    let b = model(
+        ("x", &[1, 4]),
+        "y",
+        vec![
+            node("Floor", "fl", &["x"], &["f"], vec![]),
+            node("Ceil", "ce", &["x"], &["c"], vec![]),
+            node("Sub", "d", &["c", "f"], &["y"], vec![]),
+        ],
+        vec![],
+        13,
+    );
+    let m = load(&b).unwrap();
+    // ⌈x⌉ − ⌊x⌋: 1 off the integers, 0 on them.
+    close(&eval(&m, &[-1.5, 2.0, 0.25, -3.0]), &[1.0, 0.0, 1.0, 0.0]);
+}
+
+#[test]
 fn errors_name_the_node_the_op_and_the_file() {
     let b = model(
         ("x", &[1, 2]),
         "y",
-        vec![node("Floor", "fl", &["x"], &["f"], vec![]), node("Relu", "r", &["f"], &["y"], vec![])],
+        vec![node("Round", "rd", &["x"], &["f"], vec![]), node("Relu", "r", &["f"], &["y"], vec![])],
         vec![],
         13,
     );
     let e = load(&b).unwrap_err().to_string();
     assert_eq!(
         e,
-        "test.onnx: node 'fl' (Floor): Floor of a value that depends on the network input is not supported (piecewise constant)"
+        "test.onnx: node 'rd' (Round): Round of a value that depends on the network input is not supported (piecewise constant)"
     );
     let b = model(("x", &[1, 2]), "y", vec![node("LpPool", "", &["x"], &["y"], vec![])], vec![], 13);
     assert_eq!(
