@@ -68,7 +68,7 @@ pub enum Unary {
     Neg,
     /// |x|
     Abs,
-    /// ⌊x⌋ (range reduction before periodic approximations; not split on).
+    /// ⌊x⌋ (range reduction before periodic approximations; split at its steps).
     Floor,
 }
 

@@ -323,3 +323,43 @@ fn parallel_input_split_decides_like_one_thread() {
     println!("largest proof: {most} domains");
     assert!(most > 16, "no search took more than two parts ({most} domains)");
 }
+
+/// The fractional part `r = z − ⌊z⌋` of `z = x` near the step at 0: on `[−0.001, 0.001]`, `r`
+/// is in `[0.999, 1)` left of 0 and in `[0, 0.001]` right of it, so it never lies in
+/// `[0.01, 0.99]`. The floor's lines across the step only give `r ∈ [0, 1]`. A split at the step
+/// proves it in two children, each one constant piece; a split that kept 0 in both children
+/// never would (the child below would still hold the jump, and be split there again and again).
+/// `r ∉ [0.5, 0.9995]` is false (`x = −0.0001` gives `r = 0.9999`) and must never be proved.
+#[test]
+fn floor_splits_at_its_step() {
+    use genbab_core::graph::{Node, Op, Span};
+    let node = |op, len| Node { op, len };
+    let g64 = OwnedGraph::<f64> {
+        nodes: vec![
+            node(Op::Input, 1),
+            node(Op::ScaleShift { x: 0, scale: Span::new(0, 1), shift: Span::new(1, 0) }, 1),
+            node(Op::Unary { x: 1, f: Unary::Floor }, 1),
+            node(Op::Sub { a: 1, b: 2 }, 1),
+        ],
+        weights: vec![1.0],
+        indices: vec![],
+        output: 3,
+    };
+    let g32: OwnedGraph<f32> = g64.convert();
+    let g = g32.graph();
+    let (lo, hi) = ([-0.001f32], [0.001f32]);
+    // Unsafe: a ≤ r ≤ b, as the atoms −r ≤ −a and r ≤ b of one clause.
+    let decide = |a: f32, b: f32, s: &Settings| {
+        let rhs = [-a, b];
+        let spec = Spec { lo: &lo, hi: &hi, rows: &[-1.0, 1.0], rhs: &rhs, clause_ends: &[2] };
+        verify_alloc(&g, &spec, s, 50_000, 64, &mut |_| true, &[], None).0
+    };
+    for branching in [Branching::Bbps, Branching::BabSr] {
+        let s = settings(branching, Points::Table, 0);
+        assert_eq!(decide(0.01, 0.99, &s), Verdict::Holds, "{branching:?}");
+        assert_ne!(decide(0.5, 0.9995, &s), Verdict::Holds, "{branching:?}");
+    }
+    // The root alone cannot prove it.
+    let root = Settings { max_steps: 1, ..settings(Branching::Bbps, Points::Table, 0) };
+    assert_ne!(decide(0.01, 0.99, &root), Verdict::Holds);
+}

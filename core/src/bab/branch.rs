@@ -23,10 +23,36 @@ pub struct Candidate {
     pub node: NodeId,
     /// The element.
     pub idx: u32,
-    /// The branching point (strictly inside the element's interval).
+    /// The branching point (strictly inside the element's interval; for a step, an integer in
+    /// `(l, u]`).
     pub point: f64,
     /// The heuristic's score (larger is better).
     pub score: f64,
+    /// The element feeds a Floor and `point` is one of its steps: the lower child ends just
+    /// below the step ([`step_below`]), so that neither child holds the jump.
+    pub step: bool,
+}
+
+/// The largest f32 below the step at `k`: where the lower child of a step split ends. Sound for
+/// values computed in f32 (none lies strictly between it and `k`), which is what the deployed
+/// network's are.
+pub fn step_below(k: f64) -> f64 {
+    let f = k as f32;
+    (if f as f64 >= k { f.next_down() } else { f }) as f64
+}
+
+/// The first consumer of node `z` that branching acts for: a splittable unary op, or a product
+/// (`None`).
+fn unary_consumer<T: Scalar>(g: &Graph<'_, T>, z: NodeId) -> Option<Unary> {
+    for n in &g.nodes[z as usize + 1..] {
+        match n.op {
+            Op::Unary { x, f } if x == z && relax::splittable(f) => return Some(f),
+            // Products look their point up with the other factor (`point_for_mul`).
+            Op::Mul { a, b } if a == z || b == z => return None,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// What the branching heuristics read: the domain's node intervals, the output pass's target-row
@@ -61,6 +87,7 @@ fn branchable<T: Scalar>(g: &Graph<'_, T>, z: NodeId, l: f64, u: f64) -> bool {
             Op::Unary { x, f } if x == z && relax::splittable(f) => {
                 any |= match f {
                     Unary::Relu | Unary::LeakyRelu(_) | Unary::Abs => l < 0.0 && u > 0.0,
+                    Unary::Floor => libm::floor(l) < libm::floor(u),
                     _ => u - l > 1e-6 * (1.0 + l.abs().max(u.abs())),
                 };
             }
@@ -73,18 +100,11 @@ fn branchable<T: Scalar>(g: &Graph<'_, T>, z: NodeId, l: f64, u: f64) -> bool {
 
 /// The branching point for element `[l, u]` of node `z`.
 fn point_for<T: Scalar>(inp: &Inputs<'_, T>, z: NodeId, l: f64, u: f64, points: Points) -> f64 {
-    let g = inp.g;
-    let mut consumer = None;
-    for n in &g.nodes[z as usize + 1..] {
-        match n.op {
-            Op::Unary { x, f } if x == z && relax::splittable(f) => {
-                consumer = Some(Consumer::Unary(f));
-                break;
-            }
-            // Products look their point up with the other factor (`point_for_mul`).
-            Op::Mul { a, b } if a == z || b == z => break,
-            _ => {}
-        }
+    let consumer = unary_consumer(inp.g, z).map(Consumer::Unary);
+    if consumer == Some(Consumer::Unary(Unary::Floor)) {
+        // The step nearest the midpoint (`branchable` saw one in `(l, u]`).
+        let k = libm::round(tables::midpoint(l, u));
+        return k.max(libm::floor(l) + 1.0).min(libm::floor(u));
     }
     let p = match (points, consumer) {
         (_, Some(Consumer::Unary(f @ (Unary::Relu | Unary::LeakyRelu(_) | Unary::Abs)))) => {
@@ -219,7 +239,7 @@ fn score<T: Scalar>(
     inp: &Inputs<'_, T>,
     z: NodeId,
     k: usize,
-    p: f64,
+    (p, step): (f64, bool),
     branching: Branching,
     sum: &[f64],
     base: f64,
@@ -229,7 +249,8 @@ fn score<T: Scalar>(
     let (l, u) = (inp.lo[off + k].to_f64(), inp.hi[off + k].to_f64());
     let (a0, b0) = contribution(inp, z, k, l, u);
     let mut worst = f64::INFINITY;
-    for (cl, cu) in [(l, p), (p, u)] {
+    let below = if step { step_below(p).max(l) } else { p };
+    for (cl, cu) in [(l, below), (p, u)] {
         let (a1, b1) = contribution(inp, z, k, cl, cu);
         let delta = if branching == Branching::Bbps {
             let before = base + b0 + shortcut(inp, z, k, a0, d);
@@ -252,7 +273,7 @@ fn for_each_candidate<T: Scalar>(
     branching: Branching,
     points: Points,
     sum: &mut [f64],
-    mut visit: impl FnMut(NodeId, usize, f64, f64, f64),
+    mut visit: impl FnMut(NodeId, usize, (f64, bool), f64, f64),
 ) {
     let g = inp.g;
     for z in 1..g.nodes.len() {
@@ -263,15 +284,16 @@ fn for_each_candidate<T: Scalar>(
         let len = g.nodes[z as usize].len as usize;
         let off = g.offset(z);
         let base = if branching == Branching::Bbps { node_sum(inp, z, sum) } else { 0.0 };
+        let step = unary_consumer(g, z) == Some(Unary::Floor);
         for k in 0..len {
             let (l, u) = (inp.lo[off + k].to_f64(), inp.hi[off + k].to_f64());
             if !branchable(g, z, l, u) {
                 continue;
             }
             let p = point_for_mul(inp, z, k, l, u, points).unwrap_or_else(|| point_for(inp, z, l, u, points));
-            let (sc, a0) = score(inp, z, k, p, branching, sum, base);
+            let (sc, a0) = score(inp, z, k, (p, step), branching, sum, base);
             if sc.is_finite() {
-                visit(z, k, p, sc, (u - l) * (1.0 + a0.abs()));
+                visit(z, k, (p, step), sc, (u - l) * (1.0 + a0.abs()));
             }
         }
     }
@@ -287,13 +309,13 @@ pub fn choose_activation<T: Scalar>(
     sum: &mut [f64],
 ) -> Option<Candidate> {
     let mut best: Option<(Candidate, f64)> = None;
-    for_each_candidate(inp, branching, points, sum, |z, k, p, sc, tie| {
+    for_each_candidate(inp, branching, points, sum, |z, k, (p, step), sc, tie| {
         let better = match best {
             None => true,
             Some((b, bt)) => sc > b.score || (sc == b.score && tie > bt),
         };
         if better {
-            best = Some((Candidate { node: z, idx: k as u32, point: p, score: sc }, tie));
+            best = Some((Candidate { node: z, idx: k as u32, point: p, score: sc, step }, tie));
         }
     });
     best.map(|(c, _)| c)
@@ -312,7 +334,7 @@ pub fn bbps_scores<T: Scalar>(
     scores.fill(f64::NAN);
     points_out.fill(f64::NAN);
     let g = inp.g;
-    for_each_candidate(inp, branching, points, sum, |z, k, p, sc, _| {
+    for_each_candidate(inp, branching, points, sum, |z, k, (p, _), sc, _| {
         scores[g.offset(z) + k] = sc;
         points_out[g.offset(z) + k] = p;
     });

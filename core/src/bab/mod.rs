@@ -14,7 +14,7 @@ mod pool;
 mod strong;
 
 use crate::alpha::{Alpha, AlphaPlan, AlphaSettings};
-use crate::bound::{BoundError, Config, Method, Plan, Saves, Split, Workspace};
+use crate::bound::{BoundError, Config, Deploy, Method, Plan, Saves, Split, Workspace};
 use crate::graph::{Graph, NodeId, Op};
 use crate::num::Scalar;
 use crate::spec::Spec;
@@ -918,9 +918,19 @@ pub fn verify<T: Scalar>(
                 if n_splits >= ws.plan.depth {
                     return (Verdict::Unknown(Reason::Depth), stats);
                 }
-                let p = T::from_f64_near(c.point);
+                // Both children share the point, except at a Floor step of an f32 network: there
+                // the lower child ends at the last f32 below the step (no deployed value lies in
+                // between), and each child sees one constant piece.
+                let (below, above) = if c.step && cfg.deploy == Deploy::F32 {
+                    (T::from_f64_up(branch::step_below(c.point)), T::from_f64_down(c.point))
+                } else {
+                    let p = T::from_f64_near(c.point);
+                    (p, p)
+                };
+                // `upper`: the element's upper bound becomes the point (the child below it).
                 for upper in [true, false] {
-                    ws.cur[n_splits] = Split { node: c.node, idx: c.idx, upper, point: p };
+                    let point = if upper { below } else { above };
+                    ws.cur[n_splits] = Split { node: c.node, idx: c.idx, upper, point };
                     let (pool, cur) = (&mut ws.pool, &ws.cur[..n_splits + 1]);
                     if pool.push(ws.x_lo, ws.x_hi, cur, (Caps::None, &[]), score, key).is_none() {
                         return (Verdict::Unknown(Reason::Capacity), stats);

@@ -8,8 +8,8 @@
 //! (below) corner. Whatever the slope, the intercept is the exact extremum of `⌊x⌋ − a·x` over
 //! the few points where it can occur, rounded outward, so rounding a slope never breaks a line.
 //!
-//! Floor is not split on (its relaxation is exact once an interval lies inside one step, which
-//! input or earlier splits bring about) and has no α parameter.
+//! Branch and bound splits a Floor's input at a step (`bab::branch`), after which each child is
+//! one constant piece. No α parameter (the lines are already the useful ones).
 
 use super::engine::{EPS, ETA};
 use super::{Line, Relax};

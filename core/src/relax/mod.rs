@@ -370,7 +370,7 @@ pub fn mul_relax(lx: f64, ux: f64, ly: f64, uy: f64) -> Result<(Plane, Plane), R
 
 /// Whether GenBaB may branch on the input of `f` (notes §2.10).
 pub fn splittable(f: Unary) -> bool {
-    !matches!(f, Unary::Exp | Unary::Log | Unary::Sqrt | Unary::Neg | Unary::Abs | Unary::Floor)
+    !matches!(f, Unary::Exp | Unary::Log | Unary::Sqrt | Unary::Neg | Unary::Abs)
 }
 
 #[cfg(test)]

@@ -352,11 +352,11 @@ impl Lowering {
                         r.kind = kind;
                         Val::C(r)
                     }
-                    // ⌈x⌉ = −⌊−x⌋.
                     Val::V(x) if op == "Floor" => {
                         Val::V(Var { id: self.b.unary(x.id, Unary::Floor)?, shape: x.shape })
                     }
                     Val::V(x) if op == "Ceil" => {
+                        // ⌈x⌉ = −⌊−x⌋.
                         let n = self.b.scale_shift(x.id, vec![-1.0], vec![])?;
                         let f = self.b.unary(n, Unary::Floor)?;
                         Val::V(Var { id: self.b.scale_shift(f, vec![-1.0], vec![])?, shape: x.shape })
