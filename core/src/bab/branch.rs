@@ -98,14 +98,17 @@ fn branchable<T: Scalar>(g: &Graph<'_, T>, z: NodeId, l: f64, u: f64) -> bool {
     any
 }
 
+/// The step of a Floor consumer of node `z` nearest the midpoint of `[l, u]`, if one lies in
+/// `(l, u]`.
+fn step_for<T: Scalar>(g: &Graph<'_, T>, z: NodeId, l: f64, u: f64) -> Option<f64> {
+    let (first, last) = (libm::floor(l) + 1.0, libm::floor(u));
+    (unary_consumer(g, z) == Some(Unary::Floor) && first <= last)
+        .then(|| libm::round(tables::midpoint(l, u)).max(first).min(last))
+}
+
 /// The branching point for element `[l, u]` of node `z`.
 fn point_for<T: Scalar>(inp: &Inputs<'_, T>, z: NodeId, l: f64, u: f64, points: Points) -> f64 {
     let consumer = unary_consumer(inp.g, z).map(Consumer::Unary);
-    if consumer == Some(Consumer::Unary(Unary::Floor)) {
-        // The step nearest the midpoint (`branchable` saw one in `(l, u]`).
-        let k = libm::round(tables::midpoint(l, u));
-        return k.max(libm::floor(l) + 1.0).min(libm::floor(u));
-    }
     let p = match (points, consumer) {
         (_, Some(Consumer::Unary(f @ (Unary::Relu | Unary::LeakyRelu(_) | Unary::Abs)))) => {
             tables::branch_point(Consumer::Unary(f), l, u)
@@ -284,13 +287,19 @@ fn for_each_candidate<T: Scalar>(
         let len = g.nodes[z as usize].len as usize;
         let off = g.offset(z);
         let base = if branching == Branching::Bbps { node_sum(inp, z, sum) } else { 0.0 };
-        let step = unary_consumer(g, z) == Some(Unary::Floor);
         for k in 0..len {
             let (l, u) = (inp.lo[off + k].to_f64(), inp.hi[off + k].to_f64());
             if !branchable(g, z, l, u) {
                 continue;
             }
-            let p = point_for_mul(inp, z, k, l, u, points).unwrap_or_else(|| point_for(inp, z, l, u, points));
+            let step = step_for(g, z, l, u);
+            let p = match step {
+                Some(at) => at,
+                None => {
+                    point_for_mul(inp, z, k, l, u, points).unwrap_or_else(|| point_for(inp, z, l, u, points))
+                }
+            };
+            let step = step.is_some();
             let (sc, a0) = score(inp, z, k, (p, step), branching, sum, base);
             if sc.is_finite() {
                 visit(z, k, (p, step), sc, (u - l) * (1.0 + a0.abs()));
