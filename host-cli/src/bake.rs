@@ -289,7 +289,7 @@ pub fn bake(a: &Args, base: &Path) -> Result<Baked, String> {
             let pr = Prop {
                 lo: c.lo.iter().map(|&v| f32::from_f64_down(v)).collect(),
                 hi: c.hi.iter().map(|&v| f32::from_f64_up(v)).collect(),
-                rows: c.rows.iter().map(|&v| f32::from_f64_near(v)).collect(),
+                rows: crate::engine::exact_rows::<f32>(c).map_err(|e| format!("{}: {e}", p.display()))?,
                 rhs: c.rhs.iter().map(|&v| f32::from_f64_up(v)).collect(),
                 ends: c.clause_ends.clone(),
                 lo64: c.lo.clone(),

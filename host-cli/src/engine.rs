@@ -3,8 +3,9 @@
 //! Each input box of the property is a separate [`Spec`]; the property holds (`unsat`) only if
 //! every box holds, and is violated (`sat`) as soon as one box has a counterexample. A
 //! counterexample is reported only after it is re-checked here: clamped into the box as written
-//! in the file (f64), evaluated with the deployed f32 arithmetic, and tested against the f64
-//! spec.
+//! in the file, evaluated on the reference graph (the ONNX graph as lowered, before any rewrite,
+//! in f32: [`crate::onnx::Reference`]), and tested against the property as written (strict
+//! comparisons strictly, with a margin for the f64 rounding of the check).
 //!
 //! Branch and bound runs on the model restricted to the outputs the property reads
 //! ([`genbab_core::prune::restrict`]): every kept value is computed exactly as in the full model,
@@ -21,7 +22,7 @@ use genbab_core::prune;
 use genbab_core::spec::Spec;
 
 use crate::cex::Cex;
-use crate::onnx::{Model, OwnedGraph};
+use crate::onnx::{Model, OwnedGraph, Reference};
 use crate::parallel;
 use crate::vnnlib::{Case, Property};
 
@@ -157,42 +158,87 @@ struct SpecT<T> {
 }
 
 impl<T: Scalar> SpecT<T> {
-    fn new(c: &Case) -> Self {
-        SpecT {
+    /// The spec in `T`: the box rounded outward and the right-hand sides up (the unsafe region
+    /// only grows); a coefficient that `T` cannot hold exactly is an error, since rounding it
+    /// would change the property in either direction.
+    fn new(c: &Case) -> Result<Self, String> {
+        let rows = exact_rows(c)?;
+        Ok(SpecT {
             lo: c.lo.iter().map(|&v| T::from_f64_down(v)).collect(),
             hi: c.hi.iter().map(|&v| T::from_f64_up(v)).collect(),
-            rows: c.rows.iter().map(|&v| T::from_f64_near(v)).collect(),
+            rows,
             rhs: c.rhs.iter().map(|&v| T::from_f64_up(v)).collect(),
             ends: c.clause_ends.clone(),
-        }
+        })
     }
     fn spec(&self) -> Spec<'_, T> {
         Spec { lo: &self.lo, hi: &self.hi, rows: &self.rows, rhs: &self.rhs, clause_ends: &self.ends }
     }
 }
 
-/// Whether `y` lies in the unsafe region of `c` (exactly, in f64).
+/// The output constraints' coefficients of `c` in `T`, each exact: a coefficient that `T` cannot
+/// hold is an error, since rounding it would change the property in either direction.
+pub fn exact_rows<T: Scalar>(c: &Case) -> Result<Vec<T>, String> {
+    let n = (c.rows.len() / c.rhs.len().max(1)).max(1);
+    c.rows
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| {
+            let t = T::from_f64_near(v);
+            if t.to_f64() == v {
+                Ok(t)
+            } else {
+                Err(format!(
+                    "the coefficient {v:e} of Y_{} in output constraint {} is not exact in {} (use the \
+                     f64 engines, or a coefficient that {} holds)",
+                    k % n,
+                    k / n + 1,
+                    core::any::type_name::<T>(),
+                    core::any::type_name::<T>(),
+                ))
+            }
+        })
+        .collect()
+}
+
+/// Whether `y` lies in the unsafe region of `c` as written: some clause has every atom
+/// `rows[i]·y ≤ rhs[i]` (`<` where strict) hold with a margin that covers the f64 rounding of the
+/// sum (`γ_{n+1}·Σ|c_j·y_j|`), so rounding never makes a point a witness.
 pub fn violates(c: &Case, y: &[f64]) -> bool {
     let n = y.len();
+    let gamma = (n as f64 + 2.0) * f64::EPSILON;
     let mut start = 0usize;
     c.clause_ends.iter().any(|&e| {
         let r = start..e as usize;
         start = e as usize;
-        r.clone()
-            .all(|i| c.rows[i * n..(i + 1) * n].iter().zip(y).map(|(a, b)| a * b).sum::<f64>() <= c.rhs[i])
+        r.clone().all(|i| {
+            let (mut s, mut mag) = (0.0f64, 0.0f64);
+            for (a, b) in c.rows[i * n..(i + 1) * n].iter().zip(y) {
+                let t = a * b;
+                s += t;
+                mag += t.abs();
+            }
+            let hi = s + gamma * mag;
+            if c.strict.get(i).copied().unwrap_or(false) { hi < c.rhs[i] } else { hi <= c.rhs[i] }
+        })
     })
 }
 
-/// Re-check a candidate from the engine: clamp into the box as written, evaluate with f32 (the
-/// deployed arithmetic of an ONNX float model) and test the spec in f64. Each input is the f32
-/// value nearest the candidate inside its interval; where the interval holds no f32 value at all
-/// (a fixed input written as, say, `0.1`, which f32 cannot represent) it is the f32 value
-/// nearest the interval, the one the deployed network is given for that input (VNN-COMP checks
-/// witnesses' inputs with a tolerance for this). Without that, no witness of such a property
-/// could ever be confirmed: collins_rul_cnn fixes 200 of its 400 inputs so.
-fn confirm(g32: &OwnedGraph<f32>, c: &Case, x: &[f64]) -> Option<Cex> {
+/// Re-check a candidate from the engine: clamp into the box as written, evaluate the reference
+/// graph in f32 (the ONNX graph, node by node, before any rewrite) and test the property as
+/// written. Each input is the f32 value nearest the candidate inside the points that satisfy the
+/// input constraints ([`Case::inner_lo`]..[`Case::inner_hi`]). Where that interval holds no f32
+/// value at all (a fixed input written as, say, `0.1`, which f32 cannot represent) it is the f32
+/// value nearest the interval: the one the deployed network is given for that input, a choice
+/// the README documents (VNN-COMP checks witnesses' inputs with a tolerance for this). Without
+/// that, no witness of such a property could ever be confirmed: collins_rul_cnn fixes 200 of its
+/// 400 inputs so.
+fn confirm(reference: &Reference, c: &Case, x: &[f64]) -> Option<Cex> {
     let mut xf = Vec::with_capacity(x.len());
-    for (&v, (&l, &h)) in x.iter().zip(c.lo.iter().zip(&c.hi)) {
+    for (&v, (&l, &h)) in x.iter().zip(c.inner_lo.iter().zip(&c.inner_hi)) {
+        if l.is_nan() || h.is_nan() || l > h {
+            return None;
+        }
         let v = v.clamp(l, h) as f32;
         // Rounding to f32 may step outside [l, h]; step back in when an f32 value exists.
         let inside = |f: f32| l <= f as f64 && f as f64 <= h;
@@ -209,12 +255,62 @@ fn confirm(g32: &OwnedGraph<f32>, c: &Case, x: &[f64]) -> Option<Cex> {
         };
         xf.push(v);
     }
-    let y = g32.eval(&xf).ok()?;
+    let y = reference.eval(&xf)?;
     let y: Vec<f64> = y.iter().map(|&v| v as f64).collect();
     if !y.iter().all(|v| v.is_finite()) || !violates(c, &y) {
         return None;
     }
     Some(Cex { x: xf.iter().map(|&v| v as f64).collect(), y })
+}
+
+/// Points of the reference search after the hint, the centre and the two corners.
+const REFERENCE_SAMPLES: usize = 256;
+
+/// A last look for a counterexample before answering `unknown`: the engines search in their own
+/// scalar type (f64 by default), so a counterexample that exists only through f32 rounding
+/// (`x + 1024 − 1024`) escapes them. Tries, on the reference graph, the engine's last candidate
+/// `hint`, the centre, the two extreme corners and [`REFERENCE_SAMPLES`] random points (each
+/// input at an end of its interval or uniform inside), until `deadline`.
+fn search_reference(reference: &Reference, c: &Case, hint: &[f64], deadline: Instant) -> Option<Cex> {
+    let (lo, hi) = (&c.inner_lo, &c.inner_hi);
+    if lo.iter().zip(hi).any(|(l, h)| l.is_nan() || h.is_nan() || l > h) {
+        return None;
+    }
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut uniform = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let centre: Vec<f64> = lo.iter().zip(hi).map(|(l, h)| l + 0.5 * (h - l)).collect();
+    let fixed = [hint, &centre, lo, hi];
+    for k in 0..fixed.len() + REFERENCE_SAMPLES {
+        if Instant::now() >= deadline {
+            return None;
+        }
+        let random: Vec<f64>;
+        let x = match fixed.get(k) {
+            Some(p) if p.len() == lo.len() => *p,
+            Some(_) => continue,
+            None => {
+                random = lo
+                    .iter()
+                    .zip(hi)
+                    .map(|(&l, &h)| match uniform() {
+                        r if r < 0.25 => l,
+                        r if r < 0.5 => h,
+                        _ => l + uniform() * (h - l),
+                    })
+                    .collect();
+                &random
+            }
+        };
+        if let Some(cex) = confirm(reference, c, x) {
+            return Some(cex);
+        }
+    }
+    None
 }
 
 /// Whether `[l, h]` (finite, `l ≤ h`) lies strictly between two neighbouring f32 values.
@@ -255,7 +351,6 @@ fn check_t<T: Scalar + Send + Sync>(
     deadline: Instant,
 ) -> Result<Report, String> {
     let full = model.graph::<T>();
-    let g32 = model.graph::<f32>();
     let n = model.output_len();
     let outputs = read_outputs(&prop.cases, n);
     let restricted = if opts.prune { restrict_graph(&full, &outputs)? } else { None };
@@ -278,7 +373,7 @@ fn check_t<T: Scalar + Send + Sync>(
     };
     let domains = domain_capacity::<T>(model.input_len(), depth, caps, opts.memory);
     for (case, case_g) in prop.cases.iter().zip(cases.iter()) {
-        let st = SpecT::<T>::new(case_g);
+        let st = SpecT::<T>::new(case_g)?;
         let spec = st.spec();
         spec.validate(g.input_len(), g.output_len()).map_err(|e| format!("invalid property: {e:?}"))?;
         let (verdict, stats, cex) =
@@ -290,7 +385,9 @@ fn check_t<T: Scalar + Send + Sync>(
             Verdict::Violated => {
                 // Confirmed on the full model, against the property as written.
                 let x: Vec<f64> = cex.iter().map(|v| v.to_f64()).collect();
-                match confirm(&g32, case, &x) {
+                match confirm(&model.reference, case, &x)
+                    .or_else(|| search_reference(&model.reference, case, &x, deadline))
+                {
                     Some(c) => return Ok(report(Outcome::Sat(c), done + 1)),
                     None => {
                         done += 1;
@@ -302,6 +399,10 @@ fn check_t<T: Scalar + Send + Sync>(
             }
             Verdict::Unknown(Reason::Timeout) => return Ok(report(Outcome::Timeout, done)),
             Verdict::Unknown(r) => {
+                let x: Vec<f64> = cex.iter().map(|v| v.to_f64()).collect();
+                if let Some(c) = search_reference(&model.reference, case, &x, deadline) {
+                    return Ok(report(Outcome::Sat(c), done + 1));
+                }
                 done += 1;
                 unknown.get_or_insert_with(|| format!("{r:?}"));
             }
@@ -356,7 +457,7 @@ fn bounds_t<T: Scalar>(
     let (mut lo, mut hi) = (vec![f64::INFINITY; n], vec![f64::NEG_INFINITY; n]);
     let (mut l, mut h, mut rows) = (vec![T::ZERO; n], vec![T::ZERO; n], vec![T::ZERO; n * n]);
     for case in &prop.cases {
-        let st = SpecT::<T>::new(case);
+        let st = SpecT::<T>::new(case)?;
         match al.as_mut() {
             Some(al) => alpha::output_bounds(
                 &mut ws,
@@ -391,28 +492,29 @@ pub fn deadline(start: Instant, secs: f64) -> Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use genbab_core::graph::{Node, Op, Span};
+    use crate::onnx::builder::{INode, IOp};
 
     /// `y = x` with the input fixed at 0.1 (no f32 value equals it): the witness is the f32 value
     /// nearest 0.1, and it is confirmed; an interval with f32 values inside keeps its witness
     /// inside.
     #[test]
     fn witnesses_of_fixed_inputs_without_an_f32_value_are_confirmed() {
-        let g = OwnedGraph::<f32> {
+        let g = Reference {
             nodes: vec![
-                Node { op: Op::Input, len: 1 },
-                Node { op: Op::Affine { x: 0, w: Span::new(0, 1), b: Span::EMPTY }, len: 1 },
+                INode { op: IOp::Input, len: 1 },
+                INode { op: IOp::Affine { x: 0, w: vec![1.0], b: vec![] }, len: 1 },
             ],
-            weights: vec![1.0],
-            indices: vec![],
             output: 1,
         };
         // Unsafe: y ≥ 0.05, i.e. −y ≤ −0.05.
         let case = |l: f64, h: f64| Case {
             lo: vec![l],
             hi: vec![h],
+            inner_lo: vec![l],
+            inner_hi: vec![h],
             rows: vec![-1.0],
             rhs: vec![-0.05],
+            strict: vec![false],
             clause_ends: vec![1],
         };
         assert!(f32_between(0.1, 0.1) && !f32_between(0.5, 0.5) && !f32_between(0.1, 0.2));

@@ -1,8 +1,7 @@
 //! A small VNN-LIB reader.
 //!
 //! Supported: `(declare-const X_i Real)` / `(declare-const Y_j Real)`, `(assert F)` where `F` is
-//! built from `and`, `or` and the comparisons `<=`, `>=`, `<`, `>` (strict comparisons are read as
-//! non-strict: the unsafe set only grows, so `unsat` stays sound) over linear terms (`+`, `-`,
+//! built from `and`, `or` and the comparisons `<=`, `>=`, `<`, `>` over linear terms (`+`, `-`,
 //! `*` by constants, numerals in decimal or scientific notation), and `;` comments.
 //!
 //! The conjunction of all assertions is put in disjunctive normal form; each disjunct splits into
@@ -10,6 +9,11 @@
 //! only). Disjuncts with the same input box are grouped: the result is a list of [`Case`]s, each
 //! an input box with the disjunction of output clauses that is unsafe in it. Malformed input is an
 //! error with `file:line:col: reason`.
+//!
+//! Numbers are read as the nearest f64. Strictness is kept: the engines prove the closed
+//! (non-strict) property, which only makes the unsafe set larger, so `unsat` stays sound; a
+//! counterexample must satisfy every comparison as written ([`Case::strict`], and the input box
+//! [`Case::inner_lo`]..[`Case::inner_hi`] of points that satisfy the input constraints exactly).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -35,11 +39,19 @@ impl std::error::Error for VnnlibError {}
 /// conjunction of `rows[i]·y ≤ rhs[i]` for its atoms).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Case {
+    /// The input box the engines search: it contains every point of the input constraints (a
+    /// bound `k·x ≤ r` with `r/k` inexact in f64 is rounded outward).
     pub lo: Vec<f64>,
     pub hi: Vec<f64>,
+    /// The f64 points that satisfy the input constraints as written (strict ones strictly):
+    /// `inner_lo ≥ lo`, `inner_hi ≤ hi`; empty when some `inner_lo > inner_hi`.
+    pub inner_lo: Vec<f64>,
+    pub inner_hi: Vec<f64>,
     /// Row-major `atoms × n_outputs`.
     pub rows: Vec<f64>,
     pub rhs: Vec<f64>,
+    /// Per atom: `rows[i]·y < rhs[i]` (strict) rather than `≤`.
+    pub strict: Vec<bool>,
     /// Clause `k` is atoms `clause_ends[k-1]..clause_ends[k]`.
     pub clause_ends: Vec<u32>,
 }
@@ -198,6 +210,8 @@ impl Lin {
 struct Atom {
     terms: Vec<(Var, f64)>,
     rhs: f64,
+    /// `<` rather than `≤`.
+    strict: bool,
     pos: Pos,
 }
 
@@ -355,7 +369,7 @@ impl<'a> Reader<'a> {
                 if has_x && terms.len() > 1 {
                     return self.p.err(*p, "input constraints must bound a single X variable");
                 }
-                Ok(vec![vec![Atom { terms, rhs, pos: *p }]])
+                Ok(vec![vec![Atom { terms, rhs, strict: !head.ends_with('='), pos: *p }]])
             }
             _ => self.p.err(*p, format!("unsupported formula operator '{head}'")),
         }
@@ -483,22 +497,25 @@ pub fn parse(text: &str, file: &str) -> Result<Property, VnnlibError> {
     for conj in dnf {
         let mut lo = vec![f64::NEG_INFINITY; nx];
         let mut hi = vec![f64::INFINITY; nx];
+        let (mut inner_lo, mut inner_hi) = (lo.clone(), hi.clone());
         let mut outs: Vec<&Atom> = Vec::new();
         let mut empty = false;
         for a in &conj {
             match a.terms.as_slice() {
                 [] => {
-                    // 0 ≤ rhs: true (drop) or false (the disjunct is empty).
-                    if a.rhs < 0.0 {
+                    // 0 ≤ rhs (or 0 < rhs): true (drop) or false (the disjunct is empty).
+                    if a.rhs < 0.0 || (a.strict && a.rhs == 0.0) {
                         empty = true;
                     }
                 }
                 [(Var::X(i), k)] => {
-                    let b = a.rhs / k;
+                    let (outer, inner) = input_bound(*k, a.rhs, a.strict);
                     if *k > 0.0 {
-                        hi[*i] = hi[*i].min(b);
+                        hi[*i] = hi[*i].min(outer);
+                        inner_hi[*i] = inner_hi[*i].min(inner);
                     } else {
-                        lo[*i] = lo[*i].max(b);
+                        lo[*i] = lo[*i].max(outer);
+                        inner_lo[*i] = inner_lo[*i].max(inner);
                     }
                 }
                 _ => outs.push(a),
@@ -527,8 +544,11 @@ pub fn parse(text: &str, file: &str) -> Result<Property, VnnlibError> {
             cases.push(Case {
                 lo: lo.clone(),
                 hi: hi.clone(),
+                inner_lo: inner_lo.clone(),
+                inner_hi: inner_hi.clone(),
                 rows: vec![],
                 rhs: vec![],
+                strict: vec![],
                 clause_ends: vec![],
             });
             cases.len() - 1
@@ -538,6 +558,7 @@ pub fn parse(text: &str, file: &str) -> Result<Property, VnnlibError> {
             // No output condition: every input of the box is unsafe (0·y ≤ 0).
             c.rows.extend(std::iter::repeat_n(0.0, ny));
             c.rhs.push(0.0);
+            c.strict.push(false);
         }
         for a in outs {
             let mut row = vec![0.0; ny];
@@ -548,10 +569,27 @@ pub fn parse(text: &str, file: &str) -> Result<Property, VnnlibError> {
             }
             c.rows.extend(row);
             c.rhs.push(a.rhs);
+            c.strict.push(a.strict);
         }
         c.clause_ends.push(c.rhs.len() as u32);
     }
     Ok(Property { n_inputs: nx, n_outputs: ny, cases })
+}
+
+/// The bound on `x` from `k·x ≤ rhs` (`<` when `strict`), `k ≠ 0`: an upper bound for `k > 0`, a
+/// lower one for `k < 0`. Returns `(outer, inner)`: `outer` admits every real solution (rounded
+/// outward when `rhs/k` is inexact), `inner` is the last f64 that is a solution.
+fn input_bound(k: f64, rhs: f64, strict: bool) -> (f64, f64) {
+    let b = rhs / k;
+    // The sign of b·k − rhs, exactly (a fused multiply-add rounds the exact difference once).
+    let r = b.mul_add(k, -rhs);
+    // Toward the solutions: down for an upper bound, up for a lower one.
+    let inward = |v: f64| if k > 0.0 { v.next_down() } else { v.next_up() };
+    let outward = |v: f64| if k > 0.0 { v.next_up() } else { v.next_down() };
+    // b·k − rhs > 0 means b is not a solution (for either sign of k).
+    let outer = if r >= 0.0 { b } else { outward(b) };
+    let inner = if r > 0.0 || (r == 0.0 && strict) { inward(b) } else { b };
+    (outer, inner)
 }
 
 /// Read and parse a file.

@@ -31,6 +31,7 @@ use crate::num::Scalar;
 
 mod bilinear;
 mod convex;
+pub mod deployed;
 mod engine;
 mod floor;
 mod gelu;
@@ -254,16 +255,18 @@ fn raw_range(f: Unary, l: f64, u: f64) -> (f64, f64) {
     }
 }
 
-/// Bound on `|f − value| + |f − value_f32|` over `[l, u]` given `fmax ≥ max |f|` there.
+/// Bound on `|f − value| + |f − deployed|` over `[l, u]` given `fmax ≥ max |f|` there, for
+/// `deployed` libm's f32 function ([`value_f32`]) or onnxruntime's kernel ([`deployed`]).
 fn err_total(f: Unary, l: f64, u: f64, fmax: f64) -> f64 {
-    match f {
-        Unary::Relu | Unary::LeakyRelu(_) | Unary::Neg | Unary::Abs => relu::err(f, l, u),
-        Unary::Floor => 0.0,
-        Unary::Sigmoid | Unary::Tanh => s_shaped::err(f, fmax),
-        Unary::Sin | Unary::Cos => trig::err(fmax),
-        Unary::Gelu => gelu::err(l, fmax),
-        Unary::Exp | Unary::Log | Unary::Reciprocal | Unary::Sqrt | Unary::Pow(_) => convex::err(f, fmax),
-    }
+    deployed::err(f, l, u, fmax)
+        + match f {
+            Unary::Relu | Unary::LeakyRelu(_) | Unary::Neg | Unary::Abs => relu::err(f, l, u),
+            Unary::Floor => 0.0,
+            Unary::Sigmoid | Unary::Tanh => s_shaped::err(f, fmax),
+            Unary::Sin | Unary::Cos => trig::err(fmax),
+            Unary::Gelu => gelu::err(l, fmax),
+            Unary::Exp | Unary::Log | Unary::Reciprocal | Unary::Sqrt | Unary::Pow(_) => convex::err(f, fmax),
+        }
 }
 
 /// Validated image: computed `[lo, hi]`, and the error bound `err` of [`err_total`].

@@ -144,12 +144,13 @@ mod tests {
             assert_eq!(r.lower.slope, 0.0);
             assert_eq!(r.upper.slope, 0.0);
             let lo = if f == Unary::Sigmoid { 0.0 } else { -1.0 };
-            assert!(r.lower.bias <= lo && r.lower.bias > lo - 1e-6);
-            assert!(r.upper.bias >= 1.0 && r.upper.bias < 1.0 + 1e-6);
+            // Within the error model (libm's and onnxruntime's, see `deployed`) of the range.
+            assert!(r.lower.bias <= lo && r.lower.bias > lo - 2e-6);
+            assert!(r.upper.bias >= 1.0 && r.upper.bias < 1.0 + 2e-6);
             let r = relax(f, 1e30, 1e30).unwrap();
             assert_eq!(r.lower.slope, 0.0);
-            assert!(r.lower.bias <= 1.0 && r.lower.bias > 1.0 - 1e-6, "{r:?}");
-            assert!(r.upper.bias >= 1.0 && r.upper.bias < 1.0 + 1e-6, "{r:?}");
+            assert!(r.lower.bias <= 1.0 && r.lower.bias > 1.0 - 2e-6, "{r:?}");
+            assert!(r.upper.bias >= 1.0 && r.upper.bias < 1.0 + 2e-6, "{r:?}");
             let tiny = f64::from_bits(1);
             for &(l, u) in &[
                 (-tiny, tiny),
@@ -199,7 +200,11 @@ mod tests {
                 let u = l + 1e-6;
                 let r = relax(f, l, u).unwrap();
                 let g = (r.upper.eval(l) - r.lower.eval(l)).max(r.upper.eval(u) - r.lower.eval(u));
-                assert!(g < 1.2e-6, "{f:?} [{l}, {u}] gap {g}");
+                // Slope ≤ 1 over a width of 1e-6, plus twice the error model at |f| ≤ 1.
+                assert!(
+                    g < 1.2e-6 + 2.0 * super::super::deployed::err(f, l, u, 1.0),
+                    "{f:?} [{l}, {u}] gap {g}"
+                );
             }
         }
     }

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Model `firmware-example/models/14_ieee_ml4acopf.onnx` restricted to the outputs the property reads (1 of 186: 160):
-//! 48 nodes, 22 inputs, 1 outputs, 4133 weights, 132 index entries.
+//! 49 nodes, 22 inputs, 1 outputs, 4133 weights, 132 index entries.
 //! Property `firmware-example/models/14_ieee_prop6.vnnlib`, input box 0: 2 atoms.
 
 use genbab_core::bab::{BabPlan, Branching, Settings};
@@ -24,12 +24,12 @@ pub const INPUT_LEN: usize = 22;
 /// Output length: with a property, the outputs its atoms read (the header says which).
 pub const OUTPUT_LEN: usize = 1;
 /// Scalars over all node values (a forward-value buffer).
-pub const VALUES: usize = 818;
+pub const VALUES: usize = 837;
 /// The node whose value is the network output.
-pub const OUTPUT: NodeId = 47;
+pub const OUTPUT: NodeId = 48;
 
 /// The nodes, in topological order.
-pub static NODES: [Node; 48] = [
+pub static NODES: [Node; 49] = [
     Node { op: Op::Input, len: 22 },
     Node { op: Op::Affine { x: 0, w: Span::new(0, 704), b: Span::new(704, 32) }, len: 32 },
     Node { op: Op::Unary { x: 1, f: Unary::Relu }, len: 32 },
@@ -40,44 +40,45 @@ pub static NODES: [Node; 48] = [
     Node { op: Op::Affine { x: 6, w: Span::new(2848, 1056), b: Span::new(3904, 33) }, len: 33 },
     Node { op: Op::Gather { x: 7, idx: Span::new(0, 19) }, len: 19 },
     Node { op: Op::Unary { x: 8, f: Unary::Sigmoid }, len: 19 },
-    Node { op: Op::ScaleShift { x: 9, scale: Span::new(3937, 19), shift: Span::new(3956, 19) }, len: 19 },
+    Node { op: Op::ScaleShift { x: 9, scale: Span::new(3937, 19), shift: Span::EMPTY }, len: 19 },
+    Node { op: Op::ScaleShift { x: 10, scale: Span::EMPTY, shift: Span::new(3956, 19) }, len: 19 },
     Node { op: Op::Gather { x: 7, idx: Span::new(19, 14) }, len: 14 },
     Node { op: Op::Concat { parts: Span::new(33, 2) }, len: 33 },
     Node { op: Op::Gather { x: 0, idx: Span::new(35, 11) }, len: 11 },
-    Node { op: Op::Gather { x: 12, idx: Span::new(46, 5) }, len: 5 },
-    Node { op: Op::Gather { x: 12, idx: Span::new(51, 1) }, len: 1 },
-    Node { op: Op::Gather { x: 12, idx: Span::new(52, 20) }, len: 20 },
-    Node { op: Op::Gather { x: 12, idx: Span::new(72, 20) }, len: 20 },
-    Node { op: Op::Sub { a: 16, b: 17 }, len: 20 },
-    Node { op: Op::Gather { x: 12, idx: Span::new(92, 20) }, len: 20 },
-    Node { op: Op::Gather { x: 12, idx: Span::new(112, 20) }, len: 20 },
-    Node { op: Op::Unary { x: 19, f: Unary::Pow(2) }, len: 20 },
+    Node { op: Op::Gather { x: 13, idx: Span::new(46, 5) }, len: 5 },
+    Node { op: Op::Gather { x: 13, idx: Span::new(51, 1) }, len: 1 },
+    Node { op: Op::Gather { x: 13, idx: Span::new(52, 20) }, len: 20 },
+    Node { op: Op::Gather { x: 13, idx: Span::new(72, 20) }, len: 20 },
+    Node { op: Op::Sub { a: 17, b: 18 }, len: 20 },
+    Node { op: Op::Gather { x: 13, idx: Span::new(92, 20) }, len: 20 },
+    Node { op: Op::Gather { x: 13, idx: Span::new(112, 20) }, len: 20 },
     Node { op: Op::Unary { x: 20, f: Unary::Pow(2) }, len: 20 },
-    Node { op: Op::Unary { x: 18, f: Unary::Cos }, len: 20 },
-    Node { op: Op::Unary { x: 18, f: Unary::Sin }, len: 20 },
-    Node { op: Op::Mul { a: 19, b: 20 }, len: 20 },
-    Node { op: Op::Mul { a: 25, b: 23 }, len: 20 },
-    Node { op: Op::Mul { a: 25, b: 24 }, len: 20 },
-    Node { op: Op::ScaleShift { x: 27, scale: Span::new(3975, 1), shift: Span::EMPTY }, len: 20 },
-    Node { op: Op::ScaleShift { x: 21, scale: Span::new(3976, 20), shift: Span::EMPTY }, len: 20 },
-    Node { op: Op::ScaleShift { x: 26, scale: Span::new(3996, 20), shift: Span::EMPTY }, len: 20 },
-    Node { op: Op::Add { a: 29, b: 30 }, len: 20 },
-    Node { op: Op::ScaleShift { x: 27, scale: Span::new(4016, 20), shift: Span::EMPTY }, len: 20 },
-    Node { op: Op::Add { a: 31, b: 32 }, len: 20 },
-    Node { op: Op::ScaleShift { x: 22, scale: Span::new(4036, 20), shift: Span::EMPTY }, len: 20 },
-    Node { op: Op::Add { a: 34, b: 30 }, len: 20 },
-    Node { op: Op::ScaleShift { x: 28, scale: Span::new(4056, 20), shift: Span::EMPTY }, len: 20 },
-    Node { op: Op::Add { a: 35, b: 36 }, len: 20 },
-    Node { op: Op::Affine { x: 13, w: Span::new(4076, 11), b: Span::EMPTY }, len: 1 },
-    Node { op: Op::Affine { x: 14, w: Span::new(4087, 5), b: Span::EMPTY }, len: 1 },
-    Node { op: Op::Affine { x: 33, w: Span::new(4092, 20), b: Span::EMPTY }, len: 1 },
-    Node { op: Op::Affine { x: 37, w: Span::new(4112, 20), b: Span::EMPTY }, len: 1 },
-    Node { op: Op::Unary { x: 15, f: Unary::Pow(2) }, len: 1 },
-    Node { op: Op::Sub { a: 39, b: 38 }, len: 1 },
-    Node { op: Op::Sub { a: 43, b: 41 }, len: 1 },
-    Node { op: Op::Sub { a: 44, b: 40 }, len: 1 },
-    Node { op: Op::ScaleShift { x: 42, scale: Span::new(4132, 1), shift: Span::EMPTY }, len: 1 },
-    Node { op: Op::Sub { a: 45, b: 46 }, len: 1 },
+    Node { op: Op::Unary { x: 21, f: Unary::Pow(2) }, len: 20 },
+    Node { op: Op::Unary { x: 19, f: Unary::Cos }, len: 20 },
+    Node { op: Op::Unary { x: 19, f: Unary::Sin }, len: 20 },
+    Node { op: Op::Mul { a: 20, b: 21 }, len: 20 },
+    Node { op: Op::Mul { a: 26, b: 24 }, len: 20 },
+    Node { op: Op::Mul { a: 26, b: 25 }, len: 20 },
+    Node { op: Op::ScaleShift { x: 28, scale: Span::new(3975, 1), shift: Span::EMPTY }, len: 20 },
+    Node { op: Op::ScaleShift { x: 22, scale: Span::new(3976, 20), shift: Span::EMPTY }, len: 20 },
+    Node { op: Op::ScaleShift { x: 27, scale: Span::new(3996, 20), shift: Span::EMPTY }, len: 20 },
+    Node { op: Op::Add { a: 30, b: 31 }, len: 20 },
+    Node { op: Op::ScaleShift { x: 28, scale: Span::new(4016, 20), shift: Span::EMPTY }, len: 20 },
+    Node { op: Op::Add { a: 32, b: 33 }, len: 20 },
+    Node { op: Op::ScaleShift { x: 23, scale: Span::new(4036, 20), shift: Span::EMPTY }, len: 20 },
+    Node { op: Op::Add { a: 35, b: 31 }, len: 20 },
+    Node { op: Op::ScaleShift { x: 29, scale: Span::new(4056, 20), shift: Span::EMPTY }, len: 20 },
+    Node { op: Op::Add { a: 36, b: 37 }, len: 20 },
+    Node { op: Op::Affine { x: 14, w: Span::new(4076, 11), b: Span::EMPTY }, len: 1 },
+    Node { op: Op::Affine { x: 15, w: Span::new(4087, 5), b: Span::EMPTY }, len: 1 },
+    Node { op: Op::Affine { x: 34, w: Span::new(4092, 20), b: Span::EMPTY }, len: 1 },
+    Node { op: Op::Affine { x: 38, w: Span::new(4112, 20), b: Span::EMPTY }, len: 1 },
+    Node { op: Op::Unary { x: 16, f: Unary::Pow(2) }, len: 1 },
+    Node { op: Op::Sub { a: 40, b: 39 }, len: 1 },
+    Node { op: Op::Sub { a: 44, b: 42 }, len: 1 },
+    Node { op: Op::Sub { a: 45, b: 41 }, len: 1 },
+    Node { op: Op::ScaleShift { x: 43, scale: Span::new(4132, 1), shift: Span::EMPTY }, len: 1 },
+    Node { op: Op::Sub { a: 46, b: 47 }, len: 1 },
 ];
 
 /// All weights, biases and constants (`{:?}` of each `f32`: parses back to the same bits).
@@ -4220,7 +4221,7 @@ pub static WEIGHTS: [f32; 4133] = [
 /// All index maps and Concat part lists.
 pub static INDICES: [u32; 132] = [
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28,
-    29, 30, 31, 32, 10, 11, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 1, 2, 3, 4, 7, 19, 19, 20, 20, 20, 21, 22,
+    29, 30, 31, 32, 11, 12, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 1, 2, 3, 4, 7, 19, 19, 20, 20, 20, 21, 22,
     22, 22, 23, 24, 24, 24, 25, 25, 27, 27, 28, 30, 31, 20, 23, 21, 22, 23, 22, 23, 25, 27, 24, 29, 30, 31,
     26, 27, 28, 32, 29, 31, 32, 5, 5, 6, 6, 6, 7, 8, 8, 8, 9, 10, 10, 10, 11, 11, 13, 13, 14, 16, 17, 6, 9,
     7, 8, 9, 8, 9, 11, 13, 10, 15, 16, 17, 12, 13, 14, 18, 15, 17, 18,
@@ -4242,23 +4243,23 @@ pub const ATOMS: usize = 2;
 /// Whether `PLAN` reserves the buffers of activation splitting (BBPS).
 pub const ACTIVATION_SPLIT: bool = false;
 /// The branch-and-bound plan (`BabPlan::new` on the host gave the sizes below).
-pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes(48, 818, 1144, 2), 22, 2, 16, 0, 0);
+pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes(49, 837, 1144, 2), 22, 2, 16, 0, 0);
 /// `PLAN.scalars()`: scalars of the branch-and-bound workspace.
-pub const SCALARS: usize = 7912;
+pub const SCALARS: usize = 8046;
 /// `PLAN.flags()`.
-pub const FLAGS: usize = 48;
+pub const FLAGS: usize = 49;
 /// `PLAN.splits()`: split records.
 pub const SPLITS: usize = 0;
 /// `PLAN.records()`: domain records.
 pub const RECORDS: usize = 16;
 /// `PLAN.offsets()`: node-offset entries.
-pub const OFFSETS: usize = 48;
+pub const OFFSETS: usize = 49;
 /// `PLAN.input`: f64 scratch of the BBPS heuristic.
 pub const SUM: usize = 22;
 /// `Plan::new(graph, CHUNK).scalars()`: a bounds-only workspace (IBP/CROWN, no branching).
-pub const BOUND_SCALARS: usize = 5286;
+pub const BOUND_SCALARS: usize = 5382;
 /// `Plan::new(graph, CHUNK).flags()`.
-pub const BOUND_FLAGS: usize = 48;
+pub const BOUND_FLAGS: usize = 49;
 
 /// Branch-and-bound settings of a check (`max_steps` is the per-frame budget); the fields not
 /// listed keep the core's defaults, as they did on the host.

@@ -1,25 +1,79 @@
-//! Building the core IR: nodes that own their constants while the ONNX graph is lowered, a few
-//! peephole fusions (MatMul+Add → one affine, chains of scale/shift, gathers into affines, identity
-//! gathers dropped), dead-node removal, and serialisation into the flat `nodes/weights/indices`
-//! arrays of [`genbab_core::graph::Graph`].
+//! Building the core IR: nodes that own their constants while the ONNX graph is lowered, the
+//! peephole fusions that are *exact* in f32, dead-node removal, and serialisation into the flat
+//! `nodes/weights/indices` arrays of [`genbab_core::graph::Graph`].
+//!
+//! Every ONNX node rounds its result once in the deployed f32 network, and the bound engines
+//! charge one rounding per IR node at that node's magnitudes. A fusion that merges two rounded
+//! nodes (`x + 1024 − 1024`, a scale folded into a matrix, a normalisation folded into the next
+//! layer) would drop a rounding point, so only these rewrites are made, each exact:
+//! identity maps vanish; gathers compose; a gather of an affine selects its rows; an affine of a
+//! permutation permutes its columns; and an added constant joins a bias-free affine as its bias
+//! (`fl(fl(Σ wᵢxᵢ) + b)` is one f32 sum of `n + 1` terms, which the affine's error term covers in
+//! any order). The node list as lowered, before any rewrite, is kept as the *reference*
+//! ([`Reference`]): witnesses are confirmed on it.
 
 use genbab_core::graph::{Node, NodeId, Op, Span, Unary};
 
+use super::reference::Reference;
 use super::tensor::Limits;
 
 /// An IR op that owns its constants (weights in `f64`; ONNX float weights convert exactly).
 #[derive(Clone, Debug)]
 pub enum IOp {
     Input,
-    Affine { x: usize, w: Vec<f64>, b: Vec<f64> },
-    Add { a: usize, b: usize },
-    Sub { a: usize, b: usize },
-    Mul { a: usize, b: usize },
-    ScaleShift { x: usize, scale: Vec<f64>, shift: Vec<f64> },
-    Gather { x: usize, idx: Vec<u32> },
-    Concat { parts: Vec<usize> },
-    Sum { x: usize, map: Vec<u32> },
-    Unary { x: usize, f: Unary },
+    Affine {
+        x: usize,
+        w: Vec<f64>,
+        b: Vec<f64>,
+    },
+    Add {
+        a: usize,
+        b: usize,
+    },
+    Sub {
+        a: usize,
+        b: usize,
+    },
+    Mul {
+        a: usize,
+        b: usize,
+    },
+    ScaleShift {
+        x: usize,
+        scale: Vec<f64>,
+        shift: Vec<f64>,
+    },
+    /// `x / c` (ONNX Div by a constant): the engines see `x·(1/c)`, whose one rounding of the
+    /// scale and one of the product the scale-shift's error term covers; the reference divides.
+    DivConst {
+        x: usize,
+        c: Vec<f64>,
+    },
+    /// `c / x`: the engines see `c·reciprocal(x)`; the reference divides.
+    RDivConst {
+        x: usize,
+        c: Vec<f64>,
+    },
+    /// `a / b` of two variables: the engines see `a·reciprocal(b)`; the reference divides.
+    Div {
+        a: usize,
+        b: usize,
+    },
+    Gather {
+        x: usize,
+        idx: Vec<u32>,
+    },
+    Concat {
+        parts: Vec<usize>,
+    },
+    Sum {
+        x: usize,
+        map: Vec<u32>,
+    },
+    Unary {
+        x: usize,
+        f: Unary,
+    },
 }
 
 impl IOp {
@@ -28,10 +82,12 @@ impl IOp {
             IOp::Input => vec![],
             IOp::Affine { x, .. }
             | IOp::ScaleShift { x, .. }
+            | IOp::DivConst { x, .. }
+            | IOp::RDivConst { x, .. }
             | IOp::Gather { x, .. }
             | IOp::Sum { x, .. }
             | IOp::Unary { x, .. } => vec![*x],
-            IOp::Add { a, b } | IOp::Sub { a, b } | IOp::Mul { a, b } => vec![*a, *b],
+            IOp::Add { a, b } | IOp::Sub { a, b } | IOp::Mul { a, b } | IOp::Div { a, b } => vec![*a, *b],
             IOp::Concat { parts } => parts.clone(),
         }
     }
@@ -40,10 +96,12 @@ impl IOp {
             IOp::Input => {}
             IOp::Affine { x, .. }
             | IOp::ScaleShift { x, .. }
+            | IOp::DivConst { x, .. }
+            | IOp::RDivConst { x, .. }
             | IOp::Gather { x, .. }
             | IOp::Sum { x, .. }
             | IOp::Unary { x, .. } => *x = f(*x),
-            IOp::Add { a, b } | IOp::Sub { a, b } | IOp::Mul { a, b } => {
+            IOp::Add { a, b } | IOp::Sub { a, b } | IOp::Mul { a, b } | IOp::Div { a, b } => {
                 *a = f(*a);
                 *b = f(*b);
             }
@@ -64,6 +122,18 @@ pub struct INode {
 pub struct Builder {
     pub nodes: Vec<INode>,
     pub limits: Limits,
+}
+
+/// Whether `idx` maps onto `0..idx.len()` one to one.
+fn is_permutation(idx: &[u32]) -> bool {
+    let mut seen = vec![false; idx.len()];
+    idx.iter().all(|&t| match seen.get_mut(t as usize) {
+        Some(s) if !*s => {
+            *s = true;
+            true
+        }
+        _ => false,
+    })
 }
 
 /// Most nodes a graph may have (node ids are `u16`).
@@ -175,6 +245,30 @@ impl Builder {
         self.push(IOp::Sum { x, map }, out_len)
     }
 
+    /// `x / c` elementwise (`c` of length 1 or `len(x)`, no zero).
+    pub fn div_const(&mut self, x: usize, c: Vec<f64>) -> Result<usize, String> {
+        let n = self.len_of(x);
+        if let Some(v) = c.iter().find(|&&v| v == 0.0 || !((1.0 / v) as f32).is_finite()) {
+            return Err(format!("division by the constant {v:e} (its reciprocal is not a finite f32)"));
+        }
+        if c.iter().all(|&v| v == 1.0) {
+            return Ok(x);
+        }
+        self.push(IOp::DivConst { x, c: compress(expand(&c, n, 1.0), f64::NAN) }, n)
+    }
+
+    /// `c / x` elementwise (`c` of length 1 or `len(x)`).
+    pub fn rdiv_const(&mut self, x: usize, c: Vec<f64>) -> Result<usize, String> {
+        let n = self.len_of(x);
+        self.push(IOp::RDivConst { x, c: compress(expand(&c, n, 1.0), f64::NAN) }, n)
+    }
+
+    /// `a / b` elementwise.
+    pub fn div(&mut self, a: usize, b: usize) -> Result<usize, String> {
+        let n = self.len_of(a);
+        self.push(IOp::Div { a, b }, n)
+    }
+
     pub fn unary(&mut self, x: usize, f: Unary) -> Result<usize, String> {
         let n = self.len_of(x);
         self.push(IOp::Unary { x, f }, n)
@@ -201,8 +295,13 @@ impl Builder {
         self.push(IOp::ScaleShift { x: g, scale: vec![0.0], shift }, n)
     }
 
-    /// Fuse, drop dead nodes and serialise.
-    pub fn finish(mut self, output: usize) -> Serialized {
+    /// The node list as lowered (no rewrite yet): what witnesses are confirmed on.
+    pub fn reference(&self, output: usize) -> Reference {
+        Reference { nodes: self.nodes.clone(), output }
+    }
+
+    /// Fuse (exactly), drop dead nodes and serialise.
+    pub fn finish(mut self, output: usize) -> Result<Serialized, String> {
         let output = self.optimise(output);
         self.serialize(output)
     }
@@ -242,30 +341,17 @@ impl Builder {
                         let j = *x;
                         let (s, c) = (expand(scale, len, 1.0), expand(shift, len, 0.0));
                         match &self.nodes[j].op {
+                            // x·1 + 0 = x exactly.
                             _ if s.iter().all(|&v| v == 1.0) && c.iter().all(|&v| v == 0.0) => {
                                 alias[i] = j;
                                 changed = true;
                                 None
                             }
-                            IOp::ScaleShift { x: xj, scale: sj, shift: cj } if uses[j] == 1 => {
-                                let (sj, cj) = (expand(sj, len, 1.0), expand(cj, len, 0.0));
-                                let scale = (0..len).map(|k| s[k] * sj[k]).collect();
-                                let shift = (0..len).map(|k| s[k] * cj[k] + c[k]).collect();
-                                Some(IOp::ScaleShift {
-                                    x: *xj,
-                                    scale: compress(scale, 1.0),
-                                    shift: compress(shift, 0.0),
-                                })
-                            }
-                            IOp::Affine { x: xj, w, b } if uses[j] == 1 => {
-                                let cols = self.nodes[*xj].len;
-                                let mut w = w.clone();
-                                for r in 0..len {
-                                    w[r * cols..(r + 1) * cols].iter_mut().for_each(|v| *v *= s[r]);
-                                }
-                                let b0 = expand(b, len, 0.0);
-                                let b = (0..len).map(|r| s[r] * b0[r] + c[r]).collect();
-                                Some(IOp::Affine { x: *xj, w, b: bias(b) })
+                            // fl(fl(Σ w x) + c): the added constant becomes the affine's bias.
+                            IOp::Affine { x: xj, w, b }
+                                if uses[j] == 1 && b.is_empty() && s.iter().all(|&v| v == 1.0) =>
+                            {
+                                Some(IOp::Affine { x: *xj, w: w.clone(), b: bias(c) })
                             }
                             _ => None,
                         }
@@ -274,23 +360,15 @@ impl Builder {
                         let j = *x;
                         let cols = self.nodes[j].len;
                         match &self.nodes[j].op {
-                            IOp::ScaleShift { x: xj, scale, shift } if uses[j] == 1 => {
-                                let (s, c) = (expand(scale, cols, 1.0), expand(shift, cols, 0.0));
-                                let mut w = w.clone();
-                                let mut b = expand(b, len, 0.0);
-                                for r in 0..len {
-                                    let row = &mut w[r * cols..(r + 1) * cols];
-                                    b[r] += row.iter().zip(&c).map(|(a, c)| a * c).sum::<f64>();
-                                    row.iter_mut().zip(&s).for_each(|(a, s)| *a *= s);
-                                }
-                                Some(IOp::Affine { x: *xj, w, b: bias(b) })
-                            }
-                            IOp::Gather { x: xj, idx } if uses[j] == 1 && self.nodes[*xj].len <= cols => {
+                            // A permutation of the affine's input: permute its columns (exact).
+                            IOp::Gather { x: xj, idx }
+                                if uses[j] == 1 && self.nodes[*xj].len == cols && is_permutation(idx) =>
+                            {
                                 let src = self.nodes[*xj].len;
                                 let mut w2 = vec![0.0; len * src];
                                 for r in 0..len {
                                     for (k, &t) in idx.iter().enumerate() {
-                                        w2[r * src + t as usize] += w[r * cols + k];
+                                        w2[r * src + t as usize] = w[r * cols + k];
                                     }
                                 }
                                 Some(IOp::Affine { x: *xj, w: w2, b: b.clone() })
@@ -355,7 +433,7 @@ impl Builder {
         output
     }
 
-    fn serialize(self, output: usize) -> Serialized {
+    fn serialize(self, output: usize) -> Result<Serialized, String> {
         let n = self.nodes.len();
         let mut live = vec![false; n];
         live[0] = true;
@@ -373,12 +451,16 @@ impl Builder {
             if !live[i] {
                 continue;
             }
-            new_id[i] = out.nodes.len();
             let id = |j: usize| new_id[j] as NodeId;
             let mut wspan = |v: Vec<f64>| {
                 let s = Span::new(out.weights.len() as u32, v.len() as u32);
                 out.weights.extend(v);
                 s
+            };
+            // A division becomes a reciprocal (pushed first) and a product.
+            let recip = |x: NodeId, nodes: &mut Vec<Node>| {
+                nodes.push(Node { op: Op::Unary { x, f: Unary::Reciprocal }, len: node.len as u32 });
+                (nodes.len() - 1) as NodeId
             };
             let op = match node.op {
                 IOp::Input => Op::Input,
@@ -393,6 +475,15 @@ impl Builder {
                     let (scale, shift) = (wspan(scale), wspan(shift));
                     Op::ScaleShift { x: id(x), scale, shift }
                 }
+                IOp::DivConst { x, c } => {
+                    let scale = wspan(c.iter().map(|&v| 1.0 / v).collect());
+                    Op::ScaleShift { x: id(x), scale, shift: Span::EMPTY }
+                }
+                IOp::RDivConst { x, c } => {
+                    let scale = wspan(c);
+                    Op::ScaleShift { x: recip(id(x), &mut out.nodes), scale, shift: Span::EMPTY }
+                }
+                IOp::Div { a, b } => Op::Mul { a: id(a), b: recip(id(b), &mut out.nodes) },
                 IOp::Gather { x, idx } => {
                     let s = Span::new(out.indices.len() as u32, idx.len() as u32);
                     out.indices.extend(idx);
@@ -411,9 +502,13 @@ impl Builder {
                 IOp::Unary { x, f } => Op::Unary { x: id(x), f },
             };
             out.nodes.push(Node { op, len: node.len as u32 });
+            new_id[i] = out.nodes.len() - 1;
+            if out.nodes.len() > MAX_NODES {
+                return Err(format!("the lowered graph needs more than {MAX_NODES} nodes"));
+            }
         }
         out.output = new_id[output] as NodeId;
-        out
+        Ok(out)
     }
 }
 
@@ -430,16 +525,40 @@ pub struct Serialized {
 mod tests {
     use super::*;
 
+    /// The exact fusions are made: a transpose (permutation) into the affine's columns, the added
+    /// constant into a bias-free affine as its bias, and a row selection of an affine.
     #[test]
-    fn fuses_chains() {
+    fn makes_the_exact_fusions() {
         let mut b = Builder::new(2, Limits::default());
-        let s = b.scale_shift(0, vec![2.0], vec![1.0]).unwrap();
-        let a = b.affine(s, vec![1.0, 1.0, 1.0, -1.0], vec![0.0, 0.0]).unwrap();
+        let p = b.gather(0, &[1, 0]).unwrap();
+        let a = b.affine(p, vec![1.0, 2.0, 3.0, 4.0], vec![]).unwrap();
         let t = b.scale_shift(a, vec![], vec![3.0, 4.0]).unwrap();
         let g = b.gather(t, &[1, 0]).unwrap();
-        let out = b.finish(g);
+        let out = b.finish(g).unwrap();
         assert_eq!(out.nodes.len(), 2, "{:?}", out.nodes);
-        // y = rows swapped of W(2x+1) + [3,4]: row0 = (2, -2) + (0 + 4), row1 = (2, 2) + (2 + 3)
-        assert_eq!(out.weights, vec![2.0, -2.0, 2.0, 2.0, 4.0, 5.0]);
+        // Columns swapped, rows swapped, bias (3, 4) swapped.
+        assert_eq!(out.weights, vec![4.0, 3.0, 2.0, 1.0, 4.0, 3.0]);
+    }
+
+    /// No fusion drops a rounding point: `x + 1024 − 1024`, a scale of a shift, a scale folded
+    /// into a matrix, a shift folded into the next layer, and a constant added to an affine that
+    /// already has a bias all stay separate nodes (each is rounded once in f32).
+    #[test]
+    fn keeps_every_rounding_point() {
+        let mut b = Builder::new(2, Limits::default());
+        let s1 = b.scale_shift(0, vec![], vec![1024.0]).unwrap();
+        let s2 = b.scale_shift(s1, vec![], vec![-1024.0]).unwrap();
+        let s3 = b.scale_shift(s2, vec![0.5], vec![]).unwrap();
+        let a = b.affine(s3, vec![1.0, 1.0, 1.0, -1.0], vec![1.0, 2.0]).unwrap();
+        let s4 = b.scale_shift(a, vec![], vec![3.0]).unwrap();
+        let s5 = b.scale_shift(s4, vec![3.0], vec![]).unwrap();
+        let d = b.div_const(s5, vec![0.01]).unwrap();
+        let out = b.finish(d).unwrap();
+        assert_eq!(out.nodes.len(), 8, "{:?}", out.nodes);
+        // A duplicating gather is not folded into an affine (its products round separately).
+        let mut b = Builder::new(1, Limits::default());
+        let g = b.gather(0, &[0, 0]).unwrap();
+        let a = b.affine(g, vec![1.0, -1.0], vec![]).unwrap();
+        assert_eq!(b.finish(a).unwrap().nodes.len(), 3);
     }
 }

@@ -99,10 +99,13 @@ pub fn lower_graph(g: &GraphProto, opset: i64, limits: Limits) -> Result<Lowered
     if !input.type_.has_tensor_type() {
         return Err(graph_err(format!("input '{}' is not a tensor", input.name)));
     }
-    if !matches!(tt.elem_type, 1 | 10 | 11 | 0) {
+    if !matches!(tt.elem_type, 1 | 0) {
         return Err(graph_err(format!(
-            "input '{}' has element type {}, expected a float type",
-            input.name, tt.elem_type
+            "input '{}' has element type {} ({}); only float32 networks are supported (the bounds \
+             enclose f32 arithmetic)",
+            input.name,
+            tt.elem_type,
+            tensor::type_name(tt.elem_type)
         )));
     }
     let shape: Vec<usize> = tt
@@ -282,6 +285,16 @@ impl Lowering {
         }
         let a = Attrs(&node.attribute);
         let op = node.op_type.as_str();
+        // float64 constants may be folded among themselves, not mixed into the network's values.
+        let ins: Vec<Val> =
+            node.input.iter().filter(|n| !n.is_empty()).filter_map(|n| self.get(n).ok()).collect();
+        if ins.iter().any(|v| matches!(v, Val::V(_)))
+            && ins.iter().any(|v| matches!(v, Val::C(t) if t.kind == Kind::Double))
+        {
+            return Err("a float64 constant meets a value computed from the network input: float64 \
+                        arithmetic is not supported (the bounds enclose f32 arithmetic)"
+                .into());
+        }
         // Outputs other than the first are not computed; using one is an error (missing value).
         let v = match op {
             "Identity" | "Dropout" => self.input(node, 0)?,
@@ -289,15 +302,27 @@ impl Lowering {
                 let to = a.int("to", 1);
                 match self.input(node, 0)? {
                     Val::C(t) => Val::C(cast(t, to)?),
-                    Val::V(x) => {
-                        if matches!(to, 1 | 10 | 11 | 16) {
-                            Val::V(x)
-                        } else {
+                    Val::V(x) => match to {
+                        1 => Val::V(x),
+                        10 | 16 => {
                             return Err(format!(
-                                "cast of a variable to non-float type {to} is not supported"
+                                "cast of a variable to {} is not supported (its rounding to a \
+                                 narrower float type is not modelled)",
+                                tensor::type_name(to)
                             ));
                         }
-                    }
+                        11 => {
+                            return Err("cast of a variable to float64 is not supported (the bounds \
+                                        enclose f32 arithmetic)"
+                                .into());
+                        }
+                        _ => {
+                            return Err(format!(
+                                "cast of a variable to {} is not supported",
+                                tensor::type_name(to)
+                            ));
+                        }
+                    },
                 }
             }
             "Constant" => Val::C(self.constant_attr(&a)?),
@@ -603,20 +628,31 @@ impl Lowering {
                 if p.iter().any(|t| t.data.len() != c) {
                     return Err(format!("parameters must have {c} values (one per channel)"));
                 }
-                let eps = a.float("epsilon", 1e-5) as f64;
-                let sc: Vec<f64> = (0..c).map(|k| p[0].data[k] / (p[3].data[k] + eps).sqrt()).collect();
-                let sh: Vec<f64> = (0..c).map(|k| p[1].data[k] - p[2].data[k] * sc[k]).collect();
+                // The inference form with f32 parameters, as onnxruntime's CPU kernel computes it:
+                // s = scale / sqrt(var + eps), c = B − mean·s, y = x·s + c.
+                let eps = a.float("epsilon", 1e-5);
+                let f = |t: &Tensor, k: usize| t.data[k] as f32;
+                let sc: Vec<f32> = (0..c).map(|k| f(&p[0], k) * (1.0 / (f(&p[3], k) + eps).sqrt())).collect();
+                let sh: Vec<f32> = (0..c).map(|k| f(&p[1], k) - f(&p[2], k) * sc[k]).collect();
                 let inner: usize = xs[2..].iter().product();
                 let n = xs.iter().product::<usize>();
-                let scale: Vec<f64> = (0..n).map(|i| sc[(i / inner) % c]).collect();
-                let shift: Vec<f64> = (0..n).map(|i| sh[(i / inner) % c]).collect();
+                let scale: Vec<f64> = (0..n).map(|i| sc[(i / inner) % c] as f64).collect();
+                let shift: Vec<f64> = (0..n).map(|i| sh[(i / inner) % c] as f64).collect();
                 match x {
                     Val::C(t) => Val::C(Tensor::new(
                         t.shape.clone(),
-                        t.data.iter().enumerate().map(|(i, v)| v * scale[i] + shift[i]).collect(),
+                        t.data
+                            .iter()
+                            .enumerate()
+                            .map(|(i, v)| ((v * scale[i]) as f32 + shift[i] as f32) as f64)
+                            .collect(),
                         Kind::Float,
                     )),
-                    Val::V(v) => Val::V(Var { id: self.b.scale_shift(v.id, scale, shift)?, shape: v.shape }),
+                    // Two nodes: the product and the sum are each charged their rounding.
+                    Val::V(v) => {
+                        let m = self.b.scale_shift(v.id, scale, vec![])?;
+                        Val::V(Var { id: self.b.scale_shift(m, vec![], shift)?, shape: v.shape })
+                    }
                 }
             }
             "ReduceSum" | "ReduceMean" => {
@@ -669,13 +705,12 @@ impl Lowering {
         numel(&shape, &self.limits)?;
         match (x, y) {
             (Val::C(p), Val::C(q)) => {
-                let kind =
-                    if p.kind == Kind::Float || q.kind == Kind::Float { Kind::Float } else { Kind::Int };
+                let kind = p.kind.join(q.kind);
                 let f: fn(f64, f64) -> f64 = match (op, kind) {
                     (Bin::Add, _) => |a, b| a + b,
                     (Bin::Sub, _) => |a, b| a - b,
                     (Bin::Mul, _) => |a, b| a * b,
-                    (Bin::Div, Kind::Float) => |a, b| a / b,
+                    (Bin::Div, Kind::Float | Kind::Double) => |a, b| a / b,
                     (Bin::Div, _) => |a: f64, b: f64| if b == 0.0 { 0.0 } else { (a / b).trunc() },
                     (Bin::Pow, _) => f64::powf,
                 };
@@ -688,12 +723,7 @@ impl Lowering {
                     Bin::Add => self.b.scale_shift(v, vec![], c)?,
                     Bin::Sub => self.b.scale_shift(v, vec![], c.iter().map(|t| -t).collect())?,
                     Bin::Mul => self.b.scale_shift(v, c, vec![])?,
-                    Bin::Div => {
-                        if c.contains(&0.0) {
-                            return Err("division by a constant zero".into());
-                        }
-                        self.b.scale_shift(v, c.iter().map(|t| 1.0 / t).collect(), vec![])?
-                    }
+                    Bin::Div => self.b.div_const(v, c)?,
                     Bin::Pow => {
                         let e = c[0];
                         if c.iter().any(|&t| t != e) {
@@ -711,10 +741,7 @@ impl Lowering {
                     Bin::Add => self.b.scale_shift(v, vec![], c)?,
                     Bin::Sub => self.b.scale_shift(v, vec![-1.0], c)?,
                     Bin::Mul => self.b.scale_shift(v, c, vec![])?,
-                    Bin::Div => {
-                        let r = self.b.unary(v, Unary::Reciprocal)?;
-                        self.b.scale_shift(r, c, vec![])?
-                    }
+                    Bin::Div => self.b.rdiv_const(v, c)?,
                     Bin::Pow => return Err("Pow with a variable exponent is not supported".into()),
                 };
                 Ok(Val::V(Var { id, shape }))
@@ -726,10 +753,7 @@ impl Lowering {
                     Bin::Add => self.b.add(p, q)?,
                     Bin::Sub => self.b.sub(p, q)?,
                     Bin::Mul => self.b.mul(p, q)?,
-                    Bin::Div => {
-                        let r = self.b.unary(q, Unary::Reciprocal)?;
-                        self.b.mul(p, r)?
-                    }
+                    Bin::Div => self.b.div(p, q)?,
                     Bin::Pow => return Err("Pow with a variable exponent is not supported".into()),
                 };
                 Ok(Val::V(Var { id, shape }))
@@ -825,9 +849,7 @@ impl Lowering {
             for v in &vals {
                 if let Val::C(t) = v {
                     data.extend_from_slice(&t.data);
-                    if t.kind == Kind::Float {
-                        kind = Kind::Float;
-                    }
+                    kind = kind.join(t.kind);
                 }
             }
             return Ok(Val::C(Tensor::new(shape, map.iter().map(|&j| data[j]).collect(), kind)));
@@ -1327,13 +1349,11 @@ fn unsqueeze(xs: &[usize], axes: &[i64]) -> R<Vec<usize>> {
     Ok((0..r).map(|k| if ins[k] { 1 } else { *it.next().unwrap_or(&1) }).collect())
 }
 
+/// `f` applied to every element (a float32 result rounded to f32).
 fn map_const(t: Tensor, f: impl Fn(f64) -> f64) -> Tensor {
-    let kind = t.kind;
-    Tensor {
-        data: t.data.into_iter().map(f).collect(),
-        kind: if kind == Kind::Bool { Kind::Int } else { kind },
-        ..t
-    }
+    let kind = if t.kind == Kind::Bool { Kind::Int } else { t.kind };
+    let data = t.data.into_iter().map(f).collect();
+    Tensor::new(t.shape, data, kind)
 }
 
 fn broadcast_data(c: &Tensor, shape: &[usize]) -> Vec<f64> {
@@ -1360,7 +1380,10 @@ fn const_binary(
 
 fn cast(t: Tensor, to: i64) -> R<Tensor> {
     Ok(match to {
-        1 | 10 | 11 | 16 => Tensor { kind: Kind::Float, ..t },
+        1 => Tensor::new(t.shape, t.data, Kind::Float),
+        11 => Tensor { kind: Kind::Double, ..t },
+        10 => Tensor::new(t.shape, t.data.iter().map(|&v| tensor::round_f16(v)).collect(), Kind::Float),
+        16 => Tensor::new(t.shape, t.data.iter().map(|&v| tensor::round_bf16(v)).collect(), Kind::Float),
         9 => map_bool(t),
         2..=7 | 12 | 13 => {
             let data = t.data.iter().map(|v| v.trunc()).collect();

@@ -1,12 +1,15 @@
 //! ONNX → core IR.
 //!
 //! Decoding uses the `onnx-protobuf` crate (rust-protobuf messages generated from `onnx.proto`);
-//! this module does the shape inference, constant folding and lowering ([`lower`]) and the IR
-//! fusions ([`builder`]). Weights are kept in `f64` (ONNX `float` weights convert exactly) and
-//! converted to the engine's scalar with [`Model::graph`].
+//! this module does the shape inference, constant folding (in f32, as the deployed network
+//! computes its constants) and lowering ([`lower`]), the exact IR fusions ([`builder`]) and the
+//! reference evaluation that witnesses are confirmed on ([`reference`]). Weights are kept in
+//! `f64` (ONNX `float` weights convert exactly) and converted to the engine's scalar with
+//! [`Model::graph`].
 
-mod builder;
+pub mod builder;
 mod lower;
+mod reference;
 pub mod tensor;
 
 use std::path::Path;
@@ -15,6 +18,7 @@ use genbab_core::graph::{Node, NodeId};
 use genbab_core::num::Scalar;
 use onnx_protobuf::{Message, ModelProto};
 
+pub use reference::Reference;
 pub use tensor::Limits;
 
 /// Why a model could not be loaded. Displayed as one line: `FILE: node 'NAME' (Op): reason`.
@@ -45,6 +49,8 @@ pub struct Model {
     pub input_shape: Vec<usize>,
     /// Shape of the ONNX output.
     pub output_shape: Vec<usize>,
+    /// The graph as lowered, before any rewrite: counterexamples are confirmed on it.
+    pub reference: Reference,
 }
 
 pub use genbab_core::graph::OwnedGraph;
@@ -96,7 +102,8 @@ pub fn load_bytes(bytes: &[u8], file: &str, limits: Limits) -> Result<Model, Loa
         None => LoadError::Model { file: file.clone(), reason },
     })?;
     let output_shape = lowered.output.shape.clone();
-    let s = lowered.builder.finish(lowered.output.id);
+    let reference = lowered.builder.reference(lowered.output.id);
+    let s = lowered.builder.finish(lowered.output.id).map_err(model_err)?;
     let model = Model {
         nodes: s.nodes,
         weights: s.weights,
@@ -104,6 +111,7 @@ pub fn load_bytes(bytes: &[u8], file: &str, limits: Limits) -> Result<Model, Loa
         output: s.output,
         input_shape: lowered.input_shape,
         output_shape,
+        reference,
     };
     // The f32 view must validate too (a constant beyond f32 range would become infinite).
     let g32 = model.graph::<f32>();

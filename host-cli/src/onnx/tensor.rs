@@ -9,9 +9,34 @@ use onnx_protobuf::TensorProto;
 /// Element kind of a constant (all values are held as `f64`; integers up to 2^53 are exact).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// float32 (and float16/bfloat16 constants, whose values f32 holds exactly): every value is
+    /// an f32 value, and a folded result is rounded to f32 as the deployed network rounds it.
     Float,
+    /// float64: only constant computations may use it (the verified arithmetic is f32).
+    Double,
     Int,
     Bool,
+}
+
+impl Kind {
+    /// float32 or float64.
+    pub fn is_float(self) -> bool {
+        matches!(self, Kind::Float | Kind::Double)
+    }
+    /// The kind of a result of `self` and `o` (the wider float, else integer).
+    pub fn join(self, o: Kind) -> Kind {
+        if self == Kind::Double || o == Kind::Double {
+            Kind::Double
+        } else if self == Kind::Float || o == Kind::Float {
+            Kind::Float
+        } else {
+            Kind::Int
+        }
+    }
+    /// `v` as a value of this kind: rounded to f32 for [`Kind::Float`].
+    pub fn round(self, v: f64) -> f64 {
+        if self == Kind::Float { v as f32 as f64 } else { v }
+    }
 }
 
 /// A constant tensor.
@@ -23,8 +48,13 @@ pub struct Tensor {
 }
 
 impl Tensor {
-    pub fn new(shape: Vec<usize>, data: Vec<f64>, kind: Kind) -> Tensor {
+    /// A tensor of `kind` (float32 data is rounded to f32: constant folding computes in `f64`
+    /// and rounds each node's result once, as the deployed network does).
+    pub fn new(shape: Vec<usize>, mut data: Vec<f64>, kind: Kind) -> Tensor {
         debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        if kind == Kind::Float {
+            data.iter_mut().for_each(|v| *v = kind.round(*v));
+        }
         Tensor { shape, data, kind }
     }
     pub fn scalar(v: f64, kind: Kind) -> Tensor {
@@ -161,6 +191,55 @@ pub fn is_identity(map: &[usize], src_len: usize) -> bool {
 }
 
 /// Half-precision bits to f64.
+/// The ONNX name of element type `t`.
+pub fn type_name(t: impl Into<i64>) -> String {
+    let names = [
+        "undefined",
+        "float32",
+        "uint8",
+        "int8",
+        "uint16",
+        "int16",
+        "int32",
+        "int64",
+        "string",
+        "bool",
+        "float16",
+        "float64",
+        "uint32",
+        "uint64",
+        "complex64",
+        "complex128",
+        "bfloat16",
+    ];
+    let t = t.into();
+    usize::try_from(t).ok().and_then(|i| names.get(i)).map_or_else(|| format!("type {t}"), |n| n.to_string())
+}
+
+/// `v` rounded to nearest-even in a binary format with `frac` fraction bits, least normal
+/// exponent `emin` and largest finite value `max` (beyond it: ±∞).
+fn round_binary(v: f64, frac: i32, emin: i32, max: f64) -> f64 {
+    if !v.is_finite() || v == 0.0 {
+        return v;
+    }
+    let a = v.abs();
+    let e = ((a.to_bits() >> 52) & 0x7ff) as i32 - 1023;
+    let q = 2f64.powi(e.max(emin) - frac);
+    let r = (a / q).round_ties_even() * q;
+    let r = if r > max { f64::INFINITY } else { r };
+    r.copysign(v)
+}
+
+/// `v` rounded to IEEE binary16 (float16).
+pub fn round_f16(v: f64) -> f64 {
+    round_binary(v, 10, -14, 65504.0)
+}
+
+/// `v` rounded to bfloat16.
+pub fn round_bf16(v: f64) -> f64 {
+    round_binary(v, 7, -126, (2.0 - 2f64.powi(-7)) * 2f64.powi(127))
+}
+
 fn f16_to_f64(h: u16) -> f64 {
     let s = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
     let e = ((h >> 10) & 0x1f) as i32;
@@ -222,7 +301,7 @@ pub fn decode(t: &TensorProto, limits: &Limits) -> Result<Tensor, String> {
         ),
         11 => (
             if use_raw { from_raw::<8>(raw, n, name, f64::from_le_bytes)? } else { t.double_data.clone() },
-            Kind::Float,
+            Kind::Double,
         ),
         10 => (
             if use_raw {
@@ -296,5 +375,28 @@ mod tests {
         assert_eq!(m, vec![0, 3, 1, 4, 2, 5]);
         assert_eq!(f16_to_f64(0x3c00), 1.0);
         assert_eq!(f16_to_f64(0xc000), -2.0);
+    }
+
+    #[test]
+    fn narrow_float_rounding() {
+        // Every f16 bit pattern rounds to itself; the midpoints of neighbours round to even.
+        for h in 0u16..0x7c00 {
+            let v = f16_to_f64(h);
+            assert_eq!(round_f16(v), v, "{h:#x}");
+            assert_eq!(round_f16(-v), -v);
+            if h + 1 < 0x7c00 {
+                let mid = 0.5 * (v + f16_to_f64(h + 1));
+                let even = if h % 2 == 0 { v } else { f16_to_f64(h + 1) };
+                assert_eq!(round_f16(mid), even, "{h:#x}");
+            }
+        }
+        assert_eq!(round_f16(1000.3), 1000.5);
+        assert_eq!(round_f16(65519.0), 65504.0);
+        assert_eq!(round_f16(65520.0), f64::INFINITY);
+        // bfloat16: 8 significant bits.
+        assert_eq!(round_bf16(1.0 + 1.0 / 256.0), 1.0);
+        assert_eq!(round_bf16(1.0 + 3.0 / 256.0), 1.0 + 4.0 / 256.0);
+        assert_eq!(round_bf16(f32::MAX as f64), f64::INFINITY);
+        assert_eq!(round_bf16(3.3895314e38), 3.3895314e38_f32 as f64);
     }
 }

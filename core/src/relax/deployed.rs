@@ -1,0 +1,68 @@
+//! How far a deployed implementation of each elementwise function may be from the real function:
+//! `|deployed(x) − f(x)| ≤ rel·|f(x)| + abs + abs_x·min(|x|, x_cap)` for every f32 `x`.
+//!
+//! "Deployed" covers the two implementations the verdicts are for: libm's f32 functions (the
+//! firmware's math, [`super::value_f32`], whose errors the family modules bound and their ulp
+//! sweeps check) and onnxruntime's CPU kernels, which approximate instead of rounding correctly.
+//! Measured (`tests/fixtures/measure_ort_functions.py`, results and the CPU they ran on in
+//! `tests/fixtures/ort_function_errors.md`), onnxruntime's kernels differ from libm's in kind:
+//!
+//! - Sigmoid's error is *absolute* (outputs come in steps of 2^-24 near 0), it returns exactly 0
+//!   for x ≤ −18 where `σ(−18) ≈ 1.5e-8`, and it reaches 1.0000001, above its range.
+//! - Tanh is a rational approximation, exactly ±1 beyond |x| ≈ 9 and up to ±1.0000002 before.
+//! - GeLU, `0.5·x·(1 + erf(x/√2))`, cancels in the left tail: erf's error near −1 becomes an
+//!   absolute error proportional to `|x|`, while the real value decays like `e^{−x²/2}`; below
+//!   x ≈ −5.55 erf is exactly −1 and the output is −0.
+//! - Sigmoid, tanh and log are not monotone in f32 (nothing here assumes they are).
+//!
+//! The constants are the measured maxima times two. They are added to the family modules' own
+//! bounds (libm f32 and f64 reference), so a relaxation holds for either implementation. The
+//! `deployed_error_model_covers_onnxruntime` test checks them against committed samples.
+
+use crate::graph::Unary;
+
+/// `|deployed(x) − f(x)| ≤ rel·|f(x)| + abs + abs_x·min(|x|, x_cap)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FnErr {
+    /// Relative to the function's value.
+    pub rel: f64,
+    /// Absolute.
+    pub abs: f64,
+    /// Per unit of `|x|` (GeLU's left-tail cancellation)...
+    pub abs_x: f64,
+    /// ...up to this `|x|` (beyond it erf is ±1 in f32 and the cancellation is complete).
+    pub x_cap: f64,
+}
+
+/// The unit roundoff of f32: 2^-24.
+const U: f64 = 5.960_464_477_539_063e-8;
+/// An absolute term for results near f32's subnormal range (2^-140, as [`super::engine`]).
+const TINY: f64 = 7.174_648_137_343_063e-43;
+
+/// The error model of `f`'s deployed implementations beyond libm's f32 function.
+pub const fn bound(f: Unary) -> FnErr {
+    // Twice the maxima measured on onnxruntime 1.32 (ort_function_errors.md), in units of U.
+    let (rel, abs, abs_x, x_cap) = match f {
+        // Measured: absolute 1.78e-7 (3.0 U), exactly 0 below −18, 1.0000001 above 8.
+        Unary::Sigmoid => (0.0, 6.0 * U, 0.0, 0.0),
+        // Measured: 2.73·2^-23 relative (5.5 U); 3.25e-7 absolute at ±8.48, exactly ±1 beyond 9.
+        Unary::Tanh => (12.0 * U, TINY, 0.0, 0.0),
+        // Measured: 0.63·2^-23 (exp), 2.18·2^-23 (log), 1.45·2^-23 (sin, cos) relative.
+        Unary::Exp => (4.0 * U, TINY, 0.0, 0.0),
+        Unary::Log => (12.0 * U, 0.0, 0.0, 0.0),
+        Unary::Sin | Unary::Cos => (6.0 * U, 0.0, 0.0, 0.0),
+        // Measured: 1.07·2^-23 relative for x ≥ 0; in the left tail 0.48·|x|·U (erf is exactly −1
+        // below x ≈ −5.55, where the output is −0 and the real value as large as −8.3e-8).
+        Unary::Gelu => (8.0 * U, TINY, 2.0 * U, 16.0),
+        // Correctly rounded (sqrt, 1/x, measured; x·x), or exact (piecewise linear).
+        _ => (0.0, 0.0, 0.0, 0.0),
+    };
+    FnErr { rel, abs, abs_x, x_cap }
+}
+
+/// The bound over `[l, u]` given `fmax ≥ max |f|` there.
+pub(super) fn err(f: Unary, l: f64, u: f64, fmax: f64) -> f64 {
+    let e = bound(f);
+    let x = e.abs_x * l.abs().max(u.abs()).min(e.x_cap);
+    (e.rel * fmax + e.abs + x) * (1.0 + 1e-9)
+}
