@@ -54,7 +54,10 @@ pub const fn bound(f: Unary) -> FnErr {
         // Measured: 1.07·2^-23 relative for x ≥ 0; in the left tail 0.48·|x|·U (erf is exactly −1
         // below x ≈ −5.55, where the output is −0 and the real value as large as −8.3e-8).
         Unary::Gelu => (8.0 * U, TINY, 2.0 * U, 16.0),
-        // Correctly rounded (sqrt, 1/x, measured; x·x), or exact (piecewise linear).
+        // Correctly rounded (measured): half an ulp, up to U relative, and subnormal outputs.
+        Unary::Sqrt | Unary::Reciprocal => (2.0 * U, TINY, 0.0, 0.0),
+        // x^n as products (each rounded, covered by the convex family's bound), or exact
+        // (piecewise linear).
         _ => (0.0, 0.0, 0.0, 0.0),
     };
     FnErr { rel, abs, abs_x, x_cap }
