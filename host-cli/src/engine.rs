@@ -22,7 +22,7 @@ use genbab_core::prune;
 use genbab_core::spec::Spec;
 
 use crate::cex::Cex;
-use crate::onnx::{Model, OwnedGraph, Reference};
+use crate::onnx::{Model, OwnedGraph, Span32};
 use crate::parallel;
 use crate::vnnlib::{Case, Property};
 
@@ -205,7 +205,13 @@ pub fn exact_rows<T: Scalar>(c: &Case) -> Result<Vec<T>, String> {
 /// `rows[i]·y ≤ rhs[i]` (`<` where strict) hold with a margin that covers the f64 rounding of the
 /// sum (`γ_{n+1}·Σ|c_j·y_j|`), so rounding never makes a point a witness.
 pub fn violates(c: &Case, y: &[f64]) -> bool {
-    let n = y.len();
+    violates_box(c, y, y)
+}
+
+/// Whether every `y` in the box `[lo, hi]` lies in the unsafe region of `c` as written (see
+/// [`violates`]): each atom is taken at its largest value over the box.
+pub fn violates_box(c: &Case, lo: &[f64], hi: &[f64]) -> bool {
+    let n = lo.len();
     let gamma = (n as f64 + 2.0) * f64::EPSILON;
     let mut start = 0usize;
     c.clause_ends.iter().any(|&e| {
@@ -213,27 +219,49 @@ pub fn violates(c: &Case, y: &[f64]) -> bool {
         start = e as usize;
         r.clone().all(|i| {
             let (mut s, mut mag) = (0.0f64, 0.0f64);
-            for (a, b) in c.rows[i * n..(i + 1) * n].iter().zip(y) {
-                let t = a * b;
+            for ((a, l), h) in c.rows[i * n..(i + 1) * n].iter().zip(lo).zip(hi) {
+                let t = if *a == 0.0 { 0.0 } else { (a * l).max(a * h) };
                 s += t;
                 mag += t.abs();
             }
-            let hi = s + gamma * mag;
-            if c.strict.get(i).copied().unwrap_or(false) { hi < c.rhs[i] } else { hi <= c.rhs[i] }
+            let top = s + gamma * mag;
+            if c.strict.get(i).copied().unwrap_or(false) { top < c.rhs[i] } else { top <= c.rhs[i] }
         })
     })
 }
 
+/// Whether `x` is a counterexample for every implementation of the elementwise functions within
+/// their error model (libm's f32 functions and onnxruntime's CPU kernels alike): the reference
+/// evaluated over f32 intervals ([`Span32`]) must put the whole output interval in the unsafe
+/// region. So a witness does not rest on one library's last ulp.
+fn violates_for_every_implementation(model: &Model, c: &Case, x: &[f32]) -> bool {
+    let x: Vec<Span32> = x.iter().map(|&v| Span32::point(v)).collect();
+    let Some(y) = model.reference.eval(&x) else { return false };
+    let lo: Vec<f64> = y.iter().map(|s| s.lo as f64).collect();
+    let hi: Vec<f64> = y.iter().map(|s| s.hi as f64).collect();
+    lo.iter().chain(&hi).all(|v| v.is_finite()) && violates_box(c, &lo, &hi)
+}
+
 /// Re-check a candidate from the engine: clamp into the box as written, evaluate the reference
 /// graph in f32 (the ONNX graph, node by node, before any rewrite) and test the property as
-/// written. Each input is the f32 value nearest the candidate inside the points that satisfy the
+/// written, then check that it holds for every implementation of the functions
+/// ([`violates_for_every_implementation`]). Each input is the f32 value nearest the candidate inside the points that satisfy the
 /// input constraints ([`Case::inner_lo`]..[`Case::inner_hi`]). Where that interval holds no f32
 /// value at all (a fixed input written as, say, `0.1`, which f32 cannot represent) it is the f32
 /// value nearest the interval: the one the deployed network is given for that input, a choice
 /// the README documents (VNN-COMP checks witnesses' inputs with a tolerance for this). Without
 /// that, no witness of such a property could ever be confirmed: collins_rul_cnn fixes 200 of its
 /// 400 inputs so.
-fn confirm(reference: &Reference, c: &Case, x: &[f64]) -> Option<Cex> {
+fn confirm(model: &Model, c: &Case, x: &[f64]) -> Option<Cex> {
+    let (xf, y) = evaluate(model, c, x)?;
+    if !violates(c, &y) || !violates_for_every_implementation(model, c, &xf) {
+        return None;
+    }
+    Some(Cex { x: xf.iter().map(|&v| v as f64).collect(), y })
+}
+
+/// The f32 input for candidate `x` (see [`confirm`]) and the reference's finite output there.
+fn evaluate(model: &Model, c: &Case, x: &[f64]) -> Option<(Vec<f32>, Vec<f64>)> {
     let mut xf = Vec::with_capacity(x.len());
     for (&v, (&l, &h)) in x.iter().zip(c.inner_lo.iter().zip(&c.inner_hi)) {
         if l.is_nan() || h.is_nan() || l > h {
@@ -255,23 +283,39 @@ fn confirm(reference: &Reference, c: &Case, x: &[f64]) -> Option<Cex> {
         };
         xf.push(v);
     }
-    let y = reference.eval(&xf)?;
-    let y: Vec<f64> = y.iter().map(|&v| v as f64).collect();
-    if !y.iter().all(|v| v.is_finite()) || !violates(c, &y) {
-        return None;
-    }
-    Some(Cex { x: xf.iter().map(|&v| v as f64).collect(), y })
+    let y: Vec<f64> = model.reference.eval(&xf)?.iter().map(|&v| v as f64).collect();
+    y.iter().all(|v| v.is_finite()).then_some((xf, y))
 }
 
-/// Points of the reference search after the hint, the centre and the two corners.
+/// How far `y` is inside the unsafe region of `c` (negative: outside): the best clause's
+/// smallest `rhs − row·y`.
+fn unsafe_margin(c: &Case, y: &[f64]) -> f64 {
+    let n = y.len();
+    let mut start = 0usize;
+    let mut best = f64::NEG_INFINITY;
+    for &e in &c.clause_ends {
+        let worst = (start..e as usize)
+            .map(|i| c.rhs[i] - c.rows[i * n..(i + 1) * n].iter().zip(y).map(|(a, b)| a * b).sum::<f64>())
+            .fold(f64::INFINITY, f64::min);
+        best = best.max(worst);
+        start = e as usize;
+    }
+    best
+}
+
+/// Points of the reference search after the hint, the centre and the two corners, and as many
+/// again for the local search around the best of them.
 const REFERENCE_SAMPLES: usize = 256;
 
-/// A last look for a counterexample before answering `unknown`: the engines search in their own
+/// A last look for a counterexample before answering `unknown`. The engines search in their own
 /// scalar type (f64 by default), so a counterexample that exists only through f32 rounding
-/// (`x + 1024 − 1024`) escapes them. Tries, on the reference graph, the engine's last candidate
-/// `hint`, the centre, the two extreme corners and [`REFERENCE_SAMPLES`] random points (each
-/// input at an end of its interval or uniform inside), until `deadline`.
-fn search_reference(reference: &Reference, c: &Case, hint: &[f64], deadline: Instant) -> Option<Cex> {
+/// (`x + 1024 − 1024`) escapes them, and one they find may lie within the rounding tolerance of
+/// the boundary (not a witness for every evaluation, see [`confirm`]). Tries, on the reference
+/// graph, the engine's last candidate `hint`, the centre, the two extreme corners and
+/// [`REFERENCE_SAMPLES`] random points (each input at an end of its interval or uniform inside),
+/// then as many random steps around the point deepest in the unsafe region (shrinking while
+/// they fail), until `deadline`.
+fn search_reference(model: &Model, c: &Case, hint: &[f64], deadline: Instant) -> Option<Cex> {
     let (lo, hi) = (&c.inner_lo, &c.inner_hi);
     if lo.iter().zip(hi).any(|(l, h)| l.is_nan() || h.is_nan() || l > h) {
         return None;
@@ -285,29 +329,43 @@ fn search_reference(reference: &Reference, c: &Case, hint: &[f64], deadline: Ins
     };
     let centre: Vec<f64> = lo.iter().zip(hi).map(|(l, h)| l + 0.5 * (h - l)).collect();
     let fixed = [hint, &centre, lo, hi];
-    for k in 0..fixed.len() + REFERENCE_SAMPLES {
+    let mut best: Option<(f64, Vec<f64>)> = None;
+    let mut radius = 0.05;
+    for k in 0..fixed.len() + 2 * REFERENCE_SAMPLES {
         if Instant::now() >= deadline {
             return None;
         }
-        let random: Vec<f64>;
-        let x = match fixed.get(k) {
-            Some(p) if p.len() == lo.len() => *p,
-            Some(_) => continue,
-            None => {
-                random = lo
-                    .iter()
-                    .zip(hi)
-                    .map(|(&l, &h)| match uniform() {
-                        r if r < 0.25 => l,
-                        r if r < 0.5 => h,
-                        _ => l + uniform() * (h - l),
-                    })
-                    .collect();
-                &random
-            }
+        let local = k >= fixed.len() + REFERENCE_SAMPLES;
+        let x: Vec<f64> = match (fixed.get(k), &best) {
+            (Some(p), _) if p.len() == lo.len() => p.to_vec(),
+            (Some(_), _) => continue,
+            (None, Some((_, b))) if local => b
+                .iter()
+                .zip(lo.iter().zip(hi))
+                .map(|(&v, (&l, &h))| (v + radius * (h - l) * (2.0 * uniform() - 1.0)).clamp(l, h))
+                .collect(),
+            (None, _) if local => return None,
+            (None, _) => lo
+                .iter()
+                .zip(hi)
+                .map(|(&l, &h)| match uniform() {
+                    r if r < 0.25 => l,
+                    r if r < 0.5 => h,
+                    _ => l + uniform() * (h - l),
+                })
+                .collect(),
         };
-        if let Some(cex) = confirm(reference, c, x) {
-            return Some(cex);
+        let Some((_, y)) = evaluate(model, c, &x) else { continue };
+        let m = unsafe_margin(c, &y);
+        if best.as_ref().is_none_or(|(bm, _)| m > *bm) {
+            if m >= 0.0
+                && let Some(cex) = confirm(model, c, &x)
+            {
+                return Some(cex);
+            }
+            best = Some((m, x));
+        } else if local {
+            radius *= 0.95;
         }
     }
     None
@@ -385,14 +443,12 @@ fn check_t<T: Scalar + Send + Sync>(
             Verdict::Violated => {
                 // Confirmed on the full model, against the property as written.
                 let x: Vec<f64> = cex.iter().map(|v| v.to_f64()).collect();
-                match confirm(&model.reference, case, &x)
-                    .or_else(|| search_reference(&model.reference, case, &x, deadline))
-                {
+                match confirm(model, case, &x).or_else(|| search_reference(model, case, &x, deadline)) {
                     Some(c) => return Ok(report(Outcome::Sat(c), done + 1)),
                     None => {
                         done += 1;
                         unknown.get_or_insert_with(|| {
-                            "the engine's counterexample was not confirmed in f32".into()
+                            "the engine's counterexample was not confirmed on the f32 network".into()
                         });
                     }
                 }
@@ -400,7 +456,7 @@ fn check_t<T: Scalar + Send + Sync>(
             Verdict::Unknown(Reason::Timeout) => return Ok(report(Outcome::Timeout, done)),
             Verdict::Unknown(r) => {
                 let x: Vec<f64> = cex.iter().map(|v| v.to_f64()).collect();
-                if let Some(c) = search_reference(&model.reference, case, &x, deadline) {
+                if let Some(c) = search_reference(model, case, &x, deadline) {
                     return Ok(report(Outcome::Sat(c), done + 1));
                 }
                 done += 1;
@@ -492,31 +548,42 @@ pub fn deadline(start: Instant, secs: f64) -> Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::onnx::builder::{INode, IOp};
+    use crate::onnx::tests::{model, node, tensor};
+    use crate::onnx::{Limits, load_bytes};
+
+    /// `y = x·w` for a 1×1 weight, as an ONNX model.
+    fn times(w: f32) -> Model {
+        let b = model(
+            ("x", &[1, 1]),
+            "y",
+            vec![node("MatMul", "mm", &["x", "W"], &["y"], vec![])],
+            vec![tensor("W", &[1, 1], &[w])],
+            13,
+        );
+        load_bytes(&b, "times.onnx", Limits::default()).unwrap()
+    }
+
+    fn unsafe_above(l: f64, h: f64, t: f64, strict: bool) -> Case {
+        // Unsafe: y ≥ t (or y > t), i.e. −y ≤ −t.
+        Case {
+            lo: vec![l],
+            hi: vec![h],
+            inner_lo: vec![l],
+            inner_hi: vec![h],
+            rows: vec![-1.0],
+            rhs: vec![-t],
+            strict: vec![strict],
+            clause_ends: vec![1],
+        }
+    }
 
     /// `y = x` with the input fixed at 0.1 (no f32 value equals it): the witness is the f32 value
     /// nearest 0.1, and it is confirmed; an interval with f32 values inside keeps its witness
     /// inside.
     #[test]
     fn witnesses_of_fixed_inputs_without_an_f32_value_are_confirmed() {
-        let g = Reference {
-            nodes: vec![
-                INode { op: IOp::Input, len: 1 },
-                INode { op: IOp::Affine { x: 0, w: vec![1.0], b: vec![] }, len: 1 },
-            ],
-            output: 1,
-        };
-        // Unsafe: y ≥ 0.05, i.e. −y ≤ −0.05.
-        let case = |l: f64, h: f64| Case {
-            lo: vec![l],
-            hi: vec![h],
-            inner_lo: vec![l],
-            inner_hi: vec![h],
-            rows: vec![-1.0],
-            rhs: vec![-0.05],
-            strict: vec![false],
-            clause_ends: vec![1],
-        };
+        let g = times(1.0);
+        let case = |l: f64, h: f64| unsafe_above(l, h, 0.05, false);
         assert!(f32_between(0.1, 0.1) && !f32_between(0.5, 0.5) && !f32_between(0.1, 0.2));
         let c = confirm(&g, &case(0.1, 0.1), &[0.1]).expect("confirmed");
         assert_eq!(c.x[0], 0.1f32 as f64);
@@ -524,5 +591,23 @@ mod tests {
         assert!((0.1..=0.2).contains(&c.x[0]));
         // Safe there: not confirmed.
         assert!(confirm(&g, &case(0.01, 0.01), &[0.01]).is_none());
+    }
+
+    /// A witness must hold for every implementation of the functions. `y = x·1` at `x = 2` is 2
+    /// in f32 whatever the library: `y > 2` is not violated there, `y ≥ 2 − 1e-9` is (the check's
+    /// own f64 margin keeps `y ≥ 2` itself out). Through a sigmoid
+    /// the output is known only within the functions' error model: a threshold just below the
+    /// libm value is not a witness, one clearly below it is.
+    #[test]
+    fn witnesses_hold_for_every_implementation() {
+        let g = times(1.0);
+        assert!(confirm(&g, &unsafe_above(2.0, 2.0, 2.0 - 1e-9, false), &[2.0]).is_some());
+        assert!(confirm(&g, &unsafe_above(2.0, 2.0, 2.0, true), &[2.0]).is_none());
+        let b = model(("x", &[1, 1]), "y", vec![node("Sigmoid", "s", &["x"], &["y"], vec![])], vec![], 13);
+        let s = load_bytes(&b, "sigmoid.onnx", Limits::default()).unwrap();
+        let y = s.reference.eval(&[1.0f32]).unwrap()[0] as f64;
+        assert!(violates(&unsafe_above(1.0, 1.0, y - 1e-12, false), &[y]));
+        assert!(confirm(&s, &unsafe_above(1.0, 1.0, y - 1e-12, false), &[1.0]).is_none());
+        assert!(confirm(&s, &unsafe_above(1.0, 1.0, y - 1e-5, false), &[1.0]).is_some());
     }
 }

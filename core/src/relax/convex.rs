@@ -12,7 +12,7 @@ use crate::graph::Unary;
 /// Relative error bounds of the deployed f32 functions against the f64 references: twice the
 /// largest errors measured by `convex_ulp_sweep` (exp, log, powf ≤ 0.9 ulp; 1/x and sqrt are
 /// correctly rounded, 0.5 ulp, given the same bound): 2^-22 relative.
-fn rel32(_f: Unary) -> f64 {
+pub(super) fn rel32(_f: Unary) -> f64 {
     1.0 / 4_194_304.0
 }
 /// Relative error bound of the f64 references (libm exp/log/pow ≤ 1 ulp, 1/x and sqrt correctly

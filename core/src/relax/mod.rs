@@ -256,17 +256,21 @@ fn raw_range(f: Unary, l: f64, u: f64) -> (f64, f64) {
 }
 
 /// Bound on `|f − value| + |f − deployed|` over `[l, u]` given `fmax ≥ max |f|` there, for
-/// `deployed` libm's f32 function ([`value_f32`]) or onnxruntime's kernel ([`deployed`]).
+/// `deployed` libm's f32 function ([`value_f32`]) or onnxruntime's kernel ([`deployed`]): the
+/// family's bound, whose libm f32 part is `libm32`, widened to onnxruntime's where larger.
 fn err_total(f: Unary, l: f64, u: f64, fmax: f64) -> f64 {
-    deployed::err(f, l, u, fmax)
-        + match f {
-            Unary::Relu | Unary::LeakyRelu(_) | Unary::Neg | Unary::Abs => relu::err(f, l, u),
-            Unary::Floor => 0.0,
-            Unary::Sigmoid | Unary::Tanh => s_shaped::err(f, fmax),
-            Unary::Sin | Unary::Cos => trig::err(fmax),
-            Unary::Gelu => gelu::err(l, fmax),
-            Unary::Exp | Unary::Log | Unary::Reciprocal | Unary::Sqrt | Unary::Pow(_) => convex::err(f, fmax),
+    let (family, libm32) = match f {
+        Unary::Relu | Unary::LeakyRelu(_) | Unary::Neg | Unary::Abs => (relu::err(f, l, u), 0.0),
+        Unary::Floor => (0.0, 0.0),
+        Unary::Sigmoid | Unary::Tanh => (s_shaped::err(f, fmax), s_shaped::REL32 * fmax),
+        Unary::Sin | Unary::Cos => (trig::err(fmax), trig::REL32 * fmax),
+        // The left-tail term of gelu's libm model is left out here (a smaller libm32 only widens).
+        Unary::Gelu => (gelu::err(l, fmax), gelu::C0_32 * fmax / 16_777_216.0),
+        Unary::Exp | Unary::Log | Unary::Reciprocal | Unary::Sqrt | Unary::Pow(_) => {
+            (convex::err(f, fmax), convex::rel32(f) * fmax)
         }
+    };
+    family + deployed::extra(f, l, u, fmax, libm32)
 }
 
 /// Validated image: computed `[lo, hi]`, and the error bound `err` of [`err_total`].

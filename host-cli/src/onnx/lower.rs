@@ -161,51 +161,6 @@ fn unary_of(op: &str, a: &Attrs) -> Option<Unary> {
     })
 }
 
-fn eval_unary(f: Unary, x: f64) -> f64 {
-    match f {
-        Unary::Relu => x.max(0.0),
-        Unary::LeakyRelu(a) => {
-            if x >= 0.0 {
-                x
-            } else {
-                a as f64 * x
-            }
-        }
-        Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-        Unary::Tanh => x.tanh(),
-        Unary::Sin => x.sin(),
-        Unary::Cos => x.cos(),
-        Unary::Exp => x.exp(),
-        Unary::Log => x.ln(),
-        Unary::Sqrt => x.sqrt(),
-        Unary::Reciprocal => 1.0 / x,
-        Unary::Abs => x.abs(),
-        Unary::Floor => x.floor(),
-        Unary::Neg => -x,
-        Unary::Pow(n) => x.powi(n as i32),
-        Unary::Gelu => 0.5 * x * (1.0 + libm_erf(x / std::f64::consts::SQRT_2)),
-    }
-}
-
-/// erf for constant folding (Abramowitz–Stegun 7.1.26 is too coarse; use a series/continued
-/// fraction via the complementary error function of std-free code).
-fn libm_erf(x: f64) -> f64 {
-    // Numerical Recipes erfc approximation (relative error < 1.2e-7), adequate for folding.
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t
-        * (-z * z - 1.26551223
-            + t * (1.00002368
-                + t * (0.37409196
-                    + t * (0.09678418
-                        + t * (-0.18628806
-                            + t * (0.27886807
-                                + t * (-1.13520398
-                                    + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
-            .exp();
-    if x >= 0.0 { 1.0 - r } else { r - 1.0 }
-}
-
 #[derive(Clone, Copy, PartialEq)]
 enum Bin {
     Add,
@@ -366,7 +321,7 @@ impl Lowering {
                         }
                     },
                     "Not" => |x: f64| (x == 0.0) as u8 as f64,
-                    "Erf" => libm_erf,
+                    "Erf" => libm::erf,
                     "IsNaN" => |x: f64| x.is_nan() as u8 as f64,
                     _ => |x: f64| x.is_infinite() as u8 as f64,
                 };
@@ -406,7 +361,7 @@ impl Lowering {
                     return Err(format!("LeakyRelu slope {s} outside [0, 1] is not supported"));
                 }
                 match self.input(node, 0)? {
-                    Val::C(t) => Val::C(map_const(t, |x| eval_unary(f, x))),
+                    Val::C(t) => Val::C(map_const(t, |x| genbab_core::relax::value(f, x))),
                     Val::V(x) => Val::V(Var { id: self.b.unary(x.id, f)?, shape: x.shape }),
                 }
             }
