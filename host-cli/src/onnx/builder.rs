@@ -254,6 +254,7 @@ impl Builder {
         if c.iter().all(|&v| v == 1.0) {
             return Ok(x);
         }
+        // One value if uniform, else one per element (NaN: no default that could be left out).
         self.push(IOp::DivConst { x, c: compress(expand(&c, n, 1.0), f64::NAN) }, n)
     }
 

@@ -241,10 +241,9 @@ impl Lowering {
         let a = Attrs(&node.attribute);
         let op = node.op_type.as_str();
         // float64 constants may be folded among themselves, not mixed into the network's values.
-        let ins: Vec<Val> =
-            node.input.iter().filter(|n| !n.is_empty()).filter_map(|n| self.get(n).ok()).collect();
-        if ins.iter().any(|v| matches!(v, Val::V(_)))
-            && ins.iter().any(|v| matches!(v, Val::C(t) if t.kind == Kind::Double))
+        let ins = || node.input.iter().filter_map(|n| self.values.get(n));
+        if ins().any(|v| matches!(v, Val::V(_)))
+            && ins().any(|v| matches!(v, Val::C(t) if t.kind == Kind::Double))
         {
             return Err("a float64 constant meets a value computed from the network input: float64 \
                         arithmetic is not supported (the bounds enclose f32 arithmetic)"
