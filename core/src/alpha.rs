@@ -34,6 +34,7 @@
 use crate::bound::{BoundError, Config, Method, Plan, Saves, Split, Workspace, line_stride};
 use crate::graph::{Graph, NodeId, Op, Unary, broadcast};
 use crate::num::Scalar;
+use crate::ops::linear::Linear;
 use crate::relax;
 
 /// Settings of the optimiser.
@@ -304,18 +305,10 @@ impl<'w, T: Scalar> Alpha<'w, T> {
                         *o = if self.lam[k] >= T::ZERO { lo[k] } else { hi[k] };
                     }
                 }
-                Op::Affine { x, w, b } => {
-                    let xo = at(x);
-                    let n_in = g.nodes[x as usize].len as usize;
-                    let xv = &done[xo..xo + n_in];
-                    let w = &g.weights[w.range()];
-                    let b = &g.weights[b.range()];
-                    for (r, o) in out.iter_mut().enumerate() {
-                        let mut acc = if b.is_empty() { T::ZERO } else { b[r] };
-                        for (wi, xi) in w[r * n_in..(r + 1) * n_in].iter().zip(xv) {
-                            acc = acc.add(wi.mul(*xi));
-                        }
-                        *o = acc;
+                Op::Affine { .. } | Op::Conv { .. } => {
+                    if let Some(lin) = Linear::of(g, &node.op) {
+                        let (xo, n_in) = (at(lin.x), g.nodes[lin.x as usize].len as usize);
+                        lin.forward(&done[xo..xo + n_in], out);
                     }
                 }
                 Op::Add { a, b } | Op::Sub { a, b } => {

@@ -23,6 +23,7 @@
 
 use crate::graph::{Graph, GraphError, NodeId, Op, Unary, broadcast};
 use crate::num::Scalar;
+use crate::ops::linear::{Linear, Map};
 use crate::relax::{self, RelaxError};
 
 /// Which engine bounds the nodes.
@@ -533,16 +534,17 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         let mag = |lo: &[T], hi: &[T], j: usize| lo[j].abs().max_of(hi[j].abs());
         match node.op {
             Op::Input => {}
-            Op::Affine { x, w, b } => {
-                let xo = g.offset(x);
-                let n_in = g.nodes[x as usize].len as usize;
-                let w = &g.weights[w.range()];
-                let b = &g.weights[b.range()];
-                // Error factors: our own coefficient products (γ over len+1 terms) and the
-                // deployed dot product (γ over n_in+1 terms).
+            Op::Affine { .. } | Op::Conv { .. } => {
+                let lin = Linear::of(g, &node.op).ok_or(BoundError::Shape)?;
+                let xo = g.offset(lin.x);
+                let n_in = g.nodes[lin.x as usize].len as usize;
+                // Terms of one row's dot product: all inputs (dense) or the kernel's taps (conv).
+                let terms = lin.terms();
+                // Error factors: our own coefficient products (γ over len+1 terms: no input's
+                // backward coefficient sums more) and the deployed dot product (γ over terms+1).
                 let g_own = T::from_f64_up(gamma(len + 1, T::REL_ERR));
-                let g_dep = T::from_f64_up(gamma(n_in + 1, u_dep));
-                let eta_d = T::from_f64_up(eta_dep * (n_in as f64 + 1.0));
+                let g_dep = T::from_f64_up(gamma(terms + 1, u_dep));
+                let eta_d = T::from_f64_up(eta_dep * (terms as f64 + 1.0));
                 let mut msum = T::ZERO;
                 for j in 0..n_in {
                     msum = msum.add_up(mag(self.lo, self.hi, xo + j));
@@ -555,30 +557,28 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                 // R = Σ |w_j| m_j, W = Σ |w_j| and
                 // E = G·(|b| + 3R + 2S_r) + (3W + 4n + 8)·η, G = 1.01·γ_{n+2} + 4u: the sums'
                 // errors (γ_{n+1}(|b| + Σ|w_j c_j|), γ_n·Σ|w_j| ρ̃_j, nη each), |c_j| ≤ (1+u)m_j + η,
-                // and the radius correction, with slack for the floats of R and S_r themselves.
+                // and the radius correction, with slack for the floats of R and S_r themselves
+                // (n: the row's terms).
                 let half = T::from_f64_near(0.5);
-                let big_g = T::from_f64_up(1.01 * gamma(n_in + 2, T::REL_ERR) + 4.0 * T::REL_ERR);
-                let g_n = T::from_f64_up(gamma(n_in + 1, T::REL_ERR));
+                let big_g = T::from_f64_up(1.01 * gamma(terms + 2, T::REL_ERR) + 4.0 * T::REL_ERR);
+                let g_n = T::from_f64_up(gamma(terms + 1, T::REL_ERR));
                 let eta = T::from_f64_up(T::ABS_ERR);
-                let eta_n = T::from_f64_up(T::ABS_ERR * (4 * n_in + 8) as f64);
+                let eta_n = T::from_f64_up(T::ABS_ERR * (4 * terms + 8) as f64);
                 let (lo_in, lo_out) = self.lo.split_at_mut(off);
                 let (hi_in, hi_out) = self.hi.split_at_mut(off);
                 let (xl, xh) = (&lo_in[xo..xo + n_in], &hi_in[xo..xo + n_in]);
                 for k in 0..len {
-                    let row = &w[k * n_in..(k + 1) * n_in];
-                    let bk = if b.is_empty() { T::ZERO } else { b[k] };
-                    let (mut sc, mut sr, mut rr, mut ws) = (bk, T::ZERO, T::ZERO, T::ZERO);
-                    for ((&wj, &l), &h) in row.iter().zip(xl).zip(xh) {
-                        let c = l.add(h).mul(half);
-                        let rho = h.sub(l).mul(half);
-                        let (la, ha) = (l.abs(), h.abs());
-                        let m = if ha > la { ha } else { la };
-                        let wa = wj.abs();
-                        sc = sc.add(wj.mul(c));
-                        sr = sr.add(wa.mul(rho));
-                        rr = rr.add(wa.mul(m));
-                        ws = ws.add(wa);
+                    let bk = lin.bias(k);
+                    let mut acc = MidRad { sc: bk, sr: T::ZERO, rr: T::ZERO, ws: T::ZERO };
+                    match lin.map {
+                        Map::Dense { w, cols } => {
+                            for ((&wj, &l), &h) in w[k * cols..(k + 1) * cols].iter().zip(xl).zip(xh) {
+                                acc.add(wj, l, h, half);
+                            }
+                        }
+                        Map::Conv { .. } => lin.for_each(k, |j, wj| acc.add(wj, xl[j], xh[j], half)),
                     }
+                    let MidRad { sc, sr, rr, ws } = acc;
                     // Upper bounds of the exact Σ|w_j| m_j and Σ|w_j|.
                     let r = rr.add_up(g_n.mul_up(rr)).add_up(eta_n);
                     let wsum = ws.add_up(g_n.mul_up(ws)).add_up(eta_n);
@@ -1081,12 +1081,12 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                     }
                     return Ok(());
                 }
-                Op::Affine { x, w, b } => {
+                Op::Affine { .. } | Op::Conv { .. } => {
+                    let lin = Linear::of(g, &node.op).ok_or(BoundError::Shape)?;
+                    let x = lin.x;
                     let n_in = g.nodes[x as usize].len as usize;
                     let xo = g.offset(x);
                     let bx = chunk * xo;
-                    let w = &g.weights[w.range()];
-                    let b = &g.weights[b.range()];
                     let fresh = !self.touched[x as usize];
                     let k_err = SumErr::new(len);
                     // Only an input already reached by another path pays for its old coefficients.
@@ -1104,18 +1104,14 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                             xrow.fill(T::ZERO);
                         }
                         let mut acc = RowSums::new();
-                        for (k, &a) in arow.iter().enumerate() {
-                            if a == T::ZERO {
-                                continue;
-                            }
-                            if !b.is_empty() {
-                                acc.add_product(a.mul(b[k]));
-                            }
-                            let wrow = &w[k * n_in..(k + 1) * n_in];
-                            for (xa, &wj) in xrow.iter_mut().zip(wrow) {
-                                *xa = xa.add(a.mul(wj));
+                        if !lin.b.is_empty() {
+                            for (k, &a) in arow.iter().enumerate() {
+                                if a != T::ZERO {
+                                    acc.add_product(a.mul(lin.bias(k)));
+                                }
                             }
                         }
+                        lin.scatter(arow, xrow);
                         self.bias[r] = acc.apply(self.bias[r], &k_err);
                     }
                     self.touched[x as usize] = true;
@@ -1290,7 +1286,30 @@ enum Route<'m> {
     Sum(&'m [u32]),
 }
 
-/// A node gets a CROWN pass when it feeds a nonlinearity and is not a plain function of the input.
+/// One row of a linear node's interval in midpoint-radius form (see the IBP step): the float
+/// sums `S_c = b + Σ w_j c_j`, `S_r = Σ |w_j| ρ̃_j`, `R = Σ |w_j| m_j` and `W = Σ |w_j|`.
+struct MidRad<T> {
+    sc: T,
+    sr: T,
+    rr: T,
+    ws: T,
+}
+
+impl<T: Scalar> MidRad<T> {
+    #[inline(always)]
+    fn add(&mut self, wj: T, l: T, h: T, half: T) {
+        let c = l.add(h).mul(half);
+        let rho = h.sub(l).mul(half);
+        let (la, ha) = (l.abs(), h.abs());
+        let m = if ha > la { ha } else { la };
+        let wa = wj.abs();
+        self.sc = self.sc.add(wj.mul(c));
+        self.sr = self.sr.add(wa.mul(rho));
+        self.rr = self.rr.add(wa.mul(m));
+        self.ws = self.ws.add(wa);
+    }
+}
+
 /// One backward row's contributions to its bias through a node, summed in plain arithmetic and
 /// bounded once: `Σ p_k` (intercept products `p_k = fl(a_k·b_k)`) with `Σ |p_k|`, and the
 /// coefficient-update error `Σ (|t_k| + |dst_k|)·m_k` with `Σ m_k` (see the unary backward step).
@@ -1422,6 +1441,7 @@ fn relu_only_consumers<T: Scalar>(g: &Graph<'_, T>, id: NodeId) -> bool {
     })
 }
 
+/// A node gets a CROWN pass when it feeds a nonlinearity and is not a plain function of the input.
 fn needs_crown<T: Scalar>(g: &Graph<'_, T>, id: NodeId) -> bool {
     let feeds_nonlinear = g.nodes[id as usize + 1..].iter().any(|n| match n.op {
         Op::Unary { x, f } => x == id && !matches!(f, Unary::Neg),

@@ -8,6 +8,7 @@
 //! and length once, so the engines can then index without further checks failing.
 
 use crate::num::Scalar;
+use crate::ops::conv::ConvGeom;
 
 /// Index of a node in [`Graph::nodes`].
 pub type NodeId = u16;
@@ -82,6 +83,10 @@ pub enum Op {
     Input,
     /// `W x + b`: `w` is `len × len(x)` row-major; `b` is empty (no bias) or `len` long.
     Affine { x: NodeId, w: Span, b: Span },
+    /// A convolution of `x` (ONNX `Conv`, 1-D or 2-D): kernel `w`, bias `b` (empty or one per
+    /// output channel), geometry in `indices[geom..geom + ConvGeom::WORDS]`
+    /// ([`crate::ops::conv::ConvGeom`]).
+    Conv { x: NodeId, w: Span, b: Span, geom: u32 },
     /// `a + b` elementwise.
     Add { a: NodeId, b: NodeId },
     /// `a − b` elementwise.
@@ -106,6 +111,7 @@ impl Op {
         match *self {
             Op::Input => Inputs::Fixed([0, 0], 0),
             Op::Affine { x, .. }
+            | Op::Conv { x, .. }
             | Op::ScaleShift { x, .. }
             | Op::Gather { x, .. }
             | Op::Sum { x, .. }
@@ -273,6 +279,23 @@ impl<'a, T: Scalar> Graph<'a, T> {
                     range(w)?;
                     range(b)?;
                 }
+                Op::Conv { x, w, b, geom } => {
+                    let words = (geom as usize)
+                        .checked_add(ConvGeom::WORDS)
+                        .and_then(|e| self.indices.get(geom as usize..e));
+                    let Some(cg) = words.and_then(ConvGeom::decode) else {
+                        return Err(GraphError::OutOfRange { node: id });
+                    };
+                    if cg.out_len() != node.len as usize
+                        || cg.in_len() != len_of(x) as usize
+                        || cg.weight_len() != w.len as usize
+                        || (b.len != 0 && b.len as usize != cg.c_out)
+                    {
+                        return mismatch;
+                    }
+                    range(w)?;
+                    range(b)?;
+                }
                 Op::Add { a, b } | Op::Sub { a, b } | Op::Mul { a, b } => {
                     if len_of(a) != node.len || len_of(b) != node.len {
                         return mismatch;
@@ -347,7 +370,7 @@ impl<'a, T: Scalar> Graph<'a, T> {
             return Err(GraphError::BufferTooSmall);
         }
         let mut off = 0usize;
-        for (i, node) in self.nodes.iter().enumerate() {
+        for node in self.nodes.iter() {
             let len = node.len as usize;
             let (done, rest) = values.split_at_mut(off);
             let out = &mut rest[..len];
@@ -368,6 +391,13 @@ impl<'a, T: Scalar> Graph<'a, T> {
                             acc = acc.add(wi.mul(*xi));
                         }
                         *o = acc;
+                    }
+                }
+                Op::Conv { x, w, b, geom } => {
+                    if let Some(cg) =
+                        ConvGeom::decode(&self.indices[geom as usize..geom as usize + ConvGeom::WORDS])
+                    {
+                        cg.forward(&self.weights[w.range()], &self.weights[b.range()], val(x), out);
                     }
                 }
                 Op::Add { a, b } => zip2(out, val(a), val(b), |p, q| p.add(q)),
@@ -410,7 +440,6 @@ impl<'a, T: Scalar> Graph<'a, T> {
                     }
                 }
             }
-            let _ = i;
             off += len;
         }
         let o = self.offset(self.output);

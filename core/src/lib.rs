@@ -4,6 +4,7 @@
 //!
 //! - [`num`]: scalars with directed rounding (f32, f64, checked fixed point);
 //! - [`graph`]: the model IR over flat vectors with borrowed weights, and its forward evaluator;
+//! - [`ops`]: operators that own their kernels (convolution, linear maps);
 //! - [`relax`]: interval images and linear relaxations of every nonlinearity;
 //! - [`bound`]: IBP and CROWN into a caller-provided workspace sized by a [`bound::Plan`];
 //! - [`spec`]: properties (input box + unsafe region);
@@ -28,6 +29,7 @@ pub mod bab;
 pub mod bound;
 pub mod graph;
 pub mod num;
+pub mod ops;
 #[cfg(feature = "alloc")]
 pub mod prune;
 pub mod relax;

@@ -5,7 +5,7 @@
 //! selected outputs depend on, element by element, and rebuilds each node over its kept elements.
 //!
 //! Every kept element is computed exactly as in the original: an Affine keeps whole rows (all
-//! columns, so each dot product and its rounding are unchanged), index ops are remapped, a Sum
+//! columns, so each dot product and its rounding are unchanged), a Conv is kept whole, index ops are remapped, a Sum
 //! keeps every term of a kept group in order. So the forward value of each kept element is
 //! bit-identical, which is what makes bounds of the restricted graph sound for the deployed
 //! original.
@@ -31,6 +31,7 @@ use alloc::vec::Vec;
 
 use crate::graph::{Graph, GraphError, Node, NodeId, Op, OwnedGraph, Span};
 use crate::num::Scalar;
+use crate::ops::conv::ConvGeom;
 
 /// The graph whose output is `g`'s output elements `outputs`, in that order (repeats allowed),
 /// keeping only the elements they depend on. Node 0 (the input) stays whole and first.
@@ -81,6 +82,14 @@ pub fn restrict<T: Scalar>(g: &Graph<'_, T>, outputs: &[usize]) -> Result<OwnedG
                 let w = b.rows(w, mask, cols, full)?;
                 let bias = b.rows(bias, mask, 1, full)?;
                 Op::Affine { x: id(x), w, b: bias }
+            }
+            Op::Conv { x, w, b: bias, geom } => {
+                // Kept whole (see `needed`): the same kernel, bias and geometry.
+                let w = b.whole(w)?;
+                let bias = if bias.len == 0 { Span::EMPTY } else { b.whole(bias)? };
+                let words = &g.indices[geom as usize..geom as usize + ConvGeom::WORDS];
+                let geom = b.index_list(words.iter().copied())?.start;
+                Op::Conv { x: id(x), w, b: bias, geom }
             }
             Op::Add { a, b: c } => Op::Add { a: id(a), b: id(c) },
             Op::Sub { a, b: c } => Op::Sub { a: id(a), b: id(c) },
@@ -191,6 +200,18 @@ fn needed<T: Scalar>(g: &Graph<'_, T>, outputs: &[usize]) -> Vec<bool> {
                     if !keep[xo..xo + xl].iter().all(|&v| v) {
                         keep[xo..xo + xl].fill(true);
                         changed = true;
+                    }
+                }
+                Op::Conv { x, .. } => {
+                    // A convolution keeps all its elements and all of its input: rebuilding a
+                    // kernel for a subset of positions would need a gather, and the cone of a
+                    // property through a CNN is most of it anyway.
+                    let (xo, xl) = (off[x as usize], g.nodes[x as usize].len as usize);
+                    for r in [o..o + len, xo..xo + xl] {
+                        if !keep[r.clone()].iter().all(|&v| v) {
+                            keep[r].fill(true);
+                            changed = true;
+                        }
                     }
                 }
                 Op::Add { a, b } | Op::Sub { a, b } | Op::Mul { a, b } => {

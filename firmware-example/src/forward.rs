@@ -6,6 +6,7 @@
 //! whose weights are the Q16.16 ones. Summation order is the core's.
 
 use genbab_core::graph::{Graph, Op, Unary};
+use genbab_core::ops::conv::ConvGeom;
 use genbab_core::relax;
 use micromath::F32Ext;
 
@@ -41,6 +42,16 @@ pub fn eval_with<'v>(
                     for (j, xj) in xv.iter().enumerate() {
                         acc += weight(w0 + r * xv.len() + j) * xj;
                     }
+                    *o = acc;
+                }
+            }
+            Op::Conv { x, w, b, geom } => {
+                let cg = ConvGeom::decode(g.indices.get(geom as usize..geom as usize + ConvGeom::WORDS)?)?;
+                let xv = val(x);
+                let (w0, b0) = (w.start as usize, b.start as usize);
+                for (r, o) in out.iter_mut().enumerate() {
+                    let mut acc = if b.len == 0 { 0.0 } else { weight(b0 + cg.channel(r)) };
+                    cg.for_each_tap(r, |j, i| acc += weight(w0 + i) * xv[j]);
                     *o = acc;
                 }
             }

@@ -3,10 +3,10 @@
 //!
 //! Blob layout (little-endian): magic `GBM1`; `u32` node count, weight count, index count and
 //! output id; one 32-byte record per node (`u8` op tag, `u8` unary tag, `u8` power, `u8` 0,
-//! `u32` len, five `u32` operand fields, `f32` LeakyReLU slope); the weights as `f32` bits; the
-//! indices as `u32`. Op tags 0–9: Input, Affine (x, w, b), Add (a, b), Sub (a, b), Mul (a, b),
-//! ScaleShift (x, scale, shift), Gather (x, idx), Concat (parts), Sum (x, map), Unary (x);
-//! spans take two fields (start, len). Unary tags follow `graph::Unary`'s order.
+//! `u32` len, five `u32` operand fields, then the `f32` LeakyReLU slope or a Conv's `u32` geometry
+//! offset); the weights as `f32` bits; the indices as `u32`. Op tags 0–10: Input, Affine (x, w,
+//! b), Add (a, b), Sub (a, b), Mul (a, b), ScaleShift (x, scale, shift), Gather (x, idx), Concat
+//! (parts), Sum (x, map), Unary (x), Conv (x, w, b); spans take two fields (start, len). Unary tags follow `graph::Unary`'s order.
 //!
 //! The parser checks lengths and tags; the graph it returns is then validated by the core like any
 //! other (`Graph::validate`), so a corrupt blob is an error, never a panic.
@@ -112,7 +112,9 @@ pub fn parse(blob: &[u8]) -> Result<HeapModel, BlobError> {
         for v in &mut f {
             *v = r.u32()?;
         }
-        let slope = f32::from_bits(r.u32()?);
+        // The LeakyReLU slope's bits, or a Conv's geometry offset.
+        let extra = r.u32()?;
+        let slope = f32::from_bits(extra);
         let id = |v: u32| node_id(v, k);
         let op = match tag {
             0 => Op::Input,
@@ -125,6 +127,7 @@ pub fn parse(blob: &[u8]) -> Result<HeapModel, BlobError> {
             7 => Op::Concat { parts: Span::new(f[0], f[1]) },
             8 => Op::Sum { x: id(f[0])?, map: Span::new(f[1], f[2]) },
             9 => Op::Unary { x: id(f[0])?, f: unary(ftag, pow, slope, k)? },
+            10 => Op::Conv { x: id(f[0])?, w: Span::new(f[1], f[2]), b: Span::new(f[3], f[4]), geom: extra },
             _ => return Err(BlobError::Tag { node: k }),
         };
         nodes.push(Node { op, len });

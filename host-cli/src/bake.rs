@@ -833,7 +833,9 @@ impl DeviceWorkspace {
 /// Input: none; Affine: x, w.start, w.len, b.start, b.len; Add/Sub/Mul: a, b; ScaleShift: x,
 /// scale.start, scale.len, shift.start, shift.len; Gather: x, idx.start, idx.len; Concat:
 /// parts.start, parts.len; Sum: x, map.start, map.len; Unary: x (the unary tag and power or slope
-/// in their own fields). Op tags 0–9 in that order; unary tags in `graph::Unary` order.
+/// in their own fields); Conv: x, w.start, w.len, b.start, b.len, and the geometry's offset in
+/// the index array in the slope's field. Op tags 0–10 in that order (Conv is 10); unary tags in
+/// `graph::Unary` order.
 pub fn blob(g: &Graph<'_, f32>) -> Vec<u8> {
     let mut b = Vec::new();
     b.extend_from_slice(b"GBM1");
@@ -841,6 +843,7 @@ pub fn blob(g: &Graph<'_, f32>) -> Vec<u8> {
         b.extend_from_slice(&v.to_le_bytes());
     }
     for n in g.nodes {
+        let mut extra = None;
         let (tag, f, fields): (u8, Option<Unary>, [u32; 5]) = match n.op {
             Op::Input => (0, None, [0; 5]),
             Op::Affine { x, w, b } => (1, None, [x.into(), w.start, w.len, b.start, b.len]),
@@ -854,6 +857,10 @@ pub fn blob(g: &Graph<'_, f32>) -> Vec<u8> {
             Op::Concat { parts } => (7, None, [parts.start, parts.len, 0, 0, 0]),
             Op::Sum { x, map } => (8, None, [x.into(), map.start, map.len, 0, 0]),
             Op::Unary { x, f } => (9, Some(f), [x.into(), 0, 0, 0, 0]),
+            Op::Conv { x, w, b, geom } => {
+                extra = Some(geom);
+                (10, None, [x.into(), w.start, w.len, b.start, b.len])
+            }
         };
         let (ft, pow, slope) = match f {
             None => (0, 0, 0.0),
@@ -864,7 +871,7 @@ pub fn blob(g: &Graph<'_, f32>) -> Vec<u8> {
         for v in fields {
             b.extend_from_slice(&v.to_le_bytes());
         }
-        b.extend_from_slice(&f32::to_le_bytes(slope));
+        b.extend_from_slice(&extra.unwrap_or(slope.to_bits()).to_le_bytes());
     }
     for w in g.weights {
         b.extend_from_slice(&w.to_le_bytes());
@@ -926,6 +933,9 @@ fn op_expr(op: &Op) -> String {
         Op::Concat { parts } => format!("Op::Concat {{ parts: {} }}", span_expr(parts)),
         Op::Sum { x, map } => format!("Op::Sum {{ x: {x}, map: {} }}", span_expr(map)),
         Op::Unary { x, f } => format!("Op::Unary {{ x: {x}, f: {} }}", unary_expr(f)),
+        Op::Conv { x, w, b, geom } => {
+            format!("Op::Conv {{ x: {x}, w: {}, b: {}, geom: {geom} }}", span_expr(w), span_expr(b))
+        }
     }
 }
 

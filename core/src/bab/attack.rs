@@ -6,6 +6,7 @@
 
 use crate::graph::{Graph, Op, Unary, broadcast};
 use crate::num::Scalar;
+use crate::ops::linear::Linear;
 use crate::spec::Spec;
 
 /// Scalars the attack needs for a model with `values` node scalars and input dimension `input`.
@@ -125,18 +126,11 @@ fn backprop<T: Scalar>(g: &Graph<'_, T>, row: &[T], values: &[T], grads: &mut [T
         }
         match node.op {
             Op::Input => {}
-            Op::Affine { x, w, .. } => {
-                let xo = g.offset(x);
-                let nin = g.nodes[x as usize].len as usize;
-                let w = &g.weights[w.range()];
-                for k in 0..len {
-                    let gk = grads[off + k];
-                    if gk == T::ZERO {
-                        continue;
-                    }
-                    for j in 0..nin {
-                        grads[xo + j] = grads[xo + j].add(gk.mul(w[k * nin + j]));
-                    }
+            Op::Affine { .. } | Op::Conv { .. } => {
+                if let Some(lin) = Linear::of(g, &node.op) {
+                    let (xo, nin) = (g.offset(lin.x), g.nodes[lin.x as usize].len as usize);
+                    let (head, tail) = grads.split_at_mut(off);
+                    lin.scatter(&tail[..len], &mut head[xo..xo + nin]);
                 }
             }
             Op::Add { a, b } | Op::Sub { a, b } => {

@@ -13,6 +13,7 @@
 //! ([`Reference`]): witnesses are confirmed on it.
 
 use genbab_core::graph::{Node, NodeId, Op, Span, Unary};
+use genbab_core::ops::conv::ConvGeom;
 
 use super::reference::Reference;
 use super::tensor::Limits;
@@ -25,6 +26,13 @@ pub enum IOp {
         x: usize,
         w: Vec<f64>,
         b: Vec<f64>,
+    },
+    /// A convolution (bias empty or one per output channel).
+    Conv {
+        x: usize,
+        w: Vec<f64>,
+        b: Vec<f64>,
+        geom: ConvGeom,
     },
     Add {
         a: usize,
@@ -81,6 +89,7 @@ impl IOp {
         match self {
             IOp::Input => vec![],
             IOp::Affine { x, .. }
+            | IOp::Conv { x, .. }
             | IOp::ScaleShift { x, .. }
             | IOp::DivConst { x, .. }
             | IOp::RDivConst { x, .. }
@@ -95,6 +104,7 @@ impl IOp {
         match self {
             IOp::Input => {}
             IOp::Affine { x, .. }
+            | IOp::Conv { x, .. }
             | IOp::ScaleShift { x, .. }
             | IOp::DivConst { x, .. }
             | IOp::RDivConst { x, .. }
@@ -196,6 +206,19 @@ impl Builder {
         debug_assert_eq!(len * lx, w.len());
         let b = if b.iter().all(|&v| v == 0.0) { vec![] } else { b };
         self.push(IOp::Affine { x, w, b }, len)
+    }
+
+    /// A convolution of `x` (`w` and `b` as [`IOp::Conv`]; the geometry checked here).
+    pub fn conv(&mut self, x: usize, w: Vec<f64>, b: Vec<f64>, geom: ConvGeom) -> Result<usize, String> {
+        if ConvGeom::decode(&geom.encode()) != Some(geom)
+            || geom.in_len() != self.len_of(x)
+            || geom.weight_len() != w.len()
+            || !(b.is_empty() || b.len() == geom.c_out)
+        {
+            return Err(format!("convolution shape {geom:?} does not fit its operands"));
+        }
+        let b = if b.iter().all(|&v| v == 0.0) { vec![] } else { b };
+        self.push(IOp::Conv { x, w, b, geom }, geom.out_len())
     }
 
     /// Check that a dense matrix of `rows × cols` fits the limits.
@@ -468,6 +491,12 @@ impl Builder {
                 IOp::Affine { x, w, b } => {
                     let (w, b) = (wspan(w), wspan(b));
                     Op::Affine { x: id(x), w, b }
+                }
+                IOp::Conv { x, w, b, geom } => {
+                    let (w, b) = (wspan(w), wspan(b));
+                    let at = out.indices.len() as u32;
+                    out.indices.extend(geom.encode());
+                    Op::Conv { x: id(x), w, b, geom: at }
                 }
                 IOp::Add { a, b } => Op::Add { a: id(a), b: id(b) },
                 IOp::Sub { a, b } => Op::Sub { a: id(a), b: id(b) },

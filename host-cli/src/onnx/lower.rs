@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use genbab_core::graph::Unary;
+use genbab_core::ops::conv::ConvGeom;
 use onnx_protobuf::{AttributeProto, GraphProto, NodeProto};
 
 use super::builder::Builder;
@@ -1057,6 +1058,51 @@ impl Lowering {
         let mut shape = vec![1, c_out];
         shape.extend_from_slice(&outs);
         let out_len = numel(&shape, &self.limits)?;
+        let bias = match bias {
+            Some(t) if t.data.len() == c_out => Some(t),
+            Some(t) => return Err(format!("bias has {} values, expected {c_out}", t.data.len())),
+            None => None,
+        };
+        if sd <= 2 {
+            // Native: a 1-D convolution is a 2-D one of height 1.
+            let at = |v: &[usize], d: usize, one: usize| {
+                if sd == 1 { if d == 0 { one } else { v[0] } } else { v[d] }
+            };
+            let geom = ConvGeom {
+                c_in,
+                h: at(ins, 0, 1),
+                w: at(ins, 1, 1),
+                c_out,
+                groups: group,
+                kh: at(ks, 0, 1),
+                kw: at(ks, 1, 1),
+                sh: at(&strides_, 0, 1),
+                sw: at(&strides_, 1, 1),
+                ph: at(&pads, 0, 0),
+                pw: at(&pads, 1, 0),
+                dh: at(&dil, 0, 1),
+                dw: at(&dil, 1, 1),
+                oh: at(&outs, 0, 1),
+                ow: at(&outs, 1, 1),
+            };
+            if ConvGeom::decode(&geom.encode()) != Some(geom) {
+                return Err(format!("the convolution {geom:?} is too large"));
+            }
+            let b: Vec<f64> = bias.map(|t| t.data.clone()).unwrap_or_default();
+            return match x {
+                Val::C(t) => {
+                    let data = (0..out_len)
+                        .map(|k| {
+                            let mut acc = 0.0;
+                            geom.for_each_tap(k, |j, i| acc += w.data[i] * t.data[j]);
+                            acc + b.get(geom.channel(k)).copied().unwrap_or(0.0)
+                        })
+                        .collect();
+                    Ok(Val::C(Tensor::new(shape, data, Kind::Float)))
+                }
+                Val::V(v) => Ok(Val::V(Var { id: self.b.conv(v.id, w.data.clone(), b, geom)?, shape })),
+            };
+        }
         let out_sp: usize = outs.iter().product();
         let in_sp: usize = ins.iter().product();
         let k_sp: usize = ks.iter().product();
@@ -1098,9 +1144,9 @@ impl Lowering {
                 }
             }
         }
+        // Three or more spatial dimensions: the nonzeros of the convolution's matrix.
         let b: Vec<f64> = match bias {
-            Some(t) if t.data.len() == c_out => (0..out_len).map(|r| t.data[r / out_sp]).collect(),
-            Some(t) => return Err(format!("bias has {} values, expected {c_out}", t.data.len())),
+            Some(t) => (0..out_len).map(|r| t.data[r / out_sp]).collect(),
             None => vec![],
         };
         match x {

@@ -159,6 +159,16 @@ impl Reference {
                         })
                         .collect()
                 }
+                IOp::Conv { x, w, b, geom } => {
+                    let xv = v(*x);
+                    (0..node.len)
+                        .map(|r| {
+                            let mut dot = V::constant(0.0);
+                            geom.for_each_tap(r, |j, i| dot = dot.add(V::constant(w[i]).mul(xv[j])));
+                            if b.is_empty() { dot } else { dot.add(V::constant(b[geom.channel(r)])) }
+                        })
+                        .collect()
+                }
                 IOp::Add { a, b } => zip(*a, *b, V::add),
                 IOp::Sub { a, b } => zip(*a, *b, V::sub),
                 IOp::Mul { a, b } => zip(*a, *b, V::mul),
