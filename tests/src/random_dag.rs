@@ -264,3 +264,107 @@ pub fn mirrored_relu(seed: u64, hidden: usize) -> OwnedGraph<f64> {
     let out = b.push(Op::Add { a: y, b: lin }, 1);
     OwnedGraph { nodes: b.nodes, weights: b.weights, indices: b.indices, output: out }
 }
+
+/// A random convolutional network and its *dense twin* (every Conv replaced by the Affine of the
+/// same map, built here from the definition of a convolution, not from the core's tap walk).
+/// Input `c × h × w` (1-D when `h = 1`), two convolutions with random strides, pads, dilations and
+/// groups, an activation after each (ReLU, LeakyReLU, sigmoid or tanh), a residual Add when the
+/// shapes allow, and a dense head of 1–4 outputs.
+pub fn random_cnn(seed: u64) -> (OwnedGraph<f64>, OwnedGraph<f64>) {
+    use genbab_core::ops::conv::ConvGeom;
+    let mut b = Builder { nodes: vec![], weights: vec![], indices: vec![], rng: Rng::new(seed) };
+    let one_d = b.pick(3) == 0;
+    let (mut c, mut h, mut w) = (1 + b.pick(3), if one_d { 1 } else { 2 + b.pick(6) }, 2 + b.pick(8));
+    let input = b.push(Op::Input, c * h * w);
+    let mut cur = input;
+    let mut dense: Vec<Option<(Vec<f64>, Vec<f64>)>> = vec![None];
+    for _ in 0..2 {
+        let groups = [1, 1, c][b.pick(3)];
+        let c_out = groups * (1 + b.pick(3));
+        let (kh, sh, dh) = if one_d { (1, 1, 1) } else { (1 + b.pick(3), 1 + b.pick(2), 1 + b.pick(2)) };
+        let (kw, sw, dw) = (1 + b.pick(4), 1 + b.pick(3), 1 + b.pick(2));
+        let (ph, eh) = if one_d { (0, 0) } else { (b.pick(3), b.pick(3)) };
+        let (pw, ew) = (b.pick(3), b.pick(3));
+        let span_h = (kh - 1) * dh + 1;
+        let span_w = (kw - 1) * dw + 1;
+        if h + ph + eh < span_h || w + pw + ew < span_w {
+            continue;
+        }
+        let (oh, ow) = ((h + ph + eh - span_h) / sh + 1, (w + pw + ew - span_w) / sw + 1);
+        let geom = ConvGeom { c_in: c, h, w, c_out, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow };
+        let cg = c / groups;
+        let scale = 1.5 / ((cg * kh * kw) as f64).sqrt();
+        let ws = b.w(geom.weight_len(), scale);
+        let bs = if b.pick(4) == 0 { Span::EMPTY } else { b.w(c_out, 0.3) };
+        // The dense matrix from the definition: y[co, oy, ox] = Σ W[co, ci, ky, kx]·x[g·cg + ci, iy, ix].
+        let (n_in, n_out) = (c * h * w, geom.out_len());
+        let mut m = vec![0.0; n_out * n_in];
+        for co in 0..c_out {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let row = (co * oh + oy) * ow + ox;
+                    for ci in 0..cg {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * sh + ky * dh) as i64 - ph as i64;
+                                let ix = (ox * sw + kx * dw) as i64 - pw as i64;
+                                if iy < 0 || ix < 0 || iy >= h as i64 || ix >= w as i64 {
+                                    continue;
+                                }
+                                let cin = co / (c_out / groups) * cg + ci;
+                                let col = (cin * h + iy as usize) * w + ix as usize;
+                                m[row * n_in + col] =
+                                    b.weights[ws.range()][((co * cg + ci) * kh + ky) * kw + kx];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let bias: Vec<f64> = if bs.len == 0 {
+            vec![]
+        } else {
+            (0..n_out).map(|k| b.weights[bs.start as usize + k / (oh * ow)]).collect()
+        };
+        let at = b.idx(&geom.encode()).start;
+        let conv = b.push(Op::Conv { x: cur, w: ws, b: bs, geom: at }, n_out);
+        dense.push(Some((m, bias)));
+        let f = [Unary::Relu, Unary::LeakyRelu(0.125), Unary::Sigmoid, Unary::Tanh][b.pick(4)];
+        let mut next = b.bounded(conv, f);
+        dense.push(None);
+        if n_out == b.len(cur) && b.pick(2) == 0 {
+            next = b.push(Op::Add { a: next, b: cur }, n_out);
+            dense.push(None);
+        }
+        cur = next;
+        (c, h, w) = (c_out, oh, ow);
+    }
+    let outs = 1 + b.pick(4);
+    let head = b.affine(cur, outs);
+    dense.push(None);
+    let conv = OwnedGraph { nodes: b.nodes, weights: b.weights, indices: b.indices, output: head };
+    // The twin: the same nodes, each Conv's weights replaced by its dense matrix and full bias.
+    let mut twin = OwnedGraph { nodes: vec![], weights: vec![], indices: vec![], output: conv.output };
+    for (node, d) in conv.nodes.iter().zip(dense) {
+        let op = match (node.op, d) {
+            (Op::Conv { x, .. }, Some((m, bias))) => {
+                let w = Span::new(twin.weights.len() as u32, m.len() as u32);
+                twin.weights.extend(m);
+                let b = Span::new(twin.weights.len() as u32, bias.len() as u32);
+                twin.weights.extend(bias);
+                Op::Affine { x, w, b }
+            }
+            (Op::Affine { x, w, b }, _) => {
+                let (wv, bv) = (conv.weights[w.range()].to_vec(), conv.weights[b.range()].to_vec());
+                let w = Span::new(twin.weights.len() as u32, wv.len() as u32);
+                twin.weights.extend(wv);
+                let b = Span::new(twin.weights.len() as u32, bv.len() as u32);
+                twin.weights.extend(bv);
+                Op::Affine { x, w, b }
+            }
+            (op, _) => op,
+        };
+        twin.nodes.push(Node { op, len: node.len });
+    }
+    (conv, twin)
+}
