@@ -35,6 +35,7 @@ use crate::bound::{BoundError, Config, Method, Plan, Saves, Split, Workspace, li
 use crate::graph::{Graph, NodeId, Op, Unary, broadcast};
 use crate::num::Scalar;
 use crate::ops::linear::Linear;
+use crate::ops::matmul::MatMulDims;
 use crate::relax;
 
 /// Settings of the optimiser.
@@ -174,6 +175,18 @@ fn for_each_element<T: Scalar>(g: &Graph<'_, T>, mut visit: impl FnMut(usize, El
                 let (ao, bo) = (g.offset(a), g.offset(b));
                 for k in 0..len {
                     visit(lb + 6 * k, Elem::Mul(ao + k, bo + k));
+                }
+            }
+            Op::MatMul { a, b, n, k } => {
+                let (la, lbl) = (g.nodes[a as usize].len as usize, g.nodes[b as usize].len as usize);
+                if let Some(d) = MatMulDims::new(la, lbl, len, n as usize, k as usize) {
+                    let (ao, bo) = (g.offset(a), g.offset(b));
+                    for o in 0..len {
+                        for t in 0..d.k {
+                            let (ia, ib) = d.operands(o, t);
+                            visit(lb + 6 * (o * d.k + t), Elem::Mul(ao + ia, bo + ib));
+                        }
+                    }
                 }
             }
             _ => {}
@@ -325,6 +338,26 @@ impl<'w, T: Scalar> Alpha<'w, T> {
                         let c = lb + 6 * k;
                         let p = if self.coef[c] >= T::ZERO { &lines[c..c + 3] } else { &lines[c + 3..c + 6] };
                         *o = p[0].mul(done[ao + k]).add(p[1].mul(done[bo + k])).add(p[2]);
+                    }
+                }
+                Op::MatMul { a, b, n, k } => {
+                    let (ao, bo) = (at(a), at(b));
+                    let (la, lbl) = (g.nodes[a as usize].len as usize, g.nodes[b as usize].len as usize);
+                    if let Some(d) = MatMulDims::new(la, lbl, len, n as usize, k as usize) {
+                        for (o, y) in out.iter_mut().enumerate() {
+                            let mut acc = T::ZERO;
+                            for t in 0..d.k {
+                                let (ia, ib) = d.operands(o, t);
+                                let c = lb + 6 * (o * d.k + t);
+                                let p = if self.coef[c] >= T::ZERO {
+                                    &lines[c..c + 3]
+                                } else {
+                                    &lines[c + 3..c + 6]
+                                };
+                                acc = acc.add(p[0].mul(done[ao + ia]).add(p[1].mul(done[bo + ib])).add(p[2]));
+                            }
+                            *y = acc;
+                        }
                     }
                 }
                 Op::ScaleShift { x, scale, shift } => {

@@ -24,6 +24,7 @@
 use crate::graph::{Graph, GraphError, NodeId, Op, Unary, broadcast};
 use crate::num::Scalar;
 use crate::ops::linear::{Linear, Map};
+use crate::ops::matmul::MatMulDims;
 use crate::relax::{self, RelaxError};
 
 /// Which engine bounds the nodes.
@@ -172,11 +173,13 @@ pub struct Workspace<'w, T> {
 
 /// Identity of a graph's arrays (addresses and lengths) and output.
 /// Relaxation-cache scalars per element of a node with op `op`: two lines for a unary op, two
-/// planes for a product, nothing for linear ops.
+/// planes for a product (per term of a matrix product), nothing for linear ops.
 pub const fn line_stride(op: &Op) -> usize {
     match op {
         Op::Unary { .. } => 4,
         Op::Mul { .. } => 6,
+        // Two planes per product term, `k` terms per output element.
+        Op::MatMul { k, .. } => 6 * *k as usize,
         _ => 0,
     }
 }
@@ -490,6 +493,10 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                         }
                         cap_at += len;
                     }
+                } else if cfg.method == Method::Crown && records_shortcuts(saves, id) {
+                    // An index op that branching may split: its linear bounds are wanted (the
+                    // root's BBPS shortcuts), though its interval is its operand's.
+                    self.crown_node(g, id, off, cfg, saves, keep_going)?;
                 }
             }
             for s in splits.iter().filter(|s| s.node == id) {
@@ -615,6 +622,31 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                     self.lo[off + k] = l.sub_down(e);
                     self.hi[off + k] = h.add_up(e);
                     self.aux[off + k] = e;
+                }
+            }
+            Op::MatMul { a, b, n, k } => {
+                let (ao, bo) = (g.offset(a), g.offset(b));
+                let (la, lbl) = (g.nodes[a as usize].len as usize, g.nodes[b as usize].len as usize);
+                let d = MatMulDims::new(la, lbl, len, n as usize, k as usize).ok_or(BoundError::Shape)?;
+                // Each term's interval and planes cover its f32 product (see `relax::mul_relax`);
+                // the deployed dot product adds at most γ_{k+1}·Σ|p_l| + (k+1)η for its sum (any
+                // order, with or without fused multiply-adds), charged here and as the slack.
+                let g_dep = T::from_f64_up(gamma(d.k + 1, u_dep));
+                let eta_d = T::from_f64_up(eta_dep * (d.k as f64 + 1.0));
+                for o in 0..len {
+                    let (mut l, mut h, mut mags) = (T::ZERO, T::ZERO, T::ZERO);
+                    for t in 0..d.k {
+                        let (ia, ib) = d.operands(o, t);
+                        let (pl, ph) = self.relax_mul_element(ao + ia, bo + ib, lb + 6 * (o * d.k + t))?;
+                        let (pl, ph) = (T::from_f64_down(pl), T::from_f64_up(ph));
+                        l = l.add_down(pl);
+                        h = h.add_up(ph);
+                        mags = mags.add_up(pl.abs().max_of(ph.abs()));
+                    }
+                    let e = g_dep.mul_up(mags).add_up(eta_d);
+                    self.lo[off + o] = l.sub_down(e);
+                    self.hi[off + o] = h.add_up(e);
+                    self.aux[off + o] = e;
                 }
             }
             Op::Mul { a, b } => {
@@ -830,10 +862,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         // bounds are unchanged (the same is *not* true of stable-active elements: their tighter
         // intervals feed the next node's IBP, and skipping them cost ACAS Xu 10× the domains).
         // Not when BBPS records this node's shortcuts (it reads every row).
-        let records = saves
-            .shortcuts
-            .as_ref()
-            .is_some_and(|(_, o)| o.get(id as usize).is_some_and(|&o| o != usize::MAX));
+        let records = records_shortcuts(saves, id);
         let relu_only = !records && relu_only_consumers(g, id);
         let skip = |hi: T| relu_only && hi <= T::ZERO;
         for upper in [false, true] {
@@ -1115,6 +1144,61 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                         self.bias[r] = acc.apply(self.bias[r], &k_err);
                     }
                     self.touched[x as usize] = true;
+                }
+                Op::MatMul { a: na, b: nb, n, k } => {
+                    let (ao, bo) = (g.offset(na), g.offset(nb));
+                    let (la, lbl) = (g.nodes[na as usize].len as usize, g.nodes[nb as usize].len as usize);
+                    let d = MatMulDims::new(la, lbl, len, n as usize, k as usize).ok_or(BoundError::Shape)?;
+                    for (nx, xo, xl) in [(na, ao, la), (nb, bo, lbl)] {
+                        if !self.touched[nx as usize] {
+                            self.a[chunk * xo..chunk * xo + rows * xl].fill(T::ZERO);
+                            self.touched[nx as usize] = true;
+                        }
+                    }
+                    // Every term of output element `o` sees that element's coefficient.
+                    if let Some(buf) = elem_a.as_deref_mut() {
+                        for o in 0..len {
+                            for t in 0..d.k {
+                                buf[lb_n + 6 * (o * d.k + t)] = self.a[bn + o];
+                            }
+                        }
+                    }
+                    // Term by term as for an elementwise product, each plane's coefficients added
+                    // into the two operands' rows; per row, plain sums whose rounding is bounded
+                    // once (`RowSums`, over the row's at most 2·len·k updates).
+                    let k_err = SumErr::new(2 * len * d.k);
+                    let (lo, hi, lines) = (&self.lo[..], &self.hi[..], &self.lines[..]);
+                    let mag = |x: usize| {
+                        let (l, h) = (lo[x].abs(), hi[x].abs());
+                        if h > l { h } else { l }
+                    };
+                    for r in 0..rows {
+                        let mut acc = RowSums::new();
+                        for o in 0..len {
+                            let lam = self.a[bn + r * len + o];
+                            if lam == T::ZERO {
+                                continue;
+                            }
+                            let side = if lam > T::ZERO { 0 } else { 3 };
+                            for t in 0..d.k {
+                                let (ia, ib) = d.operands(o, t);
+                                let c = lb_n + 6 * (o * d.k + t) + side;
+                                acc.add_product(lam.mul(lines[c + 2]));
+                                for (at, coef, x) in [
+                                    (chunk * ao + r * la + ia, lines[c], ao + ia),
+                                    (chunk * bo + r * lbl + ib, lines[c + 1], bo + ib),
+                                ] {
+                                    let tv = lam.mul(coef);
+                                    let new = self.a[at].add(tv);
+                                    self.a[at] = new;
+                                    let m = mag(x);
+                                    acc.err = acc.err.add(tv.abs().add(new.abs()).mul(m));
+                                    acc.mags = acc.mags.add(m);
+                                }
+                            }
+                        }
+                        self.bias[r] = acc.apply(self.bias[r], &k_err);
+                    }
                 }
                 Op::Unary { x, .. } | Op::ScaleShift { x, .. } => {
                     let xo = g.offset(x);
@@ -1429,6 +1513,11 @@ impl<T: Scalar> SumErr<T> {
     }
 }
 
+/// Whether the run records node `id`'s linear bounds (BBPS shortcuts).
+fn records_shortcuts<T>(saves: &Saves<'_, T>, id: NodeId) -> bool {
+    saves.shortcuts.as_ref().is_some_and(|(_, o)| o.get(id as usize).is_some_and(|&o| o != usize::MAX))
+}
+
 /// Whether every reader of node `id` is a ReLU (and `id` is not the output).
 fn relu_only_consumers<T: Scalar>(g: &Graph<'_, T>, id: NodeId) -> bool {
     if id == g.output {
@@ -1441,18 +1530,46 @@ fn relu_only_consumers<T: Scalar>(g: &Graph<'_, T>, id: NodeId) -> bool {
     })
 }
 
-/// A node gets a CROWN pass when it feeds a nonlinearity and is not a plain function of the input.
+/// A node gets a CROWN pass when it feeds a nonlinearity (directly or through copying index ops)
+/// and is not a plain function of the input, unless it is itself a copying index op. An index op's
+/// interval is a copy of its operands' (IBP), so where it repeats them (a Concat, or a Gather at
+/// least as long as its operand: attention repeats each query and key element once per token),
+/// tightening the operand once serves every copy with fewer rows. A shorter Gather (a selection,
+/// e.g. a few outputs of a wide layer) keeps its own pass: its operand would cost more rows.
 fn needs_crown<T: Scalar>(g: &Graph<'_, T>, id: NodeId) -> bool {
-    let feeds_nonlinear = g.nodes[id as usize + 1..].iter().any(|n| match n.op {
-        Op::Unary { x, f } => x == id && !matches!(f, Unary::Neg),
-        Op::Mul { a, b } => a == id || b == id,
-        _ => false,
-    });
-    if !feeds_nonlinear {
+    let op = &g.nodes[id as usize].op;
+    if copies_operands(g, id) || !feeds_nonlinear(g, id, 4) {
         return false;
     }
-    let ins = g.nodes[id as usize].op.inputs(g.indices);
+    let ins = op.inputs(g.indices);
     !(0..ins.len()).all(|k| ins.get(k) == 0)
+}
+
+/// A Concat, or a Gather at least as long as its operand (see [`needs_crown`]).
+fn copies_operands<T: Scalar>(g: &Graph<'_, T>, id: NodeId) -> bool {
+    let node = &g.nodes[id as usize];
+    match node.op {
+        Op::Concat { .. } => true,
+        Op::Gather { x, .. } => node.len >= g.nodes[x as usize].len,
+        _ => false,
+    }
+}
+
+/// Whether a nonlinearity reads node `id`, directly or through at most `depth` copying index ops
+/// (beyond that depth the answer is yes: an extra CROWN pass is only work, never unsound).
+fn feeds_nonlinear<T: Scalar>(g: &Graph<'_, T>, id: NodeId, depth: u32) -> bool {
+    g.nodes[id as usize + 1..].iter().enumerate().any(|(i, n)| {
+        let nid = id + 1 + i as NodeId;
+        match n.op {
+            Op::Unary { x, f } => x == id && !matches!(f, Unary::Neg),
+            Op::Mul { a, b } | Op::MatMul { a, b, .. } => a == id || b == id,
+            Op::Gather { .. } | Op::Concat { .. } if copies_operands(g, nid) => {
+                let ins = n.op.inputs(g.indices);
+                (0..ins.len()).any(|k| ins.get(k) == id) && (depth == 0 || feeds_nonlinear(g, nid, depth - 1))
+            }
+            _ => false,
+        }
+    })
 }
 
 /// Convenience: interval bounds of every output over a box, via `node_bounds` + `output_lower`

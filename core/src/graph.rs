@@ -9,6 +9,7 @@
 
 use crate::num::Scalar;
 use crate::ops::conv::ConvGeom;
+use crate::ops::matmul::MatMulDims;
 
 /// Index of a node in [`Graph::nodes`].
 pub type NodeId = u16;
@@ -87,6 +88,10 @@ pub enum Op {
     /// output channel), geometry in `indices[geom..geom + ConvGeom::WORDS]`
     /// ([`crate::ops::conv::ConvGeom`]).
     Conv { x: NodeId, w: Span, b: Span, geom: u32 },
+    /// The batched matrix product `a·b` of two variables ([`crate::ops::matmul::MatMulDims`]):
+    /// `n` rows, `k` terms per output element; the batch count and columns follow from the
+    /// lengths.
+    MatMul { a: NodeId, b: NodeId, n: u32, k: u32 },
     /// `a + b` elementwise.
     Add { a: NodeId, b: NodeId },
     /// `a − b` elementwise.
@@ -116,7 +121,9 @@ impl Op {
             | Op::Gather { x, .. }
             | Op::Sum { x, .. }
             | Op::Unary { x, .. } => Inputs::Fixed([x, 0], 1),
-            Op::Add { a, b } | Op::Sub { a, b } | Op::Mul { a, b } => Inputs::Fixed([a, b], 2),
+            Op::Add { a, b } | Op::Sub { a, b } | Op::Mul { a, b } | Op::MatMul { a, b, .. } => {
+                Inputs::Fixed([a, b], 2)
+            }
             Op::Concat { parts } => Inputs::List(indices.get(parts.range()).unwrap_or(&[])),
         }
     }
@@ -301,6 +308,18 @@ impl<'a, T: Scalar> Graph<'a, T> {
                         return mismatch;
                     }
                 }
+                Op::MatMul { a, b, n, k } => {
+                    let dims = MatMulDims::new(
+                        len_of(a) as usize,
+                        len_of(b) as usize,
+                        node.len as usize,
+                        n as usize,
+                        k as usize,
+                    );
+                    if dims.is_none() {
+                        return mismatch;
+                    }
+                }
                 Op::ScaleShift { x, scale, shift } => {
                     if len_of(x) != node.len {
                         return mismatch;
@@ -398,6 +417,12 @@ impl<'a, T: Scalar> Graph<'a, T> {
                         ConvGeom::decode(&self.indices[geom as usize..geom as usize + ConvGeom::WORDS])
                     {
                         cg.forward(&self.weights[w.range()], &self.weights[b.range()], val(x), out);
+                    }
+                }
+                Op::MatMul { a, b, n, k } => {
+                    let (va, vb) = (val(a), val(b));
+                    if let Some(d) = MatMulDims::new(va.len(), vb.len(), len, n as usize, k as usize) {
+                        d.forward(va, vb, out);
                     }
                 }
                 Op::Add { a, b } => zip2(out, val(a), val(b), |p, q| p.add(q)),

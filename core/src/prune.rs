@@ -5,7 +5,7 @@
 //! selected outputs depend on, element by element, and rebuilds each node over its kept elements.
 //!
 //! Every kept element is computed exactly as in the original: an Affine keeps whole rows (all
-//! columns, so each dot product and its rounding are unchanged), a Conv is kept whole, index ops are remapped, a Sum
+//! columns, so each dot product and its rounding are unchanged), a Conv or MatMul is kept whole, index ops are remapped, a Sum
 //! keeps every term of a kept group in order. So the forward value of each kept element is
 //! bit-identical, which is what makes bounds of the restricted graph sound for the deployed
 //! original.
@@ -91,6 +91,7 @@ pub fn restrict<T: Scalar>(g: &Graph<'_, T>, outputs: &[usize]) -> Result<OwnedG
                 let geom = b.index_list(words.iter().copied())?.start;
                 Op::Conv { x: id(x), w, b: bias, geom }
             }
+            Op::MatMul { a, b: c, n, k } => Op::MatMul { a: id(a), b: id(c), n, k },
             Op::Add { a, b: c } => Op::Add { a: id(a), b: id(c) },
             Op::Sub { a, b: c } => Op::Sub { a: id(a), b: id(c) },
             Op::Mul { a, b: c } => Op::Mul { a: id(a), b: id(c) },
@@ -202,12 +203,17 @@ fn needed<T: Scalar>(g: &Graph<'_, T>, outputs: &[usize]) -> Vec<bool> {
                         changed = true;
                     }
                 }
-                Op::Conv { x, .. } => {
-                    // A convolution keeps all its elements and all of its input: rebuilding a
-                    // kernel for a subset of positions would need a gather, and the cone of a
-                    // property through a CNN is most of it anyway.
-                    let (xo, xl) = (off[x as usize], g.nodes[x as usize].len as usize);
-                    for r in [o..o + len, xo..xo + xl] {
+                Op::Conv { .. } | Op::MatMul { .. } => {
+                    // A convolution or a matrix product keeps all its elements and all of its
+                    // operands: rebuilding it for a subset of positions would need gathers, and the
+                    // cone of a property through a CNN or an attention block is most of it anyway.
+                    let ins = node.op.inputs(g.indices);
+                    let mut ranges = [o..o + len, 0..0, 0..0];
+                    for k in 0..ins.len() {
+                        let x = ins.get(k) as usize;
+                        ranges[k + 1] = off[x]..off[x] + g.nodes[x].len as usize;
+                    }
+                    for r in ranges {
                         if !keep[r.clone()].iter().all(|&v| v) {
                             keep[r].fill(true);
                             changed = true;

@@ -7,6 +7,7 @@
 
 use genbab_core::graph::{Graph, Op, Unary};
 use genbab_core::ops::conv::ConvGeom;
+use genbab_core::ops::matmul::MatMulDims;
 use genbab_core::relax;
 use micromath::F32Ext;
 
@@ -53,6 +54,18 @@ pub fn eval_with<'v>(
                     let mut acc = if b.len == 0 { 0.0 } else { weight(b0 + cg.channel(r)) };
                     cg.for_each_tap(r, |j, i| acc += weight(w0 + i) * xv[j]);
                     *o = acc;
+                }
+            }
+            Op::MatMul { a, b, n, k } => {
+                let (va, vb) = (val(a), val(b));
+                let d = MatMulDims::new(va.len(), vb.len(), len, n as usize, k as usize)?;
+                for (o, y) in out.iter_mut().enumerate() {
+                    let mut acc = 0.0;
+                    for l in 0..d.k {
+                        let (ia, ib) = d.operands(o, l);
+                        acc += va[ia] * vb[ib];
+                    }
+                    *y = acc;
                 }
             }
             Op::Add { a, b } => zip2(out, val(a), val(b), |p, q| p + q),

@@ -4,9 +4,10 @@
 //! Blob layout (little-endian): magic `GBM1`; `u32` node count, weight count, index count and
 //! output id; one 32-byte record per node (`u8` op tag, `u8` unary tag, `u8` power, `u8` 0,
 //! `u32` len, five `u32` operand fields, then the `f32` LeakyReLU slope or a Conv's `u32` geometry
-//! offset); the weights as `f32` bits; the indices as `u32`. Op tags 0–10: Input, Affine (x, w,
+//! offset); the weights as `f32` bits; the indices as `u32`. Op tags 0–11: Input, Affine (x, w,
 //! b), Add (a, b), Sub (a, b), Mul (a, b), ScaleShift (x, scale, shift), Gather (x, idx), Concat
-//! (parts), Sum (x, map), Unary (x), Conv (x, w, b); spans take two fields (start, len). Unary tags follow `graph::Unary`'s order.
+//! (parts), Sum (x, map), Unary (x), Conv (x, w, b), MatMul (a, b, n, k); spans take two fields
+//! (start, len). Unary tags follow `graph::Unary`'s order.
 //!
 //! The parser checks lengths and tags; the graph it returns is then validated by the core like any
 //! other (`Graph::validate`), so a corrupt blob is an error, never a panic.

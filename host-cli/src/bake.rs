@@ -435,7 +435,15 @@ fn command_line(a: &Args) -> Vec<String> {
 fn imports(w: &mut Writer, g: &Graph<'_, f32>, spec: bool, alpha: bool) {
     let unary = g.nodes.iter().any(|n| matches!(n.op, Op::Unary { .. }));
     let span = g.nodes.iter().any(|n| {
-        !matches!(n.op, Op::Input | Op::Unary { .. } | Op::Add { .. } | Op::Sub { .. } | Op::Mul { .. })
+        !matches!(
+            n.op,
+            Op::Input
+                | Op::Unary { .. }
+                | Op::Add { .. }
+                | Op::Sub { .. }
+                | Op::Mul { .. }
+                | Op::MatMul { .. }
+        )
     });
     if alpha {
         w.line("use genbab_core::alpha::AlphaSettings;");
@@ -834,8 +842,8 @@ impl DeviceWorkspace {
 /// scale.start, scale.len, shift.start, shift.len; Gather: x, idx.start, idx.len; Concat:
 /// parts.start, parts.len; Sum: x, map.start, map.len; Unary: x (the unary tag and power or slope
 /// in their own fields); Conv: x, w.start, w.len, b.start, b.len, and the geometry's offset in
-/// the index array in the slope's field. Op tags 0–10 in that order (Conv is 10); unary tags in
-/// `graph::Unary` order.
+/// the index array in the slope's field; MatMul: a, b, n, k. Op tags 0–11 in that order (Conv is
+/// 10, MatMul 11); unary tags in `graph::Unary` order.
 pub fn blob(g: &Graph<'_, f32>) -> Vec<u8> {
     let mut b = Vec::new();
     b.extend_from_slice(b"GBM1");
@@ -861,6 +869,7 @@ pub fn blob(g: &Graph<'_, f32>) -> Vec<u8> {
                 extra = Some(geom);
                 (10, None, [x.into(), w.start, w.len, b.start, b.len])
             }
+            Op::MatMul { a, b, n, k } => (11, None, [a.into(), b.into(), n, k, 0]),
         };
         let (ft, pow, slope) = match f {
             None => (0, 0, 0.0),
@@ -936,6 +945,7 @@ fn op_expr(op: &Op) -> String {
         Op::Conv { x, w, b, geom } => {
             format!("Op::Conv {{ x: {x}, w: {}, b: {}, geom: {geom} }}", span_expr(w), span_expr(b))
         }
+        Op::MatMul { a, b, n, k } => format!("Op::MatMul {{ a: {a}, b: {b}, n: {n}, k: {k} }}"),
     }
 }
 

@@ -368,3 +368,44 @@ pub fn random_cnn(seed: u64) -> (OwnedGraph<f64>, OwnedGraph<f64>) {
     }
     (conv, twin)
 }
+
+/// A random attention block as the loader lowers a MatMul of two variables: queries, keys and
+/// values are affine maps of a hidden layer (`t` tokens of `e` features), the scores
+/// `s_ij = Σ_l q_il k_jl` are products of *duplicating* gathers summed over `l`, squashed by tanh
+/// (standing in for softmax), then mixed with the values the same way. Exercises CROWN on the
+/// operands of repeating index ops.
+pub fn random_attention(seed: u64) -> OwnedGraph<f64> {
+    let mut b = Builder { nodes: vec![], weights: vec![], indices: vec![], rng: Rng::new(seed) };
+    let (t, e) = (2 + b.pick(3), 1 + b.pick(3));
+    let d = 2 + b.pick(4);
+    let input = b.push(Op::Input, d);
+    let hidden = 4 + b.pick(4);
+    let h0 = b.affine(input, hidden);
+    let h = b.bounded(h0, Unary::Relu);
+    let (q, k, v) = (b.affine(h, t * e), b.affine(h, t * e), b.affine(h, t * e));
+    // Row-major matrix product of an (n × l) and an (l × m) node: gathers, product, sum.
+    let matmul = |b: &mut Builder, x: NodeId, xt: bool, y: NodeId, n: usize, l: usize, m: usize| {
+        let (mut ia, mut ib, mut map) = (vec![], vec![], vec![]);
+        for i in 0..n {
+            for j in 0..m {
+                for r in 0..l {
+                    ia.push((i * l + r) as u32);
+                    // `xt`: y is stored as (m × l), i.e. its transpose is used (keys).
+                    ib.push(if xt { (j * l + r) as u32 } else { (r * m + j) as u32 });
+                    map.push((i * m + j) as u32);
+                }
+            }
+        }
+        let (sa, sb, sm) = (b.idx(&ia), b.idx(&ib), b.idx(&map));
+        let ga = b.push(Op::Gather { x, idx: sa }, ia.len());
+        let gb = b.push(Op::Gather { x: y, idx: sb }, ib.len());
+        let p = b.push(Op::Mul { a: ga, b: gb }, ia.len());
+        b.push(Op::Sum { x: p, map: sm }, n * m)
+    };
+    let s = matmul(&mut b, q, true, k, t, e, t);
+    let a = b.bounded(s, Unary::Tanh);
+    let o = matmul(&mut b, a, false, v, t, t, e);
+    let outs = 1 + b.pick(3);
+    let out = b.affine(o, outs);
+    OwnedGraph { nodes: b.nodes, weights: b.weights, indices: b.indices, output: out }
+}

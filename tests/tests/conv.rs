@@ -7,8 +7,9 @@
 //!   in the core's order *and* in another order (reversed taps, bias last), since onnxruntime's
 //!   order is not ours;
 //! - CROWN on the native op is never looser than on the dense twin (beyond rounding);
-//! - ONNX models with Conv (committed fixtures from `fixtures/gen_conv_models.py`) evaluate to
-//!   onnxruntime's outputs, and their certified bounds contain onnxruntime's outputs.
+//! - ONNX models with Conv, and with token-wise MatMuls lowered to grouped 1 × 1 convolutions
+//!   (committed fixtures from `fixtures/gen_conv_models.py`), evaluate to onnxruntime's outputs,
+//!   and their certified bounds contain onnxruntime's outputs.
 
 use genbab_cli::onnx;
 use genbab_core::bab::attack::Rng;
@@ -270,6 +271,6 @@ fn onnx_conv_models_match_onnxruntime() {
             }
         }
     }
-    assert_eq!(models.len(), 6);
-    assert_eq!(checked, 6 * 6 * 2 * 2 * 3);
+    assert_eq!(models.len(), 8);
+    assert_eq!(checked, 8 * 6 * 2 * 2 * 3);
 }

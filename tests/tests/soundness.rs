@@ -5,7 +5,7 @@
 use genbab_core::bab::attack::Rng;
 use genbab_core::bound::{Config, Deploy, Method, Plan, Workspace, output_bounds};
 use genbab_core::num::{Fix, Scalar};
-use genbab_tests::random_dag::{OwnedGraph, random_graph, random_relu_mlp};
+use genbab_tests::random_dag::{OwnedGraph, random_attention, random_graph, random_relu_mlp};
 use genbab_tests::sample::f32_in_box;
 
 const GRAPHS: u64 = 40;
@@ -231,4 +231,26 @@ fn own_rounding_is_covered_fixed() {
     for m in [Method::Ibp, Method::Crown] {
         assert!(own_rounding::<Fix>(m) >= 100, "too few boxes checked");
     }
+}
+
+/// Attention-shaped graphs (products of duplicating gathers, whose operands get the CROWN pass in
+/// their place): every engine × scalar type contains the deployed values, and CROWN beats IBP.
+#[test]
+fn attention_blocks_contain_deployed_values() {
+    let (mut crown, mut ibp) = (0.0, 0.0);
+    for k in 0..GRAPHS {
+        let g = random_attention(3000 + k);
+        for m in [Method::Ibp, Method::Crown] {
+            let w = check::<f64>(&g, m, 40 + k, 0.3).expect("f64 bounds").width;
+            if m == Method::Crown {
+                crown += w
+            } else {
+                ibp += w
+            }
+            check::<f32>(&g, m, 40 + k, 0.3).expect("f32 bounds");
+            let _ = check::<Fix>(&g, m, 40 + k, 0.3);
+        }
+    }
+    println!("attention blocks: summed width CROWN {crown:.4}, IBP {ibp:.4}");
+    assert!(crown < 0.9 * ibp, "CROWN {crown} vs IBP {ibp}");
 }

@@ -7,6 +7,7 @@
 use crate::graph::{Graph, Op, Unary, broadcast};
 use crate::num::Scalar;
 use crate::ops::linear::Linear;
+use crate::ops::matmul::MatMulDims;
 use crate::spec::Spec;
 
 /// Scalars the attack needs for a model with `values` node scalars and input dimension `input`.
@@ -149,6 +150,24 @@ fn backprop<T: Scalar>(g: &Graph<'_, T>, row: &[T], values: &[T], grads: &mut [T
                     let (va, vb) = (values[ao + k], values[bo + k]);
                     grads[ao + k] = grads[ao + k].add(gk.mul(vb));
                     grads[bo + k] = grads[bo + k].add(gk.mul(va));
+                }
+            }
+            Op::MatMul { a, b, n, k } => {
+                let (ao, bo) = (g.offset(a), g.offset(b));
+                let (la, lbl) = (g.nodes[a as usize].len as usize, g.nodes[b as usize].len as usize);
+                if let Some(d) = MatMulDims::new(la, lbl, len, n as usize, k as usize) {
+                    for o in 0..len {
+                        let go = grads[off + o];
+                        if go == T::ZERO {
+                            continue;
+                        }
+                        for t in 0..d.k {
+                            let (ia, ib) = d.operands(o, t);
+                            let (va, vb) = (values[ao + ia], values[bo + ib]);
+                            grads[ao + ia] = grads[ao + ia].add(go.mul(vb));
+                            grads[bo + ib] = grads[bo + ib].add(go.mul(va));
+                        }
+                    }
                 }
             }
             Op::ScaleShift { x, scale, .. } => {

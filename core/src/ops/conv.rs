@@ -147,29 +147,56 @@ impl ConvGeom {
     }
 
     /// Visit output element `k`'s taps in a fixed order (input channel, kernel row, kernel
-    /// column): `f(j, i)` with `j` the input element and `i` the weight index. Call only with
-    /// `k < out_len()` on a decoded geometry.
+    /// column) as runs of consecutive taps: `f(j, i, n)` stands for the taps `(j + t, i + t)`,
+    /// `t < n`, with `j` the input element and `i` the weight index. Runs are as long as the
+    /// geometry allows (a kernel row without dilation; all channels of a 1 × 1 convolution of a
+    /// single position, i.e. a grouped dense map), so the kernels below are slice loops. Call
+    /// only with `k < out_len()` on a decoded geometry.
     #[inline]
-    pub fn for_each_tap(&self, k: usize, mut f: impl FnMut(usize, usize)) {
+    pub fn for_each_run(&self, k: usize, mut f: impl FnMut(usize, usize, usize)) {
         let plane = self.oh * self.ow;
         let (co, p) = (k / plane, k % plane);
-        let (oy, ox) = (p / self.ow, p % self.ow);
         let cg = self.c_in / self.groups;
         let g = co / (self.c_out / self.groups);
+        if self.h * self.w * self.kh * self.kw * self.oh * self.ow == 1 {
+            // One position in, one out: its only tap is inside unless a leading pad moved it out.
+            if self.ph == 0 && self.pw == 0 {
+                f(g * cg, co * cg, cg);
+            }
+            return;
+        }
+        let (oy, ox) = (p / self.ow, p % self.ow);
         let ys = Self::inside(oy, self.sh, self.dh, self.ph, self.kh, self.h);
         let xs = Self::inside(ox, self.sw, self.dw, self.pw, self.kw, self.w);
+        if xs.is_empty() {
+            return;
+        }
         for ci in 0..cg {
             let cin = g * cg + ci;
             for ky in ys.clone() {
                 let iy = oy * self.sh + ky * self.dh - self.ph;
                 let row = (cin * self.h + iy) * self.w;
                 let wrow = ((co * cg + ci) * self.kh + ky) * self.kw;
-                for kx in xs.clone() {
-                    let ix = ox * self.sw + kx * self.dw - self.pw;
-                    f(row + ix, wrow + kx);
+                let ix0 = ox * self.sw + xs.start * self.dw - self.pw;
+                if self.dw == 1 {
+                    f(row + ix0, wrow + xs.start, xs.len());
+                } else {
+                    for (t, kx) in xs.clone().enumerate() {
+                        f(row + ix0 + t * self.dw, wrow + kx, 1);
+                    }
                 }
             }
         }
+    }
+
+    /// Visit output element `k`'s taps one by one, in [`ConvGeom::for_each_run`] order: `f(j, i)`.
+    #[inline]
+    pub fn for_each_tap(&self, k: usize, mut f: impl FnMut(usize, usize)) {
+        self.for_each_run(k, |j, i, n| {
+            for t in 0..n {
+                f(j + t, i + t);
+            }
+        });
     }
 
     /// `out_k = b_c + Σ w_i·x_j` over output element `k`'s taps in [`ConvGeom::for_each_tap`]
@@ -177,7 +204,11 @@ impl ConvGeom {
     pub fn forward<T: crate::num::Scalar>(&self, w: &[T], b: &[T], x: &[T], out: &mut [T]) {
         for (k, o) in out.iter_mut().enumerate() {
             let mut acc = if b.is_empty() { T::ZERO } else { b[self.channel(k)] };
-            self.for_each_tap(k, |j, i| acc = acc.add(w[i].mul(x[j])));
+            self.for_each_run(k, |j, i, n| {
+                for (wi, xj) in w[i..i + n].iter().zip(&x[j..j + n]) {
+                    acc = acc.add(wi.mul(*xj));
+                }
+            });
             *o = acc;
         }
     }
@@ -192,7 +223,11 @@ impl ConvGeom {
             if a == T::ZERO {
                 continue;
             }
-            self.for_each_tap(k, |j, i| dst[j] = dst[j].add(a.mul(w[i])));
+            self.for_each_run(k, |j, i, n| {
+                for (d, wi) in dst[j..j + n].iter_mut().zip(&w[i..i + n]) {
+                    *d = d.add(a.mul(*wi));
+                }
+            });
         }
     }
 }

@@ -14,6 +14,7 @@
 
 use genbab_core::graph::{Node, NodeId, Op, Span, Unary};
 use genbab_core::ops::conv::ConvGeom;
+use genbab_core::ops::matmul::MatMulDims;
 
 use super::reference::Reference;
 use super::tensor::Limits;
@@ -33,6 +34,13 @@ pub enum IOp {
         w: Vec<f64>,
         b: Vec<f64>,
         geom: ConvGeom,
+    },
+    /// The batched product of two variable matrices (`n` rows, `k` terms).
+    MatMul {
+        a: usize,
+        b: usize,
+        n: usize,
+        k: usize,
     },
     Add {
         a: usize,
@@ -96,7 +104,11 @@ impl IOp {
             | IOp::Gather { x, .. }
             | IOp::Sum { x, .. }
             | IOp::Unary { x, .. } => vec![*x],
-            IOp::Add { a, b } | IOp::Sub { a, b } | IOp::Mul { a, b } | IOp::Div { a, b } => vec![*a, *b],
+            IOp::Add { a, b }
+            | IOp::Sub { a, b }
+            | IOp::Mul { a, b }
+            | IOp::Div { a, b }
+            | IOp::MatMul { a, b, .. } => vec![*a, *b],
             IOp::Concat { parts } => parts.clone(),
         }
     }
@@ -111,7 +123,11 @@ impl IOp {
             | IOp::Gather { x, .. }
             | IOp::Sum { x, .. }
             | IOp::Unary { x, .. } => *x = f(*x),
-            IOp::Add { a, b } | IOp::Sub { a, b } | IOp::Mul { a, b } | IOp::Div { a, b } => {
+            IOp::Add { a, b }
+            | IOp::Sub { a, b }
+            | IOp::Mul { a, b }
+            | IOp::Div { a, b }
+            | IOp::MatMul { a, b, .. } => {
                 *a = f(*a);
                 *b = f(*b);
             }
@@ -219,6 +235,17 @@ impl Builder {
         }
         let b = if b.iter().all(|&v| v == 0.0) { vec![] } else { b };
         self.push(IOp::Conv { x, w, b, geom }, geom.out_len())
+    }
+
+    /// The batched product of `a` (`nb × n × k`) and `b` (`nb × k × m`), both row-major.
+    pub fn matmul(&mut self, a: usize, b: usize, n: usize, k: usize) -> Result<usize, String> {
+        let (la, lb) = (self.len_of(a), self.len_of(b));
+        let nb = la / (n * k).max(1);
+        let len = nb * n * (lb / (nb * k).max(1));
+        match MatMulDims::new(la, lb, len, n, k) {
+            Some(_) if u32::try_from(n.max(k)).is_ok() => self.push(IOp::MatMul { a, b, n, k }, len),
+            _ => Err(format!("matrix product of {la} and {lb} values with {n} rows and {k} terms")),
+        }
     }
 
     /// Check that a dense matrix of `rows × cols` fits the limits.
@@ -498,6 +525,7 @@ impl Builder {
                     out.indices.extend(geom.encode());
                     Op::Conv { x: id(x), w, b, geom: at }
                 }
+                IOp::MatMul { a, b, n, k } => Op::MatMul { a: id(a), b: id(b), n: n as u32, k: k as u32 },
                 IOp::Add { a, b } => Op::Add { a: id(a), b: id(b) },
                 IOp::Sub { a, b } => Op::Sub { a: id(a), b: id(b) },
                 IOp::Mul { a, b } => Op::Mul { a: id(a), b: id(b) },

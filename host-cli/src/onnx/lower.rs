@@ -928,8 +928,44 @@ impl Lowering {
                 Ok(Val::C(Tensor::new(final_shape, data, Kind::Float)))
             }
             (Val::V(v), Val::C(c)) | (Val::C(c), Val::V(v)) => {
-                // A constant times a variable is linear in the variable: entry (row, var, coef).
                 let var_left = matches!(x, Val::V(_));
+                // Rows of a variable times one constant matrix (a transformer's token-wise
+                // projections): the same k × m map applied to each of the nb·n rows, i.e. a 1 × 1
+                // convolution with one group per row. It costs the output's values only, where the
+                // sparse lowering below costs a value per product.
+                let groups = nb * n;
+                if var_left && groups > 1 && mbb.iter().all(|&t| t == 0) && (0..nb).all(|t| mba[t] == t) {
+                    let mut w = Vec::with_capacity(groups * m * k);
+                    for _ in 0..groups {
+                        for j in 0..m {
+                            w.extend((0..k).map(|l| c.data[yi(0, l, j)]));
+                        }
+                    }
+                    let geom = ConvGeom {
+                        c_in: groups * k,
+                        h: 1,
+                        w: 1,
+                        c_out: groups * m,
+                        groups,
+                        kh: 1,
+                        kw: 1,
+                        sh: 1,
+                        sw: 1,
+                        ph: 0,
+                        pw: 0,
+                        dh: 1,
+                        dw: 1,
+                        oh: 1,
+                        ow: 1,
+                    };
+                    if ConvGeom::decode(&geom.encode()) == Some(geom) {
+                        return Ok(Val::V(Var {
+                            id: self.b.conv(v.id, w, vec![], geom)?,
+                            shape: final_shape,
+                        }));
+                    }
+                }
+                // A constant times a variable is linear in the variable: entry (row, var, coef).
                 let mut entries = Vec::with_capacity(out_len.saturating_mul(k).min(self.limits.max_elems));
                 for t in 0..nb {
                     for i in 0..n {
@@ -944,6 +980,10 @@ impl Lowering {
                     }
                 }
                 Ok(Val::V(Var { id: self.linear(v.id, &entries, out_len, vec![])?, shape: final_shape }))
+            }
+            (Val::V(p), Val::V(q)) if (0..nb).all(|t| mba[t] == t && mbb[t] == t) => {
+                // Both operands with the full batch: the native product.
+                Ok(Val::V(Var { id: self.b.matmul(p.id, q.id, n, k)?, shape: final_shape }))
             }
             (Val::V(p), Val::V(q)) => {
                 let total = out_len

@@ -115,12 +115,13 @@ pub fn load_bytes(bytes: &[u8], file: &str, limits: Limits) -> Result<Model, Loa
     };
     // The f32 view must validate too (a constant beyond f32 range would become infinite).
     let g32 = model.graph::<f32>();
-    if let Err(e) = g32.graph().validate() {
-        if std::env::var_os("GENBAB_DUMP_IR").is_some() {
-            for (i, n) in model.nodes.iter().enumerate() {
-                eprintln!("{i}: len {} {:?}", n.len, n.op);
-            }
+    // A debugging aid: the lowered IR, one node per line, on stderr.
+    if std::env::var_os("GENBAB_DUMP_IR").is_some() {
+        for (i, n) in model.nodes.iter().enumerate() {
+            eprintln!("{i}: len {} {:?}", n.len, n.op);
         }
+    }
+    if let Err(e) = g32.graph().validate() {
         return Err(model_err(format!("internal error: the lowered graph is invalid: {e:?}")));
     }
     Ok(model)

@@ -16,6 +16,7 @@
 
 use genbab_core::graph::{Unary, broadcast};
 use genbab_core::num::Scalar;
+use genbab_core::ops::matmul::MatMulDims;
 
 use super::builder::{INode, IOp};
 
@@ -166,6 +167,18 @@ impl Reference {
                             let mut dot = V::constant(0.0);
                             geom.for_each_tap(r, |j, i| dot = dot.add(V::constant(w[i]).mul(xv[j])));
                             if b.is_empty() { dot } else { dot.add(V::constant(b[geom.channel(r)])) }
+                        })
+                        .collect()
+                }
+                IOp::MatMul { a, b, n, k } => {
+                    let (va, vb) = (v(*a), v(*b));
+                    let d = MatMulDims::new(va.len(), vb.len(), node.len, *n, *k)?;
+                    (0..node.len)
+                        .map(|o| {
+                            (0..d.k).fold(V::constant(0.0), |acc, l| {
+                                let (ia, ib) = d.operands(o, l);
+                                acc.add(va[ia].mul(vb[ib]))
+                            })
                         })
                         .collect()
                 }
