@@ -369,12 +369,14 @@ pub fn random_cnn(seed: u64) -> (OwnedGraph<f64>, OwnedGraph<f64>) {
     (conv, twin)
 }
 
-/// A random attention block as the loader lowers a MatMul of two variables: queries, keys and
-/// values are affine maps of a hidden layer (`t` tokens of `e` features), the scores
-/// `s_ij = Σ_l q_il k_jl` are products of *duplicating* gathers summed over `l`, squashed by tanh
-/// (standing in for softmax), then mixed with the values the same way. Exercises CROWN on the
-/// operands of repeating index ops.
-pub fn random_attention(seed: u64) -> OwnedGraph<f64> {
+/// A random attention block: queries, keys and values are affine maps of a hidden layer (`t`
+/// tokens of `e` features), the scores `s = q·kᵀ` are squashed by tanh (standing in for softmax)
+/// and mixed with the values, `o = tanh(s)·v`, then a dense head. `native`: the products are
+/// [`Op::MatMul`] nodes (keys transposed by a permutation gather); otherwise they are lowered as
+/// the loader once did, to products of *duplicating* gathers summed per output element (which
+/// exercises CROWN on the operands of repeating index ops). The same seed gives the same network
+/// both ways.
+pub fn random_attention(seed: u64, native: bool) -> OwnedGraph<f64> {
     let mut b = Builder { nodes: vec![], weights: vec![], indices: vec![], rng: Rng::new(seed) };
     let (t, e) = (2 + b.pick(3), 1 + b.pick(3));
     let d = 2 + b.pick(4);
@@ -383,15 +385,24 @@ pub fn random_attention(seed: u64) -> OwnedGraph<f64> {
     let h0 = b.affine(input, hidden);
     let h = b.bounded(h0, Unary::Relu);
     let (q, k, v) = (b.affine(h, t * e), b.affine(h, t * e), b.affine(h, t * e));
-    // Row-major matrix product of an (n × l) and an (l × m) node: gathers, product, sum.
-    let matmul = |b: &mut Builder, x: NodeId, xt: bool, y: NodeId, n: usize, l: usize, m: usize| {
+    // Row-major product of an (n × l) node and an (l × m) node (`yt`: y stored as m × l).
+    let matmul = |b: &mut Builder, x: NodeId, y: NodeId, yt: bool, n: usize, l: usize, m: usize| {
+        if native {
+            let y = if yt {
+                let perm: Vec<u32> = (0..l * m).map(|p| ((p % m) * l + p / m) as u32).collect();
+                let s = b.idx(&perm);
+                b.push(Op::Gather { x: y, idx: s }, l * m)
+            } else {
+                y
+            };
+            return b.push(Op::MatMul { a: x, b: y, n: n as u32, k: l as u32 }, n * m);
+        }
         let (mut ia, mut ib, mut map) = (vec![], vec![], vec![]);
         for i in 0..n {
             for j in 0..m {
                 for r in 0..l {
                     ia.push((i * l + r) as u32);
-                    // `xt`: y is stored as (m × l), i.e. its transpose is used (keys).
-                    ib.push(if xt { (j * l + r) as u32 } else { (r * m + j) as u32 });
+                    ib.push(if yt { (j * l + r) as u32 } else { (r * m + j) as u32 });
                     map.push((i * m + j) as u32);
                 }
             }
@@ -402,9 +413,9 @@ pub fn random_attention(seed: u64) -> OwnedGraph<f64> {
         let p = b.push(Op::Mul { a: ga, b: gb }, ia.len());
         b.push(Op::Sum { x: p, map: sm }, n * m)
     };
-    let s = matmul(&mut b, q, true, k, t, e, t);
+    let s = matmul(&mut b, q, k, true, t, e, t);
     let a = b.bounded(s, Unary::Tanh);
-    let o = matmul(&mut b, a, false, v, t, t, e);
+    let o = matmul(&mut b, a, v, false, t, t, e);
     let outs = 1 + b.pick(3);
     let out = b.affine(o, outs);
     OwnedGraph { nodes: b.nodes, weights: b.weights, indices: b.indices, output: out }

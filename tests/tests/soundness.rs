@@ -233,13 +233,13 @@ fn own_rounding_is_covered_fixed() {
     }
 }
 
-/// Attention-shaped graphs (products of duplicating gathers, whose operands get the CROWN pass in
-/// their place): every engine × scalar type contains the deployed values, and CROWN beats IBP.
+/// Attention-shaped graphs lowered to products of duplicating gathers (whose operands get the
+/// CROWN pass in their place; the native product is `tests/matmul.rs`): every engine × scalar type contains the deployed values, and CROWN beats IBP.
 #[test]
 fn attention_blocks_contain_deployed_values() {
     let (mut crown, mut ibp) = (0.0, 0.0);
     for k in 0..GRAPHS {
-        let g = random_attention(3000 + k);
+        let g = random_attention(3000 + k, false);
         for m in [Method::Ibp, Method::Crown] {
             let w = check::<f64>(&g, m, 40 + k, 0.3).expect("f64 bounds").width;
             if m == Method::Crown {
