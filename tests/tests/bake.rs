@@ -9,7 +9,7 @@ use genbab_cli::bake::{self, Args};
 use genbab_cli::onnx;
 use genbab_core::bab::{BabPlan, Branching};
 use genbab_core::bound::{self, Config, Plan, Workspace};
-use genbab_core::graph::Graph;
+use genbab_core::graph::{Graph, Op};
 use genbab_core::num::Fix;
 
 #[allow(dead_code)]
@@ -20,7 +20,20 @@ mod acas;
 #[path = "../../firmware-example/src/models/acopf.rs"]
 mod acopf;
 
+#[allow(dead_code)]
+#[path = "../fixtures/conv/baked_conv2d_pad_stride.rs"]
+mod baked_conv;
+
+#[allow(dead_code)]
+#[path = "../fixtures/conv/baked_attention_tokens.rs"]
+mod baked_attention;
+
 const MODULES: [&str; 2] = ["firmware-example/src/models/acas.rs", "firmware-example/src/models/acopf.rs"];
+
+/// Baked structured models (no property): a CNN (native Conv) and a self-attention block (native
+/// MatMul of two variables, token-wise projections as grouped 1 × 1 Conv).
+const STRUCTURED: [&str; 2] =
+    ["tests/fixtures/conv/baked_conv2d_pad_stride.rs", "tests/fixtures/conv/baked_attention_tokens.rs"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -167,6 +180,41 @@ fn baked_sizes_are_the_core_plans() {
     assert_eq!(acas::PLAN.bound.scalars(), acas::BOUND_SCALARS);
 }
 
+/// The baked CNN and attention block are the ONNX-loaded models bit for bit (nodes, weights,
+/// geometry), are what their header commands bake today, and give identical certified bounds on
+/// boxes around the fixture points.
+#[test]
+fn baked_structured_models_are_the_onnx_models_with_identical_bounds() {
+    let graphs = [baked_conv::graph(), baked_attention::graph()];
+    for (path, baked) in STRUCTURED.iter().zip(graphs) {
+        let text = committed(path);
+        let args = header_args(&text);
+        let b = bake::bake(&args, &root()).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(b.module == text, "{path} is stale: regenerate it with the command in its header");
+        let model = onnx::load(&root().join(&args.model)).unwrap();
+        let og = model.graph::<f32>();
+        let loaded = og.graph();
+        assert_same_graph(&baked, &loaded, path);
+        assert!(baked.nodes.iter().any(|n| matches!(n.op, Op::Conv { .. })), "{path}: no Conv");
+        let d = baked.input_len();
+        let mut boxes = vec![];
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        for r in [0.0f32, 0.01, 0.1] {
+            let x: Vec<f32> = (0..d)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    (s % 2000) as f32 / 1000.0 - 1.0
+                })
+                .collect();
+            boxes.push((x.iter().map(|v| v - r).collect(), x.iter().map(|v| v + r).collect()));
+        }
+        assert_same_bounds(&baked, &loaded, &boxes, path);
+    }
+    assert!(baked_attention::graph().nodes.iter().any(|n| matches!(n.op, Op::MatMul { .. })));
+}
+
 #[test]
 fn generated_text_is_rustfmt_formatted() {
     let rustfmt = std::process::Command::new("rustfmt").arg("--version").output();
@@ -174,7 +222,7 @@ fn generated_text_is_rustfmt_formatted() {
         eprintln!("rustfmt not found: skipped");
         return;
     }
-    for path in MODULES {
+    for path in MODULES.iter().chain(&STRUCTURED) {
         let out = std::process::Command::new("rustfmt")
             .args(["--edition", "2024", "--check", "--config-path"])
             .arg(root().join("rustfmt.toml"))

@@ -7,9 +7,9 @@
 //!   in the core's order *and* in another order (reversed taps, bias last), since onnxruntime's
 //!   order is not ours;
 //! - CROWN on the native op is never looser than on the dense twin (beyond rounding);
-//! - ONNX models with Conv, and with token-wise MatMuls lowered to grouped 1 × 1 convolutions
-//!   (committed fixtures from `fixtures/gen_conv_models.py`), evaluate to onnxruntime's outputs,
-//!   and their certified bounds contain onnxruntime's outputs.
+//! - ONNX models with Conv, with token-wise MatMuls lowered to grouped 1 × 1 convolutions, and
+//!   with MatMuls of two variables (committed fixtures from `fixtures/gen_conv_models.py`)
+//!   evaluate to onnxruntime's outputs, and their certified bounds contain onnxruntime's outputs.
 
 use genbab_cli::onnx;
 use genbab_core::bab::attack::Rng;
@@ -223,7 +223,8 @@ fn onnx_conv_models_match_onnxruntime() {
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
         let model = onnx::load(&dir.join(f[0])).unwrap_or_else(|e| panic!("{e}"));
-        assert!(model.nodes.iter().any(|n| matches!(n.op, Op::Conv { .. })), "{}: no native Conv", f[0]);
+        let native = |n: &genbab_core::graph::Node| matches!(n.op, Op::Conv { .. } | Op::MatMul { .. });
+        assert!(model.nodes.iter().any(native), "{}: no native Conv or MatMul", f[0]);
         models.insert(f[0].to_string());
         let (x, want) = (parse(f[2]), parse(f[3]));
         let y = model.graph::<f32>().eval(&x).unwrap();
@@ -271,6 +272,6 @@ fn onnx_conv_models_match_onnxruntime() {
             }
         }
     }
-    assert_eq!(models.len(), 8);
-    assert_eq!(checked, 8 * 6 * 2 * 2 * 3);
+    assert_eq!(models.len(), 9);
+    assert_eq!(checked, 9 * 6 * 2 * 2 * 3);
 }
