@@ -583,7 +583,11 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                                 acc.add(wj, l, h, half);
                             }
                         }
-                        Map::Conv { .. } => lin.for_each(k, |j, wj| acc.add(wj, xl[j], xh[j], half)),
+                        Map::Conv { w, geom } => geom.for_each_run(k, |j, i, n| {
+                            for ((&wj, &l), &h) in w[i..i + n].iter().zip(&xl[j..j + n]).zip(&xh[j..j + n]) {
+                                acc.add(wj, l, h, half);
+                            }
+                        }),
                     }
                     let MidRad { sc, sr, rr, ws } = acc;
                     // Upper bounds of the exact Σ|w_j| m_j and Σ|w_j|.

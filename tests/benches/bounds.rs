@@ -1,11 +1,13 @@
-//! IBP and CROWN on an ACAS-Xu-shaped ReLU MLP (5 → 6×50 → 5) and an ERAN-shaped sigmoid MLP
-//! (784 → 6×200 → 10), in f32 and f64. Run: `cargo bench -p genbab-tests --bench bounds`.
+//! IBP and CROWN on an ACAS-Xu-shaped ReLU MLP (5 → 6×50 → 5), an ERAN-shaped sigmoid MLP
+//! (784 → 6×200 → 10), and a collins_rul_cnn-shaped CNN with its convolutions native and lowered
+//! to gathers (the ratio is the native op's gain), in f32 and f64. Run:
+//! `cargo bench -p genbab-tests --bench bounds`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use genbab_core::bound::{Config, Deploy, Method, Plan, Workspace, output_bounds};
 use genbab_core::graph::Unary;
 use genbab_core::num::Scalar;
-use genbab_tests::random_dag::{OwnedGraph, mlp};
+use genbab_tests::random_dag::{OwnedGraph, collins_like_cnn, gather_lowered, mlp};
 
 fn bench_one<T: Scalar>(c: &mut Criterion, name: &str, g64: &OwnedGraph<f64>, radius: f64) {
     let gt: OwnedGraph<T> = g64.convert();
@@ -34,6 +36,9 @@ fn benches(c: &mut Criterion) {
     let sig = mlp(2, &[784, 200, 200, 200, 200, 200, 200, 10], Unary::Sigmoid);
     bench_one::<f32>(c, "mnist_784x6x200_sigmoid", &sig, 0.015);
     bench_one::<f64>(c, "mnist_784x6x200_sigmoid", &sig, 0.015);
+    let cnn = collins_like_cnn(3);
+    bench_one::<f32>(c, "cnn_20x20_native_conv", &cnn, 0.01);
+    bench_one::<f32>(c, "cnn_20x20_gather_lowered", &gather_lowered(&cnn), 0.01);
 }
 
 criterion_group! {

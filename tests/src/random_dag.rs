@@ -420,3 +420,99 @@ pub fn random_attention(seed: u64, native: bool) -> OwnedGraph<f64> {
     let out = b.affine(o, outs);
     OwnedGraph { nodes: b.nodes, weights: b.weights, indices: b.indices, output: out }
 }
+
+/// A CNN shaped like `collins_rul_cnn`'s small model: a `1 × 20 × 20` sensor window, four
+/// convolutions along time (kernels 5, 5, 5, 3 by 1; 5, 10, 5, 5 channels) with ReLUs, a
+/// convolution over the whole remaining window (100 channels) as the dense layer, ReLU, and one
+/// output.
+pub fn collins_like_cnn(seed: u64) -> OwnedGraph<f64> {
+    use genbab_core::ops::conv::ConvGeom;
+    let mut b = Builder { nodes: vec![], weights: vec![], indices: vec![], rng: Rng::new(seed) };
+    let (mut c, mut h, w) = (1usize, 20usize, 20usize);
+    let mut cur = b.push(Op::Input, c * h * w);
+    for (c_out, kh, kw) in [(5, 5, 1), (10, 5, 1), (5, 5, 1), (5, 3, 1), (100, 6, 20)] {
+        let (oh, ow) = (h - kh + 1, w - kw + 1);
+        let geom = ConvGeom {
+            c_in: c,
+            h,
+            w,
+            c_out,
+            groups: 1,
+            kh,
+            kw,
+            sh: 1,
+            sw: 1,
+            ph: 0,
+            pw: 0,
+            dh: 1,
+            dw: 1,
+            oh,
+            ow,
+        };
+        let ws = b.w(geom.weight_len(), 1.5 / ((c * kh * kw) as f64).sqrt());
+        let bs = b.w(c_out, 0.3);
+        let at = b.idx(&geom.encode()).start;
+        let conv = b.push(Op::Conv { x: cur, w: ws, b: bs, geom: at }, geom.out_len());
+        cur = b.bounded(conv, Unary::Relu);
+        (c, h) = (c_out, oh);
+        let _ = ow;
+    }
+    let out = b.affine(cur, 1);
+    OwnedGraph { nodes: b.nodes, weights: b.weights, indices: b.indices, output: out }
+}
+
+/// `g` with every Conv lowered as the loader did before it had a native one: a gather of every
+/// tap's input, a scale by its weight, a sum per output element and a shift by the bias (values
+/// per tap instead of per output). The same network; for benchmarks and cross-checks.
+pub fn gather_lowered(g: &OwnedGraph<f64>) -> OwnedGraph<f64> {
+    use genbab_core::ops::conv::ConvGeom;
+    let mut b = Builder { nodes: vec![], weights: vec![], indices: vec![], rng: Rng::new(0) };
+    let mut id = vec![0 as NodeId; g.nodes.len()];
+    let mut copy = |b: &mut Builder, s: Span| {
+        let n = Span::new(b.weights.len() as u32, s.len);
+        b.weights.extend_from_slice(&g.weights[s.range()]);
+        n
+    };
+    for (i, node) in g.nodes.iter().enumerate() {
+        let m = |x: NodeId| id[x as usize];
+        id[i] = match node.op {
+            Op::Conv { x, w, b: bias, geom } => {
+                let cg =
+                    ConvGeom::decode(&g.indices[geom as usize..geom as usize + ConvGeom::WORDS]).unwrap();
+                let (mut cols, mut scale, mut rows) = (vec![], vec![], vec![]);
+                for k in 0..cg.out_len() {
+                    cg.for_each_tap(k, |j, wi| {
+                        cols.push(j as u32);
+                        scale.push(g.weights[w.start as usize + wi]);
+                        rows.push(k as u32);
+                    });
+                }
+                let ci = b.idx(&cols);
+                let ga = b.push(Op::Gather { x: m(x), idx: ci }, cols.len());
+                let sc = Span::new(b.weights.len() as u32, scale.len() as u32);
+                b.weights.extend(scale);
+                let sd = b.push(Op::ScaleShift { x: ga, scale: sc, shift: Span::EMPTY }, cols.len());
+                let ri = b.idx(&rows);
+                let sm = b.push(Op::Sum { x: sd, map: ri }, cg.out_len());
+                if bias.len == 0 {
+                    sm
+                } else {
+                    let full: Vec<f64> =
+                        (0..cg.out_len()).map(|k| g.weights[bias.start as usize + cg.channel(k)]).collect();
+                    let sh = Span::new(b.weights.len() as u32, full.len() as u32);
+                    b.weights.extend(full);
+                    b.push(Op::ScaleShift { x: sm, scale: Span::EMPTY, shift: sh }, cg.out_len())
+                }
+            }
+            Op::Input => b.push(Op::Input, node.len as usize),
+            Op::Affine { x, w, b: bias } => {
+                let (w, bias) = (copy(&mut b, w), copy(&mut b, bias));
+                b.push(Op::Affine { x: m(x), w, b: bias }, node.len as usize)
+            }
+            Op::Unary { x, f } => b.push(Op::Unary { x: m(x), f }, node.len as usize),
+            Op::Add { a, b: c } => b.push(Op::Add { a: m(a), b: m(c) }, node.len as usize),
+            op => panic!("gather_lowered: {op:?} not handled"),
+        };
+    }
+    OwnedGraph { nodes: b.nodes, weights: b.weights, indices: b.indices, output: id[g.output as usize] }
+}

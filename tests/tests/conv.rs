@@ -7,8 +7,9 @@
 //!   in the core's order *and* in another order (reversed taps, bias last), since onnxruntime's
 //!   order is not ours;
 //! - CROWN on the native op is never looser than on the dense twin (beyond rounding);
-//! - ONNX models with Conv, with token-wise MatMuls lowered to grouped 1 × 1 convolutions, and
-//!   with MatMuls of two variables (committed fixtures from `fixtures/gen_conv_models.py`)
+//! - ONNX models with Conv, with token-wise MatMuls lowered to grouped 1 × 1 convolutions, with
+//!   average pooling (a unit-weight depthwise convolution and a division), and with MatMuls of two
+//!   variables (committed fixtures from `fixtures/gen_conv_models.py`)
 //!   evaluate to onnxruntime's outputs, and their certified bounds contain onnxruntime's outputs.
 
 use genbab_cli::onnx;
@@ -272,6 +273,6 @@ fn onnx_conv_models_match_onnxruntime() {
             }
         }
     }
-    assert_eq!(models.len(), 9);
-    assert_eq!(checked, 9 * 6 * 2 * 2 * 3);
+    assert_eq!(models.len(), 11);
+    assert_eq!(checked, 11 * 6 * 2 * 2 * 3);
 }

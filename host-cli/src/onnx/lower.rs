@@ -567,6 +567,8 @@ impl Lowering {
                 r
             }
             "Conv" => self.conv(node, &a)?,
+            "AveragePool" => self.avg_pool(node, &a, false)?,
+            "GlobalAveragePool" => self.avg_pool(node, &a, true)?,
             "BatchNormalization" => {
                 if a.int("training_mode", 0) != 0 {
                     return Err("BatchNormalization in training mode is not supported".into());
@@ -1013,6 +1015,68 @@ impl Lowering {
         }
     }
 
+    /// AveragePool and GlobalAveragePool over one or two spatial dimensions: a depthwise
+    /// convolution with unit weights (its products exact), then a division by each window's
+    /// count, as onnxruntime sums a window and divides. `ceil_mode` and dilations are refused.
+    fn avg_pool(&mut self, node: &NodeProto, a: &Attrs, global: bool) -> R<Val> {
+        let x = self.input(node, 0)?;
+        let xs = x.shape().to_vec();
+        if !(3..=4).contains(&xs.len()) {
+            return Err(format!("input shape {xs:?}: only 1-D and 2-D pooling (N, C, …) is supported"));
+        }
+        if xs[0] != 1 {
+            return Err(format!("batch size {} is not supported", xs[0]));
+        }
+        let (c, ins) = (xs[1], &xs[2..]);
+        let ks: Vec<usize> = if global {
+            ins.to_vec()
+        } else {
+            match a.ints("kernel_shape") {
+                Some(k) if k.len() == ins.len() && k.iter().all(|&v| (1..=1 << 20).contains(&v)) => {
+                    k.iter().map(|&v| v as usize).collect()
+                }
+                k => return Err(format!("kernel_shape {k:?} is invalid for input shape {xs:?}")),
+            }
+        };
+        if a.int("ceil_mode", 0) != 0 {
+            return Err("ceil_mode 1 is not supported".into());
+        }
+        if a.ints("dilations").is_some_and(|d| d.iter().any(|&v| v != 1)) {
+            return Err("dilated pooling is not supported".into());
+        }
+        let win = window(if global { &Attrs(&[]) } else { a }, ins, &ks)?;
+        let geom = geom_2d(c, c, c, ins, &ks, &win)?;
+        let include_pad = !global && a.int("count_include_pad", 0) != 0;
+        let counts: Vec<f64> = (0..geom.out_len())
+            .map(|k| {
+                let mut n = 0usize;
+                geom.for_each_run(k, |_, _, r| n += r);
+                (if include_pad { geom.kh * geom.kw } else { n }) as f64
+            })
+            .collect();
+        if counts.contains(&0.0) {
+            return Err("a pooling window lies entirely in the padding".into());
+        }
+        let mut shape = vec![1, c];
+        shape.extend_from_slice(&win.outs);
+        match x {
+            Val::C(t) => {
+                let data = (0..geom.out_len())
+                    .map(|k| {
+                        let mut acc = 0.0;
+                        geom.for_each_tap(k, |j, _| acc += t.data[j]);
+                        acc / counts[k]
+                    })
+                    .collect();
+                Ok(Val::C(Tensor::new(shape, data, Kind::Float)))
+            }
+            Val::V(v) => {
+                let sum = self.b.conv(v.id, vec![1.0; geom.weight_len()], vec![], geom)?;
+                Ok(Val::V(Var { id: self.b.div_const(sum, counts)?, shape }))
+            }
+        }
+    }
+
     fn conv(&mut self, node: &NodeProto, a: &Attrs) -> R<Val> {
         let x = self.input(node, 0)?;
         let w = self.const_input(node, 1, "the kernel")?;
@@ -1054,49 +1118,10 @@ impl Lowering {
         {
             return Err(format!("kernel_shape {k:?} differs from the kernel {ks:?}"));
         }
-        let getv = |name: &str, n: usize, d: i64| -> R<Vec<usize>> {
-            let v = a.ints(name).unwrap_or_else(|| vec![d; n]);
-            if v.len() != n || v.iter().any(|&t| !(0..=1 << 20).contains(&t)) {
-                return Err(format!("{name} {v:?} is invalid for {sd} spatial dimensions"));
-            }
-            Ok(v.iter().map(|&t| t as usize).collect())
-        };
-        let strides_ = getv("strides", sd, 1)?;
-        let dil = getv("dilations", sd, 1)?;
-        if strides_.contains(&0) || dil.contains(&0) {
-            return Err("zero stride or dilation".into());
-        }
-        let mut pads = getv("pads", 2 * sd, 0)?;
-        let auto = a.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
-        match auto.as_str() {
-            "NOTSET" => {}
-            "VALID" => pads.iter_mut().for_each(|p| *p = 0),
-            "SAME_UPPER" | "SAME_LOWER" => {
-                for d in 0..sd {
-                    let out = ins[d].div_ceil(strides_[d]);
-                    let need = ((out - 1) * strides_[d] + (ks[d] - 1) * dil[d] + 1).saturating_sub(ins[d]);
-                    let (lo, hi) = if auto == "SAME_UPPER" {
-                        (need / 2, need - need / 2)
-                    } else {
-                        (need - need / 2, need / 2)
-                    };
-                    pads[d] = lo;
-                    pads[d + sd] = hi;
-                }
-            }
-            other => return Err(format!("auto_pad {other} is not supported")),
-        }
-        let mut outs = Vec::with_capacity(sd);
-        for d in 0..sd {
-            let span = (ks[d].max(1) - 1) * dil[d] + 1;
-            let padded = ins[d] + pads[d] + pads[d + sd];
-            if padded < span {
-                return Err("the kernel is larger than the padded input".into());
-            }
-            outs.push((padded - span) / strides_[d] + 1);
-        }
+        let win = window(a, ins, ks)?;
+        let outs = &win.outs;
         let mut shape = vec![1, c_out];
-        shape.extend_from_slice(&outs);
+        shape.extend_from_slice(outs);
         let out_len = numel(&shape, &self.limits)?;
         let bias = match bias {
             Some(t) if t.data.len() == c_out => Some(t),
@@ -1105,29 +1130,7 @@ impl Lowering {
         };
         if sd <= 2 {
             // Native: a 1-D convolution is a 2-D one of height 1.
-            let at = |v: &[usize], d: usize, one: usize| {
-                if sd == 1 { if d == 0 { one } else { v[0] } } else { v[d] }
-            };
-            let geom = ConvGeom {
-                c_in,
-                h: at(ins, 0, 1),
-                w: at(ins, 1, 1),
-                c_out,
-                groups: group,
-                kh: at(ks, 0, 1),
-                kw: at(ks, 1, 1),
-                sh: at(&strides_, 0, 1),
-                sw: at(&strides_, 1, 1),
-                ph: at(&pads, 0, 0),
-                pw: at(&pads, 1, 0),
-                dh: at(&dil, 0, 1),
-                dw: at(&dil, 1, 1),
-                oh: at(&outs, 0, 1),
-                ow: at(&outs, 1, 1),
-            };
-            if ConvGeom::decode(&geom.encode()) != Some(geom) {
-                return Err(format!("the convolution {geom:?} is too large"));
-            }
+            let geom = geom_2d(c_in, c_out, group, ins, ks, &win)?;
             let b: Vec<f64> = bias.map(|t| t.data.clone()).unwrap_or_default();
             return match x {
                 Val::C(t) => {
@@ -1150,7 +1153,7 @@ impl Lowering {
         let mut kidx: Vec<Vec<usize>> = Vec::with_capacity(k_sp);
         for_each_index(ks, |_, m| kidx.push(m.to_vec()));
         let mut oidx: Vec<Vec<usize>> = Vec::with_capacity(out_sp);
-        for_each_index(&outs, |_, m| oidx.push(m.to_vec()));
+        for_each_index(outs, |_, m| oidx.push(m.to_vec()));
         let opg = c_out / group;
         if out_len.checked_mul(cg * k_sp).is_none_or(|t| t > 16 * self.limits.max_elems) {
             return Err("the convolution is too large".into());
@@ -1167,7 +1170,7 @@ impl Lowering {
                         let mut pos = 0usize;
                         let mut inside = true;
                         for d in 0..sd {
-                            let p = (om[d] * strides_[d] + km[d] * dil[d]) as i64 - pads[d] as i64;
+                            let p = (om[d] * win.strides[d] + km[d] * win.dil[d]) as i64 - win.pads[d] as i64;
                             if p < 0 || p >= ins[d] as i64 {
                                 inside = false;
                                 break;
@@ -1436,4 +1439,93 @@ fn cast(t: Tensor, to: i64) -> R<Tensor> {
 fn map_bool(t: Tensor) -> Tensor {
     let data = t.data.iter().map(|&v| (v != 0.0) as u8 as f64).collect();
     Tensor { data, kind: Kind::Bool, ..t }
+}
+
+/// Strides, dilations, pads (leading then trailing) and output sizes of a sliding window (Conv,
+/// AveragePool) over spatial sizes `ins` with kernel `ks`, from the node's attributes.
+struct Window {
+    strides: Vec<usize>,
+    dil: Vec<usize>,
+    pads: Vec<usize>,
+    outs: Vec<usize>,
+}
+
+fn window(a: &Attrs, ins: &[usize], ks: &[usize]) -> R<Window> {
+    let sd = ins.len();
+    let getv = |name: &str, n: usize, d: i64| -> R<Vec<usize>> {
+        let v = a.ints(name).unwrap_or_else(|| vec![d; n]);
+        if v.len() != n || v.iter().any(|&t| !(0..=1 << 20).contains(&t)) {
+            return Err(format!("{name} {v:?} is invalid for {sd} spatial dimensions"));
+        }
+        Ok(v.iter().map(|&t| t as usize).collect())
+    };
+    let strides = getv("strides", sd, 1)?;
+    let dil = getv("dilations", sd, 1)?;
+    if strides.contains(&0) || dil.contains(&0) {
+        return Err("zero stride or dilation".into());
+    }
+    let mut pads = getv("pads", 2 * sd, 0)?;
+    let auto = a.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
+    match auto.as_str() {
+        "NOTSET" => {}
+        "VALID" => pads.iter_mut().for_each(|p| *p = 0),
+        "SAME_UPPER" | "SAME_LOWER" => {
+            for d in 0..sd {
+                let out = ins[d].div_ceil(strides[d]);
+                let need = ((out - 1) * strides[d] + (ks[d] - 1) * dil[d] + 1).saturating_sub(ins[d]);
+                let (lo, hi) = if auto == "SAME_UPPER" {
+                    (need / 2, need - need / 2)
+                } else {
+                    (need - need / 2, need / 2)
+                };
+                pads[d] = lo;
+                pads[d + sd] = hi;
+            }
+        }
+        other => return Err(format!("auto_pad {other} is not supported")),
+    }
+    let mut outs = Vec::with_capacity(sd);
+    for d in 0..sd {
+        let span = (ks[d].max(1) - 1) * dil[d] + 1;
+        let padded = ins[d] + pads[d] + pads[d + sd];
+        if padded < span {
+            return Err("the kernel is larger than the padded input".into());
+        }
+        outs.push((padded - span) / strides[d] + 1);
+    }
+    Ok(Window { strides, dil, pads, outs })
+}
+
+/// The 2-D geometry of a 1-D or 2-D window (a 1-D one is 2-D of height 1).
+fn geom_2d(
+    c_in: usize,
+    c_out: usize,
+    groups: usize,
+    ins: &[usize],
+    ks: &[usize],
+    win: &Window,
+) -> R<ConvGeom> {
+    let sd = ins.len();
+    let at = |v: &[usize], d: usize, one: usize| if sd == 1 { if d == 0 { one } else { v[0] } } else { v[d] };
+    let geom = ConvGeom {
+        c_in,
+        h: at(ins, 0, 1),
+        w: at(ins, 1, 1),
+        c_out,
+        groups,
+        kh: at(ks, 0, 1),
+        kw: at(ks, 1, 1),
+        sh: at(&win.strides, 0, 1),
+        sw: at(&win.strides, 1, 1),
+        ph: at(&win.pads, 0, 0),
+        pw: at(&win.pads, 1, 0),
+        dh: at(&win.dil, 0, 1),
+        dw: at(&win.dil, 1, 1),
+        oh: at(&win.outs, 0, 1),
+        ow: at(&win.outs, 1, 1),
+    };
+    if ConvGeom::decode(&geom.encode()) != Some(geom) {
+        return Err(format!("the window {geom:?} is too large"));
+    }
+    Ok(geom)
 }

@@ -379,3 +379,68 @@ fn errors_name_the_node_the_op_and_the_file() {
     );
     assert!(load(&b).is_err());
 }
+
+#[test]
+fn average_pooling_sums_its_window_and_divides() {
+    // 1 × 1 × 3 × 3 input 1..9, 2 × 2 windows, stride 1, a leading pad of 1 in each dimension.
+    let pool = |count_pad: i64| {
+        model(
+            ("x", &[1, 1, 3, 3]),
+            "y",
+            vec![node(
+                "AveragePool",
+                "p",
+                &["x"],
+                &["y"],
+                vec![
+                    ints("kernel_shape", &[2, 2]),
+                    ints("pads", &[1, 1, 0, 0]),
+                    int("count_include_pad", count_pad),
+                ],
+            )],
+            vec![],
+            13,
+        )
+    };
+    let x: Vec<f64> = (1..=9).map(f64::from).collect();
+    // Output 3 × 3; the window at (0, 0) holds only x[0] = 1, the one at (1, 1) holds 1, 2, 4, 5.
+    let m = load(&pool(0)).unwrap();
+    assert!(m.nodes.iter().any(|n| matches!(n.op, genbab_core::graph::Op::Conv { .. })));
+    let y = eval(&m, &x);
+    close(&y, &[1.0, 1.5, 2.5, 2.5, 3.0, 4.0, 5.5, 6.0, 7.0]);
+    let y = eval(&load(&pool(1)).unwrap(), &x);
+    close(&y, &[0.25, 0.75, 1.25, 1.25, 3.0, 4.0, 2.75, 6.0, 7.0]);
+    // Global: the mean of each channel.
+    let b = model(
+        ("x", &[1, 1, 3, 3]),
+        "y",
+        vec![node("GlobalAveragePool", "g", &["x"], &["y"], vec![])],
+        vec![],
+        13,
+    );
+    close(&eval(&load(&b).unwrap(), &x), &[5.0]);
+    // What is refused, with the reason.
+    for (attrs, why) in [
+        (vec![ints("kernel_shape", &[2, 2]), int("ceil_mode", 1)], "ceil_mode"),
+        (vec![ints("kernel_shape", &[2, 2]), ints("dilations", &[2, 1])], "dilated"),
+        (vec![ints("kernel_shape", &[2])], "kernel_shape"),
+    ] {
+        let b = model(
+            ("x", &[1, 1, 3, 3]),
+            "y",
+            vec![node("AveragePool", "p", &["x"], &["y"], attrs)],
+            vec![],
+            13,
+        );
+        let e = load(&b).unwrap_err().to_string();
+        assert!(e.contains("(AveragePool)") && e.contains(why), "{e}");
+    }
+    let b = model(
+        ("x", &[1, 1, 2, 2, 2]),
+        "y",
+        vec![node("AveragePool", "p", &["x"], &["y"], vec![ints("kernel_shape", &[1, 1, 1])])],
+        vec![],
+        13,
+    );
+    assert!(load(&b).unwrap_err().to_string().contains("only 1-D and 2-D pooling"));
+}
