@@ -468,7 +468,7 @@ pub fn gather_lowered(g: &OwnedGraph<f64>) -> OwnedGraph<f64> {
     use genbab_core::ops::conv::ConvGeom;
     let mut b = Builder { nodes: vec![], weights: vec![], indices: vec![], rng: Rng::new(0) };
     let mut id = vec![0 as NodeId; g.nodes.len()];
-    let mut copy = |b: &mut Builder, s: Span| {
+    let copy = |b: &mut Builder, s: Span| {
         let n = Span::new(b.weights.len() as u32, s.len);
         b.weights.extend_from_slice(&g.weights[s.range()]);
         n
