@@ -1,3 +1,4 @@
 //! Shared helpers for the cross-crate suites.
+pub mod engines;
 pub mod random_dag;
 pub mod sample;

@@ -14,28 +14,14 @@
 
 use genbab_cli::onnx;
 use genbab_core::bab::attack::Rng;
-use genbab_core::bound::{Config, Deploy, Method, Plan, Workspace, output_bounds};
+use genbab_core::bound::Method;
 use genbab_core::graph::{Graph, Op};
 use genbab_core::num::{Fix, Scalar};
 use genbab_core::ops::conv::ConvGeom;
+use genbab_tests::engines::{bounds, check_deployments};
 use genbab_tests::random_dag::{OwnedGraph, random_cnn};
-use genbab_tests::sample::f32_in_box;
 
 const GRAPHS: u64 = 60;
-
-/// Certified output bounds of `g` over `[lo, hi]` (None: the engine refused, e.g. a fixed-point
-/// overflow).
-fn bounds<T: Scalar>(g: &Graph<'_, T>, lo: &[T], hi: &[T], method: Method) -> Option<(Vec<f64>, Vec<f64>)> {
-    let n = g.output_len();
-    let plan = Plan::new(g, 8).ok()?;
-    let mut buf = vec![T::ZERO; plan.scalars()];
-    let mut flags = vec![false; plan.flags()];
-    let mut ws = Workspace::new(plan, &mut buf, &mut flags).ok()?;
-    let cfg = Config { method, deploy: Deploy::F32 };
-    let (mut olo, mut ohi, mut rows) = (vec![T::ZERO; n], vec![T::ZERO; n], vec![T::ZERO; n * n]);
-    output_bounds(&mut ws, g, lo, hi, &cfg, &mut rows, &mut olo, &mut ohi).ok()?;
-    Some((olo.iter().map(|v| v.to_f64()).collect(), ohi.iter().map(|v| v.to_f64()).collect()))
-}
 
 /// The f32 forward pass with every convolution summed in another order than the core's: the taps
 /// reversed and the bias added last (any order is a valid deployment).
@@ -103,45 +89,10 @@ fn one_node(g: &Graph<'_, f32>, i: usize, vals: &[Vec<f32>], x: &[f32]) -> Vec<f
     }
 }
 
-/// Bound the conv net in `T` over a random box; the deployed f32 values (both summation orders)
-/// at sampled inputs must lie inside. Returns the output width, or None if `T` refused.
-fn check<T: Scalar>(conv: &OwnedGraph<f64>, method: Method, seed: u64, radius: f64) -> Option<f64> {
-    let gt: OwnedGraph<T> = conv.convert();
-    let g32: OwnedGraph<f32> = conv.convert();
-    let (g, g32) = (gt.graph(), g32.graph());
-    let d = g.input_len();
-    let mut rng = Rng::new(seed);
-    let centre: Vec<f64> = (0..d).map(|_| rng.unit() * 2.0 - 1.0).collect();
-    let lo: Vec<T> = centre.iter().map(|c| T::from_f64_down(c - radius)).collect();
-    let hi: Vec<T> = centre.iter().map(|c| T::from_f64_up(c + radius)).collect();
-    let (olo, ohi) = bounds(&g, &lo, &hi, method)?;
-    let mut vals = vec![0.0f32; g32.total_len()];
-    for s in 0..100 {
-        let x: Vec<f32> = (0..d)
-            .map(|i| {
-                let t = match s {
-                    0 => 0.0,
-                    1 => 1.0,
-                    _ => rng.unit(),
-                };
-                f32_in_box(lo[i].to_f64(), hi[i].to_f64(), t)
-            })
-            .collect();
-        let y = g32.eval(&x, &mut vals).unwrap().to_vec();
-        let y2 = eval_other_order(&g32, &x);
-        for (j, (&a, &b)) in y.iter().zip(&y2).enumerate() {
-            for v in [a as f64, b as f64] {
-                assert!(
-                    olo[j] <= v && v <= ohi[j],
-                    "{} {method:?} seed {seed}: output {j} = {v} outside [{}, {}]",
-                    T::NAME,
-                    olo[j],
-                    ohi[j]
-                );
-            }
-        }
-    }
-    Some((0..olo.len()).map(|j| ohi[j] - olo[j]).sum())
+/// Bound the conv net in `T` by `method` over a random box of radius 0.25; deployed values in both
+/// summation orders must lie inside. The summed output width, or None if `T` refused.
+fn check<T: Scalar>(conv: &OwnedGraph<f64>, method: Method, seed: u64) -> Option<f64> {
+    check_deployments::<T>(conv, Some(method), seed, 0.25, eval_other_order)
 }
 
 #[test]
@@ -166,7 +117,7 @@ fn suite<T: Scalar>(method: Method) -> usize {
     let mut bounded = 0;
     for k in 0..GRAPHS {
         let (conv, _) = random_cnn(500 + k);
-        bounded += usize::from(check::<T>(&conv, method, 900 + k, 0.25).is_some());
+        bounded += usize::from(check::<T>(&conv, method, 900 + k).is_some());
     }
     bounded
 }
@@ -199,7 +150,7 @@ fn crown_native_is_not_looser_than_dense() {
     let (mut native, mut dense, mut ibp) = (0.0, 0.0, 0.0);
     for k in 0..GRAPHS {
         let (conv, twin) = random_cnn(500 + k);
-        let w = |g: &OwnedGraph<f64>, m| check::<f64>(g, m, 900 + k, 0.25).unwrap();
+        let w = |g: &OwnedGraph<f64>, m| check::<f64>(g, m, 900 + k).unwrap();
         let (a, b) = (w(&conv, Method::Crown), w(&twin, Method::Crown));
         assert!(a <= b * (1.0 + 1e-4) + 1e-12, "graph {k}: native {a} > dense {b}");
         native += a;
@@ -261,7 +212,7 @@ fn onnx_conv_models_match_onnxruntime() {
                 let g = m.graph::<T>();
                 let lo: Vec<T> = xl.iter().map(|&v| T::from_f64_down(v)).collect();
                 let hi: Vec<T> = xh.iter().map(|&v| T::from_f64_up(v)).collect();
-                bounds(&g.graph(), &lo, &hi, method).expect("bounded")
+                bounds(&g.graph(), &lo, &hi, Some(method)).expect("bounded")
             }
             for method in [Method::Ibp, Method::Crown] {
                 let (l, h) = b::<f32>(&model, &xl, &xh, method);

@@ -8,43 +8,15 @@
 //! - CROWN on the native op is as tight as on the twin, α-CROWN (whose product parameters now
 //!   reach every term) tightens it, and IBP is looser.
 
-use genbab_core::alpha::{self, Alpha, AlphaPlan, AlphaSettings};
 use genbab_core::bab::attack::Rng;
-use genbab_core::bound::{Config, Deploy, Method, Plan, Workspace, output_bounds};
+use genbab_core::bound::Method;
 use genbab_core::graph::{Graph, Op};
 use genbab_core::num::{Fix, Scalar};
 use genbab_core::ops::matmul::MatMulDims;
+use genbab_tests::engines::{bounds, check_deployments};
 use genbab_tests::random_dag::{OwnedGraph, random_attention};
-use genbab_tests::sample::f32_in_box;
 
 const GRAPHS: u64 = 60;
-
-/// Output bounds by `method` (`None`: α-CROWN) of `g` over `[lo, hi]`; `None` if refused.
-fn bounds<T: Scalar>(
-    g: &Graph<'_, T>,
-    lo: &[T],
-    hi: &[T],
-    method: Option<Method>,
-) -> Option<(Vec<f64>, Vec<f64>)> {
-    let n = g.output_len();
-    let plan = Plan::new(g, 8).ok()?;
-    let mut buf = vec![T::ZERO; plan.scalars()];
-    let mut flags = vec![false; plan.flags()];
-    let mut ws = Workspace::new(plan, &mut buf, &mut flags).ok()?;
-    let cfg = Config { method: method.unwrap_or(Method::Crown), deploy: Deploy::F32 };
-    let (mut l, mut h, mut rows) = (vec![T::ZERO; n], vec![T::ZERO; n], vec![T::ZERO; n * n]);
-    if method.is_some() {
-        output_bounds(&mut ws, g, lo, hi, &cfg, &mut rows, &mut l, &mut h).ok()?;
-    } else {
-        let ap = AlphaPlan::for_plan(&plan, g.input_len());
-        let mut abuf = vec![T::ZERO; ap.scalars()];
-        let mut al = Alpha::new(ap, &mut abuf).ok()?;
-        let set = AlphaSettings { iters: 20, ..AlphaSettings::default() };
-        let mut row = vec![T::ZERO; n];
-        alpha::output_bounds(&mut ws, &mut al, g, lo, hi, &cfg, &set, &mut row, &mut l, &mut h).ok()?;
-    }
-    Some((l.iter().map(|v| v.to_f64()).collect(), h.iter().map(|v| v.to_f64()).collect()))
-}
 
 /// The f32 forward pass with every matrix product summed in reverse with fused multiply-adds;
 /// the other nodes (affine, unary and gather ops in `random_attention`) as the core computes them,
@@ -92,46 +64,11 @@ fn eval_fma_reversed(g: &Graph<'_, f32>, x: &[f32]) -> Vec<f32> {
     vals.swap_remove(g.output as usize)
 }
 
-/// Bounds of the attention graph in `T` over a random box; deployed values in both orders at
-/// sampled inputs must lie inside. The summed output width, or None if `T` refused.
+/// Bounds of the attention graph in `T` (`method`, or α-CROWN for `None`) over a random box of
+/// radius 0.3; deployed values in both orders must lie inside. The summed output width, or None
+/// if `T` refused.
 fn check<T: Scalar>(g64: &OwnedGraph<f64>, method: Option<Method>, seed: u64) -> Option<f64> {
-    let gt: OwnedGraph<T> = g64.convert();
-    let g32: OwnedGraph<f32> = g64.convert();
-    let (g, g32) = (gt.graph(), g32.graph());
-    let d = g.input_len();
-    let mut rng = Rng::new(seed);
-    let centre: Vec<f64> = (0..d).map(|_| rng.unit() * 2.0 - 1.0).collect();
-    let lo: Vec<T> = centre.iter().map(|c| T::from_f64_down(c - 0.3)).collect();
-    let hi: Vec<T> = centre.iter().map(|c| T::from_f64_up(c + 0.3)).collect();
-    let (olo, ohi) = bounds(&g, &lo, &hi, method)?;
-    let mut vals = vec![0.0f32; g32.total_len()];
-    for s in 0..150 {
-        let x: Vec<f32> = (0..d)
-            .map(|i| {
-                let t = match s {
-                    0 => 0.0,
-                    1 => 1.0,
-                    _ if s % 3 == 0 => (rng.next_u64() & 1) as f64,
-                    _ => rng.unit(),
-                };
-                f32_in_box(lo[i].to_f64(), hi[i].to_f64(), t)
-            })
-            .collect();
-        let y = g32.eval(&x, &mut vals).unwrap().to_vec();
-        let y2 = eval_fma_reversed(&g32, &x);
-        for j in 0..y.len() {
-            for v in [y[j] as f64, y2[j] as f64] {
-                assert!(
-                    olo[j] <= v && v <= ohi[j],
-                    "{} {method:?} seed {seed}: output {j} = {v} outside [{}, {}]",
-                    T::NAME,
-                    olo[j],
-                    ohi[j]
-                );
-            }
-        }
-    }
-    Some((0..olo.len()).map(|j| ohi[j] - olo[j]).sum())
+    check_deployments::<T>(g64, method, seed, 0.3, eval_fma_reversed)
 }
 
 #[test]

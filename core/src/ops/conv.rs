@@ -113,6 +113,28 @@ impl ConvGeom {
         Some(g)
     }
 
+    /// `groups` independent dense maps of `k` inputs to `m` outputs side by side (a 1 × 1
+    /// convolution of one position): a transformer's token-wise projection, one group per token.
+    pub const fn grouped_dense(groups: usize, k: usize, m: usize) -> ConvGeom {
+        ConvGeom {
+            c_in: groups * k,
+            h: 1,
+            w: 1,
+            c_out: groups * m,
+            groups,
+            kh: 1,
+            kw: 1,
+            sh: 1,
+            sw: 1,
+            ph: 0,
+            pw: 0,
+            dh: 1,
+            dw: 1,
+            oh: 1,
+            ow: 1,
+        }
+    }
+
     /// Input length `c_in·h·w`.
     pub fn in_len(&self) -> usize {
         self.c_in * self.h * self.w

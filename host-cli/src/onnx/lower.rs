@@ -943,23 +943,7 @@ impl Lowering {
                             w.extend((0..k).map(|l| c.data[yi(0, l, j)]));
                         }
                     }
-                    let geom = ConvGeom {
-                        c_in: groups * k,
-                        h: 1,
-                        w: 1,
-                        c_out: groups * m,
-                        groups,
-                        kh: 1,
-                        kw: 1,
-                        sh: 1,
-                        sw: 1,
-                        ph: 0,
-                        pw: 0,
-                        dh: 1,
-                        dw: 1,
-                        oh: 1,
-                        ow: 1,
-                    };
+                    let geom = ConvGeom::grouped_dense(groups, k, m);
                     if ConvGeom::decode(&geom.encode()) == Some(geom) {
                         return Ok(Val::V(Var {
                             id: self.b.conv(v.id, w, vec![], geom)?,
