@@ -34,7 +34,6 @@
 use crate::bound::{BoundError, Config, Method, Plan, Saves, Split, Workspace, line_stride};
 use crate::graph::{Graph, NodeId, Op, Unary, broadcast};
 use crate::num::Scalar;
-use crate::ops::linear::Linear;
 use crate::ops::matmul::MatMulDims;
 use crate::relax;
 
@@ -319,7 +318,7 @@ impl<'w, T: Scalar> Alpha<'w, T> {
                     }
                 }
                 Op::Affine { .. } | Op::Conv { .. } => {
-                    if let Some(lin) = Linear::of(g, &node.op) {
+                    if let Some(lin) = g.linear(&node.op) {
                         let (xo, n_in) = (at(lin.x), g.nodes[lin.x as usize].len as usize);
                         lin.forward(&done[xo..xo + n_in], out);
                     }

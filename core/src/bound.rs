@@ -22,8 +22,8 @@
 //! were produced.
 
 use crate::graph::{Graph, GraphError, NodeId, Op, Unary, broadcast};
-use crate::num::Scalar;
-use crate::ops::linear::{Linear, Map};
+use crate::num::{Scalar, gamma};
+use crate::ops::linear::Map;
 use crate::ops::matmul::MatMulDims;
 use crate::relax::{self, RelaxError};
 
@@ -240,15 +240,6 @@ pub fn caps_len<T: Scalar>(g: &Graph<'_, T>) -> usize {
         .filter(|&id| needs_crown(g, id))
         .map(|id| g.nodes[id as usize].len as usize)
         .sum::<usize>()
-}
-
-/// Upper bound on γₙ = n·u/(1 − n·u), as an `f64` (rounded up generously).
-fn gamma(n: usize, u: f64) -> f64 {
-    if u == 0.0 {
-        return 0.0;
-    }
-    let nu = (n as f64 + 1.0) * u;
-    if nu >= 0.5 { f64::INFINITY } else { nu / (1.0 - nu) * (1.0 + 1e-6) }
 }
 
 impl<'w, T: Scalar> Workspace<'w, T> {
@@ -542,7 +533,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         match node.op {
             Op::Input => {}
             Op::Affine { .. } | Op::Conv { .. } => {
-                let lin = Linear::of(g, &node.op).ok_or(BoundError::Shape)?;
+                let lin = g.linear(&node.op).ok_or(BoundError::Shape)?;
                 let xo = g.offset(lin.x);
                 let n_in = g.nodes[lin.x as usize].len as usize;
                 // Terms of one row's dot product: all inputs (dense) or the kernel's taps (conv).
@@ -1115,7 +1106,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                     return Ok(());
                 }
                 Op::Affine { .. } | Op::Conv { .. } => {
-                    let lin = Linear::of(g, &node.op).ok_or(BoundError::Shape)?;
+                    let lin = g.linear(&node.op).ok_or(BoundError::Shape)?;
                     let x = lin.x;
                     let n_in = g.nodes[x as usize].len as usize;
                     let xo = g.offset(x);

@@ -7,9 +7,13 @@
 //! flash; a host model is three `Vec`s owned by the CLI. [`Graph::validate`] checks every index
 //! and length once, so the engines can then index without further checks failing.
 
+pub use crate::unary::Unary;
+
 use crate::num::Scalar;
 use crate::ops::conv::ConvGeom;
+use crate::ops::linear::{Linear, Map};
 use crate::ops::matmul::MatMulDims;
+use crate::relax;
 
 /// Index of a node in [`Graph::nodes`].
 pub type NodeId = u16;
@@ -36,42 +40,6 @@ impl Span {
     pub fn range(self) -> core::ops::Range<usize> {
         self.start as usize..self.start as usize + self.len as usize
     }
-}
-
-/// Elementwise nonlinearities (and the two sign/abs maps).
-#[derive(Clone, Copy, Debug, PartialEq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Unary {
-    /// max(x, 0)
-    Relu,
-    /// x if x ≥ 0 else αx, with 0 ≤ α ≤ 1.
-    LeakyRelu(f32),
-    /// 1 / (1 + e^{−x})
-    Sigmoid,
-    /// tanh x
-    Tanh,
-    /// sin x
-    Sin,
-    /// cos x
-    Cos,
-    /// x·Φ(x) (exact, erf-based GeLU)
-    Gelu,
-    /// e^x
-    Exp,
-    /// ln x (x > 0)
-    Log,
-    /// 1/x (x > 0)
-    Reciprocal,
-    /// √x (x ≥ 0)
-    Sqrt,
-    /// x^n for an integer n ≥ 2 (n = 2 is the square).
-    Pow(u8),
-    /// −x
-    Neg,
-    /// |x|
-    Abs,
-    /// ⌊x⌋ (range reduction before periodic approximations; split at its steps).
-    Floor,
 }
 
 /// What a node computes. Node ids refer to earlier nodes only; operand fields are named as in
@@ -223,6 +191,26 @@ impl<'a, T: Scalar> Graph<'a, T> {
     /// Offset of each node's value in a buffer of [`Graph::total_len`] scalars.
     pub fn offset(&self, id: NodeId) -> usize {
         self.nodes[..id as usize].iter().map(|n| n.len as usize).sum()
+    }
+
+    /// The linear view of `op` (of this graph, validated), if it is an `Affine` or a `Conv`.
+    pub fn linear(&self, op: &Op) -> Option<Linear<'a, T>> {
+        match *op {
+            Op::Affine { x, w, b } => Some(Linear {
+                x,
+                map: Map::Dense { w: &self.weights[w.range()], cols: self.nodes[x as usize].len as usize },
+                b: &self.weights[b.range()],
+            }),
+            Op::Conv { x, w, b, geom } => {
+                let words = self.indices.get(geom as usize..geom as usize + ConvGeom::WORDS)?;
+                Some(Linear {
+                    x,
+                    map: Map::Conv { w: &self.weights[w.range()], geom: ConvGeom::decode(words)? },
+                    b: &self.weights[b.range()],
+                })
+            }
+            _ => None,
+        }
     }
 
     /// Check every id, span, length and constant. Engines call this before they index.
@@ -461,7 +449,7 @@ impl<'a, T: Scalar> Graph<'a, T> {
                 }
                 Op::Unary { x, f } => {
                     for (o, xi) in out.iter_mut().zip(val(x)) {
-                        *o = T::unary(f, *xi);
+                        *o = relax::apply(f, *xi);
                     }
                 }
             }

@@ -3,6 +3,7 @@
 //! Data flows one way: **model + input box → bounds → verdict**.
 //!
 //! - [`num`]: scalars with directed rounding (f32, f64, checked fixed point);
+//! - [`unary`]: the elementwise functions of the IR;
 //! - [`graph`]: the model IR over flat vectors with borrowed weights, and its forward evaluator;
 //! - [`ops`]: operators that own their kernels (convolution, linear maps);
 //! - [`relax`]: interval images and linear relaxations of every nonlinearity;
@@ -35,3 +36,4 @@ pub mod prune;
 pub mod relax;
 pub mod spec;
 pub mod tables;
+pub mod unary;

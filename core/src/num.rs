@@ -15,7 +15,18 @@ use core::fmt::Debug;
 
 use fixed::types::I16F16;
 
-use crate::graph::Unary;
+/// The arithmetic of a scalar type: which evaluation of the deployed network's functions it uses
+/// (`relax::apply`): the f32 library functions, the f64 ones, or the f64 ones rounded to the
+/// fixed-point grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// IEEE binary32.
+    F32,
+    /// IEEE binary64.
+    F64,
+    /// Fixed point.
+    Fixed,
+}
 
 /// A number type the bound engines can compute with soundly.
 pub trait Scalar: Copy + PartialOrd + Debug + 'static {
@@ -71,8 +82,8 @@ pub trait Scalar: Copy + PartialOrd + Debug + 'static {
     /// Finite and not poisoned by an overflow.
     fn is_usable(self) -> bool;
 
-    /// The forward value of a unary op as the deployed arithmetic computes it.
-    fn unary(f: Unary, x: Self) -> Self;
+    /// Which arithmetic this is (how the deployed network's functions are evaluated in it).
+    const FORMAT: Format;
 
     /// The smaller of two values (an unusable operand wins, so trouble is never hidden).
     #[inline]
@@ -125,8 +136,9 @@ outward_fn!(outward_f32, f32);
 outward_fn!(outward_f64, f64);
 
 macro_rules! float_scalar {
-    ($t:ident, $outward:ident, $name:expr, $rel:expr, $abs:expr, $unary:path) => {
+    ($t:ident, $outward:ident, $name:expr, $rel:expr, $abs:expr, $format:expr) => {
         impl Scalar for $t {
+            const FORMAT: Format = $format;
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const REL_ERR: f64 = $rel;
@@ -202,10 +214,6 @@ macro_rules! float_scalar {
             fn is_usable(self) -> bool {
                 self.is_finite()
             }
-            #[inline]
-            fn unary(f: Unary, x: Self) -> Self {
-                $unary(f, x)
-            }
         }
     };
 }
@@ -216,10 +224,21 @@ float_scalar!(
     "f32",
     f32::EPSILON as f64 / 2.0,
     7.888_609_052_210_118e-31, // 2^-100
-    crate::relax::value_f32
+    Format::F32
 );
 // 2^-900
-float_scalar!(f64, outward_f64, "f64", f64::EPSILON / 2.0, 1.183_052_186_166_774_7e-271, crate::relax::value);
+float_scalar!(f64, outward_f64, "f64", f64::EPSILON / 2.0, 1.183_052_186_166_774_7e-271, Format::F64);
+
+/// Upper bound on γₙ = n·u/(1 − n·u), as an `f64` (rounded up generously): the relative error
+/// of a sum or dot product of `n` terms in an arithmetic of unit roundoff `u` (the engines'
+/// error terms are built from it).
+pub fn gamma(n: usize, u: f64) -> f64 {
+    if u == 0.0 {
+        return 0.0;
+    }
+    let nu = (n as f64 + 1.0) * u;
+    if nu >= 0.5 { f64::INFINITY } else { nu / (1.0 - nu) * (1.0 + 1e-6) }
+}
 
 /// Checked fixed-point scalar: Q16.16 (`fixed::types::I16F16`) with a poison state.
 ///
@@ -331,9 +350,7 @@ impl Scalar for Fix {
     fn is_usable(self) -> bool {
         self != Fix::POISON
     }
-    fn unary(f: Unary, x: Self) -> Self {
-        Fix::from_f64_near(crate::relax::value(f, x.to_f64()))
-    }
+    const FORMAT: Format = Format::Fixed;
 }
 
 #[cfg(test)]

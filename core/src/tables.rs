@@ -41,7 +41,7 @@
 // `!(a < b)` is meant: it is true for NaN.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
-use crate::graph::Unary;
+use crate::unary::Unary;
 
 /// The first four bytes of every table file.
 pub const MAGIC: [u8; 4] = *b"GBPT";

@@ -6,7 +6,6 @@
 
 use crate::graph::{Graph, Op, Unary, broadcast};
 use crate::num::Scalar;
-use crate::ops::linear::Linear;
 use crate::ops::matmul::MatMulDims;
 use crate::spec::Spec;
 
@@ -128,7 +127,7 @@ fn backprop<T: Scalar>(g: &Graph<'_, T>, row: &[T], values: &[T], grads: &mut [T
         match node.op {
             Op::Input => {}
             Op::Affine { .. } | Op::Conv { .. } => {
-                if let Some(lin) = Linear::of(g, &node.op) {
+                if let Some(lin) = g.linear(&node.op) {
                     let (xo, nin) = (g.offset(lin.x), g.nodes[lin.x as usize].len as usize);
                     let (head, tail) = grads.split_at_mut(off);
                     lin.scatter(&tail[..len], &mut head[xo..xo + nin]);

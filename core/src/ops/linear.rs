@@ -3,9 +3,9 @@
 //! Both compute each output element as a bias plus a dot product of weights with some of the
 //! input's elements, so the engines' error analysis is the same for both (γ over the row's terms,
 //! see `bound`): only *which* terms a row has differs. [`Linear`] names the row's terms; the dense
-//! case keeps its own tight loops where they are hot.
+//! case keeps its own tight loops where they are hot. A graph hands out the view of its node
+//! (`Graph::linear`), so this module does not know the graph.
 
-use crate::graph::{Graph, NodeId, Op};
 use crate::num::Scalar;
 use crate::ops::conv::ConvGeom;
 
@@ -32,8 +32,8 @@ pub enum Map<'a, T> {
 /// map, one per output channel for a convolution).
 #[derive(Clone, Copy, Debug)]
 pub struct Linear<'a, T> {
-    /// The input node.
-    pub x: NodeId,
+    /// The input node (a `graph::NodeId`).
+    pub x: u16,
     /// The weights.
     pub map: Map<'a, T>,
     /// The bias.
@@ -41,26 +41,6 @@ pub struct Linear<'a, T> {
 }
 
 impl<'a, T: Scalar> Linear<'a, T> {
-    /// The linear view of `op`, if it is an `Affine` or a `Conv` (of a validated graph).
-    pub fn of(g: &Graph<'a, T>, op: &Op) -> Option<Linear<'a, T>> {
-        match *op {
-            Op::Affine { x, w, b } => Some(Linear {
-                x,
-                map: Map::Dense { w: &g.weights[w.range()], cols: g.nodes[x as usize].len as usize },
-                b: &g.weights[b.range()],
-            }),
-            Op::Conv { x, w, b, geom } => {
-                let words = g.indices.get(geom as usize..geom as usize + ConvGeom::WORDS)?;
-                Some(Linear {
-                    x,
-                    map: Map::Conv { w: &g.weights[w.range()], geom: ConvGeom::decode(words)? },
-                    b: &g.weights[b.range()],
-                })
-            }
-            _ => None,
-        }
-    }
-
     /// Most terms in one row's dot product (the γ of its rounding counts these, plus the bias).
     pub fn terms(&self) -> usize {
         match self.map {

@@ -7,7 +7,7 @@
 
 use super::engine::{self, Ctx, EPS, ETA, F32_ABS, Fun, Pieces, Shape};
 use super::{Line, Relax, RelaxError};
-use crate::graph::Unary;
+use crate::unary::Unary;
 
 /// Relative error bounds of the deployed f32 functions against the f64 references: twice the
 /// largest errors measured by `convex_ulp_sweep` (exp, log, powf ≤ 0.9 ulp; 1/x and sqrt are

@@ -20,7 +20,7 @@
 //! onnxruntime's error, so a relaxation holds for either implementation. The
 //! `deployed_error_model_covers_onnxruntime` test checks them against committed samples.
 
-use crate::graph::Unary;
+use crate::unary::Unary;
 
 /// `|deployed(x) − f(x)| ≤ rel·|f(x)| + abs + abs_x·min(|x|, x_cap)`.
 #[derive(Clone, Copy, Debug, PartialEq)]

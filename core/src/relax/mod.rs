@@ -26,8 +26,8 @@
 // `!(a <= b)` is used on purpose throughout: it is true for NaN operands, which must be rejected.
 #![allow(clippy::neg_cmp_op_on_partial_ord, clippy::nonminimal_bool)]
 
-use crate::graph::Unary;
-use crate::num::Scalar;
+use crate::num::{Format, Scalar};
+use crate::unary::Unary;
 
 mod bilinear;
 mod convex;
@@ -203,6 +203,17 @@ pub fn value(f: Unary, x: f64) -> f64 {
         Unary::Gelu => gelu::gelu(x),
         Unary::Floor => floor::value(x),
         Unary::Exp | Unary::Log | Unary::Reciprocal | Unary::Sqrt | Unary::Pow(_) => convex::value(f, x),
+    }
+}
+
+/// The forward value of `f` at `x` as the deployed arithmetic of `T` computes it: libm's f32
+/// function for `f32`, libm's f64 one for `f64`, and the f64 one rounded to nearest for fixed
+/// point.
+#[inline]
+pub fn apply<T: Scalar>(f: Unary, x: T) -> T {
+    match T::FORMAT {
+        Format::F32 => T::from_f64_near(value_f32(f, x.to_f64() as f32) as f64),
+        Format::F64 | Format::Fixed => T::from_f64_near(value(f, x.to_f64())),
     }
 }
 

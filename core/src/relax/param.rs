@@ -27,7 +27,7 @@ use super::relu::Hinge;
 use super::s_shaped::SShape;
 use super::trig::{self, Trig};
 use super::{Line, Relax, RelaxError, check_interval, image, relax};
-use crate::graph::Unary;
+use crate::unary::Unary;
 
 /// The slopes worth optimising on each side: `Some((lo, hi))` for a free side, `None` for a
 /// frozen one (keep [`relax`]'s line).

@@ -7,7 +7,7 @@
 
 use super::engine::{self, Ctx, EPS, ETA, F32_ABS, Fun, Pieces, Shape};
 use super::{Line, Relax, RelaxError};
-use crate::graph::Unary;
+use crate::unary::Unary;
 
 /// f64 value.
 pub(super) fn value(f: Unary, x: f64) -> f64 {

@@ -7,7 +7,7 @@
 
 use super::engine::{self, Ctx, EPS, ETA, F32_ABS, Fun, Pieces, Shape};
 use super::{Relax, RelaxError};
-use crate::graph::Unary;
+use crate::unary::Unary;
 
 /// Relative error bound of the deployed f32 sigmoid/tanh (`4·2^-23`, about 4 ulps at most,
 /// twice the largest error measured by `s_shaped_ulp_sweep`).

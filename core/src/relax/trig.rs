@@ -21,7 +21,7 @@ use core::f64::consts::PI;
 
 use super::engine::{self, Ctx, EPS, ETA, F32_ABS, Fun, Pieces, Shape};
 use super::{Line, Relax, RelaxError};
-use crate::graph::Unary;
+use crate::unary::Unary;
 
 /// Relative error bound of `sinf`/`cosf` against the f64 reference (2^-22: twice the largest
 /// error measured by `trig_ulp_sweep`, which includes large arguments).

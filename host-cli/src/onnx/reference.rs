@@ -15,7 +15,6 @@
 //! interval, so it does not rest on one library's last ulp.
 
 use genbab_core::graph::{Unary, broadcast};
-use genbab_core::num::Scalar;
 use genbab_core::ops::matmul::MatMulDims;
 
 use super::builder::{INode, IOp};
@@ -54,7 +53,7 @@ impl Value for f32 {
         self / o
     }
     fn unary(self, f: Unary) -> Self {
-        <f32 as Scalar>::unary(f, self)
+        genbab_core::relax::apply(f, self)
     }
 }
 
@@ -109,7 +108,7 @@ impl Value for Span32 {
         if matches!(f, Unary::Relu | Unary::LeakyRelu(_) | Unary::Neg | Unary::Abs | Unary::Floor) {
             // Computed exactly (or with one monotone rounding) everywhere: the f32 function at
             // the ends (and at 0, where |x| turns).
-            let at = |v: f32| <f32 as Scalar>::unary(f, v);
+            let at = |v: f32| genbab_core::relax::apply(f, v);
             let zero = if f == Unary::Abs && self.lo < 0.0 && self.hi > 0.0 { 0.0 } else { at(self.lo) };
             let c = [at(self.lo), at(self.hi), zero];
             if c.iter().any(|v| v.is_nan()) {
