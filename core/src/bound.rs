@@ -484,9 +484,12 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                         }
                         cap_at += len;
                     }
-                } else if cfg.method == Method::Crown && records_shortcuts(saves, id) {
-                    // An index op that branching may split: its linear bounds are wanted (the
-                    // root's BBPS shortcuts), though its interval is its operand's.
+                } else if cfg.method == Method::Crown
+                    && copies_operands(g, id)
+                    && records_shortcuts(saves, id)
+                {
+                    // A repeating index op that branching may split: its linear bounds are wanted
+                    // (the root's BBPS shortcuts), though its interval is its operand's.
                     self.crown_node(g, id, off, cfg, saves, keep_going)?;
                 }
             }
