@@ -8,8 +8,8 @@
 //!   order is not ours;
 //! - CROWN on the native op is never looser than on the dense twin (beyond rounding);
 //! - ONNX models with Conv, with token-wise MatMuls lowered to grouped 1 × 1 convolutions, with
-//!   average pooling (a unit-weight depthwise convolution and a division), and with MatMuls of two
-//!   variables (committed fixtures from `fixtures/gen_conv_models.py`)
+//!   average pooling (a unit-weight depthwise convolution and a division), with max pooling and
+//!   Max/Min (pairwise maxima), and with MatMuls of two variables (committed fixtures from `fixtures/gen_conv_models.py`)
 //!   evaluate to onnxruntime's outputs, and their certified bounds contain onnxruntime's outputs.
 
 use genbab_cli::onnx;
@@ -175,8 +175,9 @@ fn onnx_conv_models_match_onnxruntime() {
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
         let model = onnx::load(&dir.join(f[0])).unwrap_or_else(|e| panic!("{e}"));
+        // Every fixture has a native Conv or MatMul, or is one of the max-pooling ones.
         let native = |n: &genbab_core::graph::Node| matches!(n.op, Op::Conv { .. } | Op::MatMul { .. });
-        assert!(model.nodes.iter().any(native), "{}: no native Conv or MatMul", f[0]);
+        assert!(model.nodes.iter().any(native) || f[0].starts_with("maxpool"), "{}: no native op", f[0]);
         models.insert(f[0].to_string());
         let (x, want) = (parse(f[2]), parse(f[3]));
         let y = model.graph::<f32>().eval(&x).unwrap();
@@ -224,6 +225,6 @@ fn onnx_conv_models_match_onnxruntime() {
             }
         }
     }
-    assert_eq!(models.len(), 11);
-    assert_eq!(checked, 11 * 6 * 2 * 2 * 3);
+    assert_eq!(models.len(), 13);
+    assert_eq!(checked, 13 * 6 * 2 * 2 * 3);
 }

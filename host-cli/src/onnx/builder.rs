@@ -75,6 +75,14 @@ pub enum IOp {
         a: usize,
         b: usize,
     },
+    /// `max(a, b)` (`min` when `min`), exact in f32: the reference takes it exactly, the engines
+    /// see `a + relu(b − a)` (`a − relu(a − b)`), whose real value it is, with each step's
+    /// rounding charged, so their bounds enclose it.
+    MaxMin {
+        a: usize,
+        b: usize,
+        min: bool,
+    },
     Gather {
         x: usize,
         idx: Vec<u32>,
@@ -108,6 +116,7 @@ impl IOp {
             | IOp::Sub { a, b }
             | IOp::Mul { a, b }
             | IOp::Div { a, b }
+            | IOp::MaxMin { a, b, .. }
             | IOp::MatMul { a, b, .. } => vec![*a, *b],
             IOp::Concat { parts } => parts.clone(),
         }
@@ -127,6 +136,7 @@ impl IOp {
             | IOp::Sub { a, b }
             | IOp::Mul { a, b }
             | IOp::Div { a, b }
+            | IOp::MaxMin { a, b, .. }
             | IOp::MatMul { a, b, .. } => {
                 *a = f(*a);
                 *b = f(*b);
@@ -338,6 +348,12 @@ impl Builder {
         self.push(IOp::Mul { a, b }, n)
     }
 
+    /// `max(a, b)`, or `min(a, b)` when `min` (see [`IOp::MaxMin`]).
+    pub fn max_min(&mut self, a: usize, b: usize, min: bool) -> Result<usize, String> {
+        let n = self.len_of(a);
+        self.push(IOp::MaxMin { a, b, min }, n)
+    }
+
     /// A constant vector as a node: the input gathered to the right length, times 0, plus `c`.
     pub fn constant(&mut self, c: &[f64]) -> Result<usize, String> {
         let g = self.gather(0, &vec![0; c.len()])?;
@@ -542,6 +558,17 @@ impl Builder {
                     Op::ScaleShift { x: recip(id(x), &mut out.nodes), scale, shift: Span::EMPTY }
                 }
                 IOp::Div { a, b } => Op::Mul { a: id(a), b: recip(id(b), &mut out.nodes) },
+                IOp::MaxMin { a, b, min } => {
+                    // max: a + relu(b − a); min: a − relu(a − b).
+                    let (a, b) = (id(a), id(b));
+                    let len = node.len as u32;
+                    let d = if min { Op::Sub { a, b } } else { Op::Sub { a: b, b: a } };
+                    out.nodes.push(Node { op: d, len });
+                    let x = (out.nodes.len() - 1) as NodeId;
+                    out.nodes.push(Node { op: Op::Unary { x, f: Unary::Relu }, len });
+                    let r = (out.nodes.len() - 1) as NodeId;
+                    if min { Op::Sub { a, b: r } } else { Op::Add { a, b: r } }
+                }
                 IOp::Gather { x, idx } => {
                     let s = Span::new(out.indices.len() as u32, idx.len() as u32);
                     out.indices.extend(idx);

@@ -365,6 +365,15 @@ impl Lowering {
                     Val::V(x) => Val::V(Var { id: self.b.unary(x.id, f)?, shape: x.shape }),
                 }
             }
+            "Max" | "Min" if (0..node.input.len()).any(|k| matches!(self.input(node, k), Ok(Val::V(_)))) => {
+                let mut acc = self.input(node, 0)?;
+                for k in 1..node.input.len() {
+                    let y = self.input(node, k)?;
+                    acc = self.max_min(acc, y, op == "Min")?;
+                }
+                acc
+            }
+            "MaxPool" => self.max_pool(node, &a)?,
             "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor"
             | "Max" | "Min" | "Mod" => {
                 let f: fn(f64, f64) -> f64 = match op {
@@ -714,6 +723,87 @@ impl Lowering {
                     Bin::Pow => return Err("Pow with a variable exponent is not supported".into()),
                 };
                 Ok(Val::V(Var { id, shape }))
+            }
+        }
+    }
+
+    /// `max(x, y)` (`min`) with numpy broadcasting, at least one operand a variable (a constant
+    /// operand becomes a constant node).
+    fn max_min(&mut self, x: Val, y: Val, min: bool) -> R<Val> {
+        let shape = broadcast_shape(x.shape(), y.shape())?;
+        numel(&shape, &self.limits)?;
+        let node = |v: Val, b: &mut Self| -> R<usize> {
+            match v {
+                Val::V(v) => b.broadcast_var(v, &shape),
+                Val::C(c) => b.b.constant(
+                    &broadcast_map(&c.shape, &shape).iter().map(|&j| c.data[j]).collect::<Vec<_>>(),
+                ),
+            }
+        };
+        let (p, q) = (node(x, self)?, node(y, self)?);
+        Ok(Val::V(Var { id: self.b.max_min(p, q, min)?, shape }))
+    }
+
+    /// MaxPool over one or two spatial dimensions: for each window position, the maximum of its
+    /// taps inside the input (padding never wins, as in onnxruntime), as a chain of pairwise
+    /// maxima over gathers of the `t`-th tap of every window. `ceil_mode` and the Indices output
+    /// are refused.
+    fn max_pool(&mut self, node: &NodeProto, a: &Attrs) -> R<Val> {
+        if node.output.iter().skip(1).any(|o| !o.is_empty()) {
+            return Err("the Indices output is not supported".into());
+        }
+        if a.int("ceil_mode", 0) != 0 {
+            return Err("ceil_mode 1 is not supported".into());
+        }
+        let x = self.input(node, 0)?;
+        let xs = x.shape().to_vec();
+        if !(3..=4).contains(&xs.len()) {
+            return Err(format!("input shape {xs:?}: only 1-D and 2-D pooling (N, C, …) is supported"));
+        }
+        if xs[0] != 1 {
+            return Err(format!("batch size {} is not supported", xs[0]));
+        }
+        let (c, ins) = (xs[1], &xs[2..]);
+        let ks: Vec<usize> = match a.ints("kernel_shape") {
+            Some(k) if k.len() == ins.len() && k.iter().all(|&v| (1..=1 << 10).contains(&v)) => {
+                k.iter().map(|&v| v as usize).collect()
+            }
+            k => return Err(format!("kernel_shape {k:?} is invalid for input shape {xs:?}")),
+        };
+        let win = window(a, ins, &ks)?;
+        let geom = geom_2d(c, c, c, ins, &ks, &win)?;
+        let mut taps: Vec<Vec<usize>> = Vec::with_capacity(geom.out_len());
+        for k in 0..geom.out_len() {
+            let mut t = vec![];
+            geom.for_each_tap(k, |j, _| t.push(j));
+            if t.is_empty() {
+                return Err("a pooling window lies entirely in the padding".into());
+            }
+            taps.push(t);
+        }
+        let mut shape = vec![1, c];
+        shape.extend_from_slice(&win.outs);
+        match x {
+            Val::C(t) => {
+                let data = taps
+                    .iter()
+                    .map(|w| w.iter().map(|&j| t.data[j]).fold(f64::NEG_INFINITY, f64::max))
+                    .collect();
+                Ok(Val::C(Tensor::new(shape, data, t.kind)))
+            }
+            Val::V(v) => {
+                let most = taps.iter().map(Vec::len).max().unwrap_or(1);
+                // The t-th tap of every window (a window with fewer taps repeats its first).
+                let mut acc = None;
+                for t in 0..most {
+                    let map: Vec<usize> = taps.iter().map(|w| *w.get(t).unwrap_or(&w[0])).collect();
+                    let g = self.b.gather(v.id, &map)?;
+                    acc = Some(match acc {
+                        None => g,
+                        Some(m) => self.b.max_min(m, g, false)?,
+                    });
+                }
+                Ok(Val::V(Var { id: acc.ok_or("an empty pooling window")?, shape }))
             }
         }
     }

@@ -34,6 +34,8 @@ pub trait Value: Copy {
     fn mul(self, o: Self) -> Self;
     fn div(self, o: Self) -> Self;
     fn unary(self, f: Unary) -> Self;
+    /// The larger (`min`: smaller) of the two, exactly.
+    fn max_min(self, o: Self, min: bool) -> Self;
 }
 
 impl Value for f32 {
@@ -54,6 +56,9 @@ impl Value for f32 {
     }
     fn unary(self, f: Unary) -> Self {
         genbab_core::relax::apply(f, self)
+    }
+    fn max_min(self, o: Self, min: bool) -> Self {
+        if min { self.min(o) } else { self.max(o) }
     }
 }
 
@@ -103,6 +108,11 @@ impl Value for Span32 {
             return Span32::UNKNOWN;
         }
         Span32::corners(self, o, |p, q| p / q)
+    }
+    fn max_min(self, o: Self, min: bool) -> Self {
+        // Monotone in both operands: the ends map to the ends.
+        let f = |p: f32, q: f32| if min { p.min(q) } else { p.max(q) };
+        Span32 { lo: f(self.lo, o.lo), hi: f(self.hi, o.hi) }
     }
     fn unary(self, f: Unary) -> Self {
         if matches!(f, Unary::Relu | Unary::LeakyRelu(_) | Unary::Neg | Unary::Abs | Unary::Floor) {
@@ -185,6 +195,9 @@ impl Reference {
                 IOp::Sub { a, b } => zip(*a, *b, V::sub),
                 IOp::Mul { a, b } => zip(*a, *b, V::mul),
                 IOp::Div { a, b } => zip(*a, *b, V::div),
+                IOp::MaxMin { a, b, min } => {
+                    v(*a).iter().zip(v(*b)).map(|(&p, &q)| p.max_min(q, *min)).collect()
+                }
                 IOp::ScaleShift { x, scale, shift } => v(*x)
                     .iter()
                     .enumerate()

@@ -444,3 +444,61 @@ fn average_pooling_sums_its_window_and_divides() {
     );
     assert!(load(&b).unwrap_err().to_string().contains("only 1-D and 2-D pooling"));
 }
+
+#[test]
+fn max_min_and_max_pooling_are_exact_in_the_reference() {
+    // Max of two variables and a constant, Min with a constant.
+    let b = model(
+        ("x", &[2]),
+        "y",
+        vec![
+            node("Slice", "s0", &["x", "z", "o"], &["a"], vec![]),
+            node("Slice", "s1", &["x", "o", "t"], &["b"], vec![]),
+            node("Max", "mx", &["a", "b", "c"], &["m"], vec![]),
+            node("Min", "mn", &["m", "d"], &["y"], vec![]),
+        ],
+        vec![
+            itensor("z", &[1], &[0]),
+            itensor("o", &[1], &[1]),
+            itensor("t", &[1], &[2]),
+            tensor("c", &[], &[-5.0]),
+            tensor("d", &[1], &[1e9]),
+        ],
+        13,
+    );
+    let m = load(&b).unwrap();
+    // max(−1, 2^24 + 2): the engines' a + relu(b − a) rounds twice in f32 (to 2^24 + 4); the
+    // reference, like onnxruntime, gives b exactly.
+    let x = [-1.0f32, 16_777_218.0];
+    assert_eq!(m.reference.eval(&x).unwrap(), vec![16_777_218.0]);
+    assert_eq!(m.graph::<f32>().eval(&x).unwrap(), vec![16_777_220.0]);
+    close(&eval(&m, &[-1.0, 3.0]), &[3.0]);
+    close(&eval(&m, &[-7.0, -9.0]), &[-5.0]);
+    close(&eval(&m, &[2e9, 0.0]), &[1e9]);
+    // Max pooling ignores padding: 1 × 1 × 2 × 3 input, 2 × 2 windows, pads (1, 1, 0, 0).
+    let pool = model(
+        ("x", &[1, 1, 2, 3]),
+        "y",
+        vec![node(
+            "MaxPool",
+            "p",
+            &["x"],
+            &["y"],
+            vec![ints("kernel_shape", &[2, 2]), ints("pads", &[1, 1, 0, 0])],
+        )],
+        vec![],
+        13,
+    );
+    let x: Vec<f64> = vec![-1.0, -2.0, -3.0, -4.0, -5.0, -6.0];
+    close(&eval(&load(&pool).unwrap(), &x), &[-1.0, -1.0, -2.0, -1.0, -1.0, -2.0]);
+    for (attrs, outs, why) in [
+        (vec![ints("kernel_shape", &[2, 2]), int("ceil_mode", 1)], vec!["y"], "ceil_mode"),
+        (vec![ints("kernel_shape", &[2, 2])], vec!["y", "i"], "Indices"),
+        (vec![ints("kernel_shape", &[2])], vec!["y"], "kernel_shape"),
+    ] {
+        let b =
+            model(("x", &[1, 1, 2, 3]), "y", vec![node("MaxPool", "p", &["x"], &outs, attrs)], vec![], 13);
+        let e = load(&b).unwrap_err().to_string();
+        assert!(e.contains("(MaxPool)") && e.contains(why), "{e}");
+    }
+}
