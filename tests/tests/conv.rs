@@ -225,6 +225,6 @@ fn onnx_conv_models_match_onnxruntime() {
             }
         }
     }
-    assert_eq!(models.len(), 13);
-    assert_eq!(checked, 13 * 6 * 2 * 2 * 3);
+    assert_eq!(models.len(), 14);
+    assert_eq!(checked, 14 * 6 * 2 * 2 * 3);
 }

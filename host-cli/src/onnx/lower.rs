@@ -1375,7 +1375,24 @@ impl Lowering {
                 Ok(Val::C(Tensor::new(xs, e.iter().zip(&map).map(|(v, &g)| v / s[g]).collect(), Kind::Float)))
             }
             Val::V(v) => {
-                let e = self.b.unary(v.id, Unary::Exp)?;
+                // As onnxruntime computes it: e = exp(x − max) over each group, then e·(1/Σe). The
+                // group maximum is a chain of pairwise maxima over the groups' t-th members.
+                let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups];
+                for (i, &g) in map.iter().enumerate() {
+                    members[g].push(i);
+                }
+                let mut m = None;
+                for t in 0..members.iter().map(Vec::len).max().unwrap_or(0) {
+                    let gt: Vec<usize> = members.iter().map(|w| *w.get(t).unwrap_or(&w[0])).collect();
+                    let g = self.b.gather(v.id, &gt)?;
+                    m = Some(match m {
+                        None => g,
+                        Some(acc) => self.b.max_min(acc, g, false)?,
+                    });
+                }
+                let mb = self.b.gather(m.ok_or("Softmax over an empty axis")?, &map)?;
+                let shifted = self.b.sub(v.id, mb)?;
+                let e = self.b.unary(shifted, Unary::Exp)?;
                 let s = self.b.sum(e, &map, groups)?;
                 let rcp = self.b.unary(s, Unary::Reciprocal)?;
                 let rb = self.b.gather(rcp, &map)?;
