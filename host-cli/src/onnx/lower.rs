@@ -744,34 +744,31 @@ impl Lowering {
         Ok(Val::V(Var { id: self.b.max_min(p, q, min)?, shape }))
     }
 
+    /// For each group of elements of node `x` (each non-empty), their maximum: a chain of
+    /// pairwise maxima over gathers of every group's `t`-th member (a shorter group repeats its
+    /// first).
+    fn max_over(&mut self, x: usize, groups: &[Vec<usize>]) -> R<usize> {
+        let mut acc = None;
+        for t in 0..groups.iter().map(Vec::len).max().unwrap_or(0) {
+            let map: Vec<usize> = groups.iter().map(|w| *w.get(t).unwrap_or(&w[0])).collect();
+            let g = self.b.gather(x, &map)?;
+            acc = Some(match acc {
+                None => g,
+                Some(m) => self.b.max_min(m, g, false)?,
+            });
+        }
+        acc.ok_or_else(|| "a maximum over nothing".into())
+    }
+
     /// MaxPool over one or two spatial dimensions: for each window position, the maximum of its
-    /// taps inside the input (padding never wins, as in onnxruntime), as a chain of pairwise
-    /// maxima over gathers of the `t`-th tap of every window. `ceil_mode` and the Indices output
-    /// are refused.
+    /// taps inside the input (padding never wins, as in onnxruntime). `ceil_mode` and the Indices
+    /// output are refused.
     fn max_pool(&mut self, node: &NodeProto, a: &Attrs) -> R<Val> {
         if node.output.iter().skip(1).any(|o| !o.is_empty()) {
             return Err("the Indices output is not supported".into());
         }
-        if a.int("ceil_mode", 0) != 0 {
-            return Err("ceil_mode 1 is not supported".into());
-        }
         let x = self.input(node, 0)?;
-        let xs = x.shape().to_vec();
-        if !(3..=4).contains(&xs.len()) {
-            return Err(format!("input shape {xs:?}: only 1-D and 2-D pooling (N, C, …) is supported"));
-        }
-        if xs[0] != 1 {
-            return Err(format!("batch size {} is not supported", xs[0]));
-        }
-        let (c, ins) = (xs[1], &xs[2..]);
-        let ks: Vec<usize> = match a.ints("kernel_shape") {
-            Some(k) if k.len() == ins.len() && k.iter().all(|&v| (1..=1 << 10).contains(&v)) => {
-                k.iter().map(|&v| v as usize).collect()
-            }
-            k => return Err(format!("kernel_shape {k:?} is invalid for input shape {xs:?}")),
-        };
-        let win = window(a, ins, &ks)?;
-        let geom = geom_2d(c, c, c, ins, &ks, &win)?;
+        let (geom, shape) = pool_geometry(a, x.shape(), false)?;
         let mut taps: Vec<Vec<usize>> = Vec::with_capacity(geom.out_len());
         for k in 0..geom.out_len() {
             let mut t = vec![];
@@ -781,8 +778,6 @@ impl Lowering {
             }
             taps.push(t);
         }
-        let mut shape = vec![1, c];
-        shape.extend_from_slice(&win.outs);
         match x {
             Val::C(t) => {
                 let data = taps
@@ -791,20 +786,7 @@ impl Lowering {
                     .collect();
                 Ok(Val::C(Tensor::new(shape, data, t.kind)))
             }
-            Val::V(v) => {
-                let most = taps.iter().map(Vec::len).max().unwrap_or(1);
-                // The t-th tap of every window (a window with fewer taps repeats its first).
-                let mut acc = None;
-                for t in 0..most {
-                    let map: Vec<usize> = taps.iter().map(|w| *w.get(t).unwrap_or(&w[0])).collect();
-                    let g = self.b.gather(v.id, &map)?;
-                    acc = Some(match acc {
-                        None => g,
-                        Some(m) => self.b.max_min(m, g, false)?,
-                    });
-                }
-                Ok(Val::V(Var { id: acc.ok_or("an empty pooling window")?, shape }))
-            }
+            Val::V(v) => Ok(Val::V(Var { id: self.max_over(v.id, &taps)?, shape })),
         }
     }
 
@@ -1094,32 +1076,10 @@ impl Lowering {
     /// count, as onnxruntime sums a window and divides. `ceil_mode` and dilations are refused.
     fn avg_pool(&mut self, node: &NodeProto, a: &Attrs, global: bool) -> R<Val> {
         let x = self.input(node, 0)?;
-        let xs = x.shape().to_vec();
-        if !(3..=4).contains(&xs.len()) {
-            return Err(format!("input shape {xs:?}: only 1-D and 2-D pooling (N, C, …) is supported"));
-        }
-        if xs[0] != 1 {
-            return Err(format!("batch size {} is not supported", xs[0]));
-        }
-        let (c, ins) = (xs[1], &xs[2..]);
-        let ks: Vec<usize> = if global {
-            ins.to_vec()
-        } else {
-            match a.ints("kernel_shape") {
-                Some(k) if k.len() == ins.len() && k.iter().all(|&v| (1..=1 << 20).contains(&v)) => {
-                    k.iter().map(|&v| v as usize).collect()
-                }
-                k => return Err(format!("kernel_shape {k:?} is invalid for input shape {xs:?}")),
-            }
-        };
-        if a.int("ceil_mode", 0) != 0 {
-            return Err("ceil_mode 1 is not supported".into());
-        }
         if a.ints("dilations").is_some_and(|d| d.iter().any(|&v| v != 1)) {
             return Err("dilated pooling is not supported".into());
         }
-        let win = window(if global { &Attrs(&[]) } else { a }, ins, &ks)?;
-        let geom = geom_2d(c, c, c, ins, &ks, &win)?;
+        let (geom, shape) = pool_geometry(a, x.shape(), global)?;
         let include_pad = !global && a.int("count_include_pad", 0) != 0;
         let counts: Vec<f64> = (0..geom.out_len())
             .map(|k| {
@@ -1131,8 +1091,6 @@ impl Lowering {
         if counts.contains(&0.0) {
             return Err("a pooling window lies entirely in the padding".into());
         }
-        let mut shape = vec![1, c];
-        shape.extend_from_slice(&win.outs);
         match x {
             Val::C(t) => {
                 let data = (0..geom.out_len())
@@ -1381,16 +1339,8 @@ impl Lowering {
                 for (i, &g) in map.iter().enumerate() {
                     members[g].push(i);
                 }
-                let mut m = None;
-                for t in 0..members.iter().map(Vec::len).max().unwrap_or(0) {
-                    let gt: Vec<usize> = members.iter().map(|w| *w.get(t).unwrap_or(&w[0])).collect();
-                    let g = self.b.gather(v.id, &gt)?;
-                    m = Some(match m {
-                        None => g,
-                        Some(acc) => self.b.max_min(acc, g, false)?,
-                    });
-                }
-                let mb = self.b.gather(m.ok_or("Softmax over an empty axis")?, &map)?;
+                let m = self.max_over(v.id, &members)?;
+                let mb = self.b.gather(m, &map)?;
                 let shifted = self.b.sub(v.id, mb)?;
                 let e = self.b.unary(shifted, Unary::Exp)?;
                 let s = self.b.sum(e, &map, groups)?;
@@ -1585,6 +1535,35 @@ fn window(a: &Attrs, ins: &[usize], ks: &[usize]) -> R<Window> {
         outs.push((padded - span) / strides[d] + 1);
     }
     Ok(Window { strides, dil, pads, outs })
+}
+
+/// The window of a pooling node over input shape `xs` (1-D or 2-D, batch 1; `global`: the whole
+/// input): its depthwise geometry and the output shape. `ceil_mode` 1 is refused.
+fn pool_geometry(a: &Attrs, xs: &[usize], global: bool) -> R<(ConvGeom, Vec<usize>)> {
+    if !(3..=4).contains(&xs.len()) {
+        return Err(format!("input shape {xs:?}: only 1-D and 2-D pooling (N, C, …) is supported"));
+    }
+    if xs[0] != 1 {
+        return Err(format!("batch size {} is not supported", xs[0]));
+    }
+    if a.int("ceil_mode", 0) != 0 {
+        return Err("ceil_mode 1 is not supported".into());
+    }
+    let (c, ins) = (xs[1], &xs[2..]);
+    let ks: Vec<usize> = if global {
+        ins.to_vec()
+    } else {
+        match a.ints("kernel_shape") {
+            Some(k) if k.len() == ins.len() && k.iter().all(|&v| (1..=1 << 20).contains(&v)) => {
+                k.iter().map(|&v| v as usize).collect()
+            }
+            k => return Err(format!("kernel_shape {k:?} is invalid for input shape {xs:?}")),
+        }
+    };
+    let win = window(if global { &Attrs(&[]) } else { a }, ins, &ks)?;
+    let mut shape = vec![1, c];
+    shape.extend_from_slice(&win.outs);
+    Ok((geom_2d(c, c, c, ins, &ks, &win)?, shape))
 }
 
 /// The 2-D geometry of a 1-D or 2-D window (a 1-D one is 2-D of height 1).
