@@ -1131,14 +1131,12 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                             xrow.fill(T::ZERO);
                         }
                         let mut acc = RowSums::new();
-                        if !lin.b.is_empty() {
-                            for (k, &a) in arow.iter().enumerate() {
-                                if a != T::ZERO {
-                                    acc.add_product(a.mul(lin.bias(k)));
-                                }
+                        let biased = !lin.b.is_empty();
+                        lin.scatter(arow, xrow, |k, a| {
+                            if biased {
+                                acc.add_product(a.mul(lin.bias(k)));
                             }
-                        }
-                        lin.scatter(arow, xrow);
+                        });
                         self.bias[r] = acc.apply(self.bias[r], &k_err);
                     }
                     self.touched[x as usize] = true;

@@ -130,7 +130,7 @@ fn backprop<T: Scalar>(g: &Graph<'_, T>, row: &[T], values: &[T], grads: &mut [T
                 if let Some(lin) = g.linear(&node.op) {
                     let (xo, nin) = (g.offset(lin.x), g.nodes[lin.x as usize].len as usize);
                     let (head, tail) = grads.split_at_mut(off);
-                    lin.scatter(&tail[..len], &mut head[xo..xo + nin]);
+                    lin.scatter(&tail[..len], &mut head[xo..xo + nin], |_, _| {});
                 }
             }
             Op::Add { a, b } | Op::Sub { a, b } => {

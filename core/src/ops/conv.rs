@@ -235,16 +235,24 @@ impl ConvGeom {
         }
     }
 
-    /// `dst[j] += a_k·w_i` over every output element `k` with `a_k ≠ 0` and its taps `(j, i)`:
-    /// one coefficient row through the transposed convolution. Returns nothing; the caller bounds
+    /// `dst[j] += a_k·w_i` over every output element `k` with `a_k ≠ 0` and its taps `(j, i)`,
+    /// calling `each(k, a_k)` first for each such `k`: one coefficient row through the
+    /// transposed convolution. Returns nothing; the caller bounds
     /// the rounding of these accumulations (each `dst[j]` receives at most `c_out/groups·kh·kw`
     /// terms, fewer than `out_len()`).
     #[inline]
-    pub fn scatter_row<T: crate::num::Scalar>(&self, arow: &[T], w: &[T], dst: &mut [T]) {
+    pub fn scatter_row<T: crate::num::Scalar>(
+        &self,
+        arow: &[T],
+        w: &[T],
+        dst: &mut [T],
+        mut each: impl FnMut(usize, T),
+    ) {
         for (k, &a) in arow.iter().enumerate() {
             if a == T::ZERO {
                 continue;
             }
+            each(k, a);
             self.for_each_run(k, |j, i, n| {
                 for (d, wi) in dst[j..j + n].iter_mut().zip(&w[i..i + n]) {
                     *d = d.add(a.mul(*wi));

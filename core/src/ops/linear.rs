@@ -91,22 +91,24 @@ impl<'a, T: Scalar> Linear<'a, T> {
         }
     }
 
-    /// `dst += Σ_k a_k·W_k` (one coefficient row through the transpose), skipping zero `a_k`.
+    /// `dst += Σ_k a_k·W_k` (one coefficient row through the transpose), skipping zero `a_k`,
+    /// calling `each(k, a_k)` for every nonzero one (the caller's bias term) in the same pass.
     /// Each `dst_j` receives at most `len` products, the bound the callers' error terms use.
     #[inline]
-    pub fn scatter(&self, arow: &[T], dst: &mut [T]) {
+    pub fn scatter(&self, arow: &[T], dst: &mut [T], mut each: impl FnMut(usize, T)) {
         match self.map {
             Map::Dense { w, cols } => {
                 for (k, &a) in arow.iter().enumerate() {
                     if a == T::ZERO {
                         continue;
                     }
+                    each(k, a);
                     for (d, &wj) in dst.iter_mut().zip(&w[k * cols..(k + 1) * cols]) {
                         *d = d.add(a.mul(wj));
                     }
                 }
             }
-            Map::Conv { w, geom } => geom.scatter_row(arow, w, dst),
+            Map::Conv { w, geom } => geom.scatter_row(arow, w, dst, each),
         }
     }
 }
