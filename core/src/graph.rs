@@ -307,6 +307,10 @@ impl<'a, T: Scalar> Graph<'a, T> {
                     if dims.is_none() {
                         return mismatch;
                     }
+                    // Its relaxation cache (6 scalars per term) must be indexable.
+                    if (node.len as usize).checked_mul(k as usize).and_then(|v| v.checked_mul(6)).is_none() {
+                        return Err(GraphError::TooLarge);
+                    }
                 }
                 Op::ScaleShift { x, scale, shift } => {
                     if len_of(x) != node.len {
