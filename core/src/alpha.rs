@@ -34,7 +34,6 @@
 use crate::bound::{BoundError, Config, Method, Plan, Saves, Split, Workspace, line_stride};
 use crate::graph::{Graph, NodeId, Op, Unary, broadcast};
 use crate::num::Scalar;
-use crate::ops::matmul::MatMulDims;
 use crate::relax;
 
 /// Settings of the optimiser.
@@ -176,9 +175,8 @@ fn for_each_element<T: Scalar>(g: &Graph<'_, T>, mut visit: impl FnMut(usize, El
                     visit(lb + 6 * k, Elem::Mul(ao + k, bo + k));
                 }
             }
-            Op::MatMul { a, b, n, k } => {
-                let (la, lbl) = (g.nodes[a as usize].len as usize, g.nodes[b as usize].len as usize);
-                if let Some(d) = MatMulDims::new(la, lbl, len, n as usize, k as usize) {
+            Op::MatMul { a, b, .. } => {
+                if let Some(d) = g.matmul(node) {
                     let (ao, bo) = (g.offset(a), g.offset(b));
                     for o in 0..len {
                         for t in 0..d.k {
@@ -339,10 +337,9 @@ impl<'w, T: Scalar> Alpha<'w, T> {
                         *o = p[0].mul(done[ao + k]).add(p[1].mul(done[bo + k])).add(p[2]);
                     }
                 }
-                Op::MatMul { a, b, n, k } => {
+                Op::MatMul { a, b, .. } => {
                     let (ao, bo) = (at(a), at(b));
-                    let (la, lbl) = (g.nodes[a as usize].len as usize, g.nodes[b as usize].len as usize);
-                    if let Some(d) = MatMulDims::new(la, lbl, len, n as usize, k as usize) {
+                    if let Some(d) = g.matmul(node) {
                         for (o, y) in out.iter_mut().enumerate() {
                             let mut acc = T::ZERO;
                             for t in 0..d.k {

@@ -24,7 +24,6 @@
 use crate::graph::{Graph, GraphError, NodeId, Op, Unary, broadcast};
 use crate::num::{Scalar, gamma};
 use crate::ops::linear::Map;
-use crate::ops::matmul::MatMulDims;
 use crate::relax::{self, RelaxError};
 
 /// Which engine bounds the nodes.
@@ -622,10 +621,9 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                     self.aux[off + k] = e;
                 }
             }
-            Op::MatMul { a, b, n, k } => {
+            Op::MatMul { a, b, .. } => {
                 let (ao, bo) = (g.offset(a), g.offset(b));
-                let (la, lbl) = (g.nodes[a as usize].len as usize, g.nodes[b as usize].len as usize);
-                let d = MatMulDims::new(la, lbl, len, n as usize, k as usize).ok_or(BoundError::Shape)?;
+                let d = g.matmul(&node).ok_or(BoundError::Shape)?;
                 // Each term's interval and planes cover its f32 product (see `relax::mul_relax`);
                 // the deployed dot product adds at most γ_{k+1}·Σ|p_l| + (k+1)η for its sum (any
                 // order, with or without fused multiply-adds), charged here and as the slack.
@@ -1141,10 +1139,10 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                     }
                     self.touched[x as usize] = true;
                 }
-                Op::MatMul { a: na, b: nb, n, k } => {
+                Op::MatMul { a: na, b: nb, .. } => {
                     let (ao, bo) = (g.offset(na), g.offset(nb));
-                    let (la, lbl) = (g.nodes[na as usize].len as usize, g.nodes[nb as usize].len as usize);
-                    let d = MatMulDims::new(la, lbl, len, n as usize, k as usize).ok_or(BoundError::Shape)?;
+                    let d = g.matmul(&node).ok_or(BoundError::Shape)?;
+                    let (la, lbl) = (d.a_len(), d.b_len());
                     for (nx, xo, xl) in [(na, ao, la), (nb, bo, lbl)] {
                         if !self.touched[nx as usize] {
                             self.a[chunk * xo..chunk * xo + rows * xl].fill(T::ZERO);

@@ -213,6 +213,20 @@ impl<'a, T: Scalar> Graph<'a, T> {
         }
     }
 
+    /// The shape of `node` if it is a `MatMul` whose lengths fit (as validation checks).
+    pub fn matmul(&self, node: &Node) -> Option<MatMulDims> {
+        match node.op {
+            Op::MatMul { a, b, n, k } => MatMulDims::new(
+                self.nodes.get(a as usize)?.len as usize,
+                self.nodes.get(b as usize)?.len as usize,
+                node.len as usize,
+                n as usize,
+                k as usize,
+            ),
+            _ => None,
+        }
+    }
+
     /// Check every id, span, length and constant. Engines call this before they index.
     pub fn validate(&self) -> Result<(), GraphError> {
         if self.nodes.is_empty() || self.nodes[0].op != Op::Input {
@@ -296,15 +310,8 @@ impl<'a, T: Scalar> Graph<'a, T> {
                         return mismatch;
                     }
                 }
-                Op::MatMul { a, b, n, k } => {
-                    let dims = MatMulDims::new(
-                        len_of(a) as usize,
-                        len_of(b) as usize,
-                        node.len as usize,
-                        n as usize,
-                        k as usize,
-                    );
-                    if dims.is_none() {
+                Op::MatMul { k, .. } => {
+                    if self.matmul(node).is_none() {
                         return mismatch;
                     }
                     // Its relaxation cache (6 scalars per term) must be indexable.
@@ -411,10 +418,9 @@ impl<'a, T: Scalar> Graph<'a, T> {
                         cg.forward(&self.weights[w.range()], &self.weights[b.range()], val(x), out);
                     }
                 }
-                Op::MatMul { a, b, n, k } => {
-                    let (va, vb) = (val(a), val(b));
-                    if let Some(d) = MatMulDims::new(va.len(), vb.len(), len, n as usize, k as usize) {
-                        d.forward(va, vb, out);
+                Op::MatMul { a, b, .. } => {
+                    if let Some(d) = self.matmul(node) {
+                        d.forward(val(a), val(b), out);
                     }
                 }
                 Op::Add { a, b } => zip2(out, val(a), val(b), |p, q| p.add(q)),

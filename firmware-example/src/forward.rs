@@ -7,7 +7,6 @@
 
 use genbab_core::graph::{Graph, Op, Unary};
 use genbab_core::ops::conv::ConvGeom;
-use genbab_core::ops::matmul::MatMulDims;
 use genbab_core::relax;
 use micromath::F32Ext;
 
@@ -56,9 +55,9 @@ pub fn eval_with<'v>(
                     *o = acc;
                 }
             }
-            Op::MatMul { a, b, n, k } => {
+            Op::MatMul { a, b, .. } => {
                 let (va, vb) = (val(a), val(b));
-                let d = MatMulDims::new(va.len(), vb.len(), len, n as usize, k as usize)?;
+                let d = g.matmul(node)?;
                 for (o, y) in out.iter_mut().enumerate() {
                     let mut acc = 0.0;
                     for l in 0..d.k {

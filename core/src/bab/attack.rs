@@ -6,7 +6,6 @@
 
 use crate::graph::{Graph, Op, Unary, broadcast};
 use crate::num::Scalar;
-use crate::ops::matmul::MatMulDims;
 use crate::spec::Spec;
 
 /// Scalars the attack needs for a model with `values` node scalars and input dimension `input`.
@@ -151,10 +150,9 @@ fn backprop<T: Scalar>(g: &Graph<'_, T>, row: &[T], values: &[T], grads: &mut [T
                     grads[bo + k] = grads[bo + k].add(gk.mul(va));
                 }
             }
-            Op::MatMul { a, b, n, k } => {
+            Op::MatMul { a, b, .. } => {
                 let (ao, bo) = (g.offset(a), g.offset(b));
-                let (la, lbl) = (g.nodes[a as usize].len as usize, g.nodes[b as usize].len as usize);
-                if let Some(d) = MatMulDims::new(la, lbl, len, n as usize, k as usize) {
+                if let Some(d) = g.matmul(&node) {
                     for o in 0..len {
                         let go = grads[off + o];
                         if go == T::ZERO {

@@ -39,6 +39,15 @@ impl MatMulDims {
         (nb.checked_mul(k)?.checked_mul(m)? == len_b).then_some(MatMulDims { nb, n, k, m })
     }
 
+    /// Length of `a` (`nb·n·k`).
+    pub fn a_len(&self) -> usize {
+        self.nb * self.n * self.k
+    }
+    /// Length of `b` (`nb·k·m`).
+    pub fn b_len(&self) -> usize {
+        self.nb * self.k * self.m
+    }
+
     /// Operand indices of term `l` of output element `out`: `(index into a, index into b)`.
     #[inline]
     pub fn operands(&self, out: usize, l: usize) -> (usize, usize) {
