@@ -32,8 +32,9 @@
 //! `o`: parameters at `o` (lower) and `o + 1` (upper)).
 
 use crate::bound::{BoundError, Config, Method, Plan, Saves, Split, Workspace, line_stride};
-use crate::graph::{Graph, NodeId, Op, Unary, broadcast};
+use crate::graph::{Graph, Op, Unary};
 use crate::num::Scalar;
+use crate::ops::{self, Elem, for_each_element};
 use crate::relax;
 
 /// Settings of the optimiser.
@@ -146,50 +147,6 @@ pub struct Alpha<'w, T> {
     lam: &'w mut [T],
     /// [`Workspace::stamp`] of the captured cache.
     captured: Option<(usize, u64)>,
-}
-
-/// What one element is.
-#[derive(Clone, Copy)]
-enum Elem {
-    /// A unary op `f` on the value at offset `x`.
-    Unary(Unary, usize),
-    /// A product of the values at offsets `a` and `b`.
-    Mul(usize, usize),
-}
-
-/// Visit every relaxed element: `(cache offset o, element kind)`.
-fn for_each_element<T: Scalar>(g: &Graph<'_, T>, mut visit: impl FnMut(usize, Elem)) {
-    let mut lb = 0usize;
-    for node in g.nodes.iter() {
-        let len = node.len as usize;
-        match node.op {
-            Op::Unary { x, f } => {
-                let xo = g.offset(x);
-                for k in 0..len {
-                    visit(lb + 4 * k, Elem::Unary(f, xo + k));
-                }
-            }
-            Op::Mul { a, b } => {
-                let (ao, bo) = (g.offset(a), g.offset(b));
-                for k in 0..len {
-                    visit(lb + 6 * k, Elem::Mul(ao + k, bo + k));
-                }
-            }
-            Op::MatMul { a, b, .. } => {
-                if let Some(d) = g.matmul(node) {
-                    let (ao, bo) = (g.offset(a), g.offset(b));
-                    for o in 0..len {
-                        for t in 0..d.k {
-                            let (ia, ib) = d.operands(o, t);
-                            visit(lb + 6 * (o * d.k + t), Elem::Mul(ao + ia, bo + ib));
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-        lb += line_stride(&node.op) * len;
-    }
 }
 
 impl<'w, T: Scalar> Alpha<'w, T> {
@@ -308,100 +265,17 @@ impl<'w, T: Scalar> Alpha<'w, T> {
             let len = node.len as usize;
             let (done, rest) = self.primal.split_at_mut(off);
             let out = &mut rest[..len];
-            let at = |n: NodeId| g.offset(n);
+            let n = line_stride(&node.op) * len;
             match node.op {
                 Op::Input => {
                     for (k, o) in out.iter_mut().enumerate() {
                         *o = if self.lam[k] >= T::ZERO { lo[k] } else { hi[k] };
                     }
                 }
-                Op::Affine { .. } | Op::Conv { .. } => {
-                    if let Some(lin) = g.linear(&node.op) {
-                        let (xo, n_in) = (at(lin.x), g.nodes[lin.x as usize].len as usize);
-                        lin.forward(&done[xo..xo + n_in], out);
-                    }
-                }
-                Op::Add { a, b } | Op::Sub { a, b } => {
-                    let (ao, bo) = (at(a), at(b));
-                    let sub = matches!(node.op, Op::Sub { .. });
-                    for (k, o) in out.iter_mut().enumerate() {
-                        *o =
-                            if sub { done[ao + k].sub(done[bo + k]) } else { done[ao + k].add(done[bo + k]) };
-                    }
-                }
-                Op::Mul { a, b } => {
-                    let (ao, bo) = (at(a), at(b));
-                    for (k, o) in out.iter_mut().enumerate() {
-                        let c = lb + 6 * k;
-                        let p = if self.coef[c] >= T::ZERO { &lines[c..c + 3] } else { &lines[c + 3..c + 6] };
-                        *o = p[0].mul(done[ao + k]).add(p[1].mul(done[bo + k])).add(p[2]);
-                    }
-                }
-                Op::MatMul { a, b, .. } => {
-                    let (ao, bo) = (at(a), at(b));
-                    if let Some(d) = g.matmul(node) {
-                        for (o, y) in out.iter_mut().enumerate() {
-                            let mut acc = T::ZERO;
-                            for t in 0..d.k {
-                                let (ia, ib) = d.operands(o, t);
-                                let c = lb + 6 * (o * d.k + t);
-                                let p = if self.coef[c] >= T::ZERO {
-                                    &lines[c..c + 3]
-                                } else {
-                                    &lines[c + 3..c + 6]
-                                };
-                                acc = acc.add(p[0].mul(done[ao + ia]).add(p[1].mul(done[bo + ib])).add(p[2]));
-                            }
-                            *y = acc;
-                        }
-                    }
-                }
-                Op::ScaleShift { x, scale, shift } => {
-                    let xo = at(x);
-                    let sc = &g.weights[scale.range()];
-                    let sh = &g.weights[shift.range()];
-                    for (k, o) in out.iter_mut().enumerate() {
-                        *o = done[xo + k].mul(broadcast(sc, k, T::ONE)).add(broadcast(sh, k, T::ZERO));
-                    }
-                }
-                Op::Gather { x, idx } => {
-                    let xo = at(x);
-                    for (o, &j) in out.iter_mut().zip(&g.indices[idx.range()]) {
-                        *o = done[xo + j as usize];
-                    }
-                }
-                Op::Concat { .. } => {
-                    let ins = node.op.inputs(g.indices);
-                    let mut k0 = 0;
-                    for p in 0..ins.len() {
-                        let n = ins.get(p);
-                        let (po, pl) = (at(n), g.nodes[n as usize].len as usize);
-                        out[k0..k0 + pl].copy_from_slice(&done[po..po + pl]);
-                        k0 += pl;
-                    }
-                }
-                Op::Sum { x, map } => {
-                    let xo = at(x);
-                    out.fill(T::ZERO);
-                    for (j, &m) in g.indices[map.range()].iter().enumerate() {
-                        out[m as usize] = out[m as usize].add(done[xo + j]);
-                    }
-                }
-                Op::Unary { x, .. } => {
-                    let xo = at(x);
-                    for (k, o) in out.iter_mut().enumerate() {
-                        let c = lb + 4 * k;
-                        let (s, b) = if self.coef[c] >= T::ZERO {
-                            (lines[c], lines[c + 1])
-                        } else {
-                            (lines[c + 2], lines[c + 3])
-                        };
-                        *o = s.mul(done[xo + k]).add(b);
-                    }
-                }
+                _ => ops::primal(g, node, &lines[lb..lb + n], &self.coef[lb..lb + n], done, out),
             }
             off += len;
-            lb += line_stride(&node.op) * len;
+            lb += n;
         }
     }
 

@@ -5,15 +5,13 @@
 //! Nodes do not own data: weights live in one borrowed `weights` slice and index maps in one
 //! borrowed `indices` slice, addressed by [`Span`]s. A baked model is three `static` arrays in
 //! flash; a host model is three `Vec`s owned by the CLI. [`Graph::validate`] checks every index
-//! and length once, so the engines can then index without further checks failing.
+//! and length once, so the engines can then index without further checks failing. What each op
+//! computes — validation, evaluation and every engine's step — lives with the operators
+//! ([`crate::ops`]); this module is the data.
 
 pub use crate::unary::Unary;
 
 use crate::num::Scalar;
-use crate::ops::conv::ConvGeom;
-use crate::ops::linear::{Linear, Map};
-use crate::ops::matmul::MatMulDims;
-use crate::relax;
 
 /// Index of a node in [`Graph::nodes`].
 pub type NodeId = u16;
@@ -192,282 +190,6 @@ impl<'a, T: Scalar> Graph<'a, T> {
     pub fn offset(&self, id: NodeId) -> usize {
         self.nodes[..id as usize].iter().map(|n| n.len as usize).sum()
     }
-
-    /// The linear view of `op` (of this graph, validated), if it is an `Affine` or a `Conv`.
-    pub fn linear(&self, op: &Op) -> Option<Linear<'a, T>> {
-        match *op {
-            Op::Affine { x, w, b } => Some(Linear {
-                x,
-                map: Map::Dense { w: &self.weights[w.range()], cols: self.nodes[x as usize].len as usize },
-                b: &self.weights[b.range()],
-            }),
-            Op::Conv { x, w, b, geom } => {
-                let words = self.indices.get(geom as usize..geom as usize + ConvGeom::WORDS)?;
-                Some(Linear {
-                    x,
-                    map: Map::Conv { w: &self.weights[w.range()], geom: ConvGeom::decode(words)? },
-                    b: &self.weights[b.range()],
-                })
-            }
-            _ => None,
-        }
-    }
-
-    /// The shape of `node` if it is a `MatMul` whose lengths fit (as validation checks).
-    pub fn matmul(&self, node: &Node) -> Option<MatMulDims> {
-        match node.op {
-            Op::MatMul { a, b, n, k } => MatMulDims::new(
-                self.nodes.get(a as usize)?.len as usize,
-                self.nodes.get(b as usize)?.len as usize,
-                node.len as usize,
-                n as usize,
-                k as usize,
-            ),
-            _ => None,
-        }
-    }
-
-    /// Check every id, span, length and constant. Engines call this before they index.
-    pub fn validate(&self) -> Result<(), GraphError> {
-        if self.nodes.is_empty() || self.nodes[0].op != Op::Input {
-            return Err(GraphError::BadInput);
-        }
-        if self.nodes.len() > NodeId::MAX as usize {
-            return Err(GraphError::TooLarge);
-        }
-        if self.output as usize >= self.nodes.len() {
-            return Err(GraphError::BadOutput);
-        }
-        for (i, node) in self.nodes.iter().enumerate() {
-            let id = i as u16;
-            if node.len == 0 {
-                return Err(GraphError::TooLarge);
-            }
-            if i > 0 && node.op == Op::Input {
-                return Err(GraphError::BadInput);
-            }
-            let ins = node.op.inputs(self.indices);
-            if let Op::Concat { parts } = node.op
-                && (self.indices.get(parts.range_checked()?).is_none() || parts.len == 0)
-            {
-                return Err(GraphError::OutOfRange { node: id });
-            }
-            for k in 0..ins.len() {
-                if ins.get(k) as usize >= i {
-                    return Err(GraphError::NotTopological { node: id });
-                }
-            }
-            let len_of = |n: NodeId| self.nodes[n as usize].len;
-            let mismatch = Err(GraphError::LengthMismatch { node: id });
-            let range = |s: Span| -> Result<(), GraphError> {
-                let r = s.range_checked().map_err(|_| GraphError::OutOfRange { node: id })?;
-                if r.end > self.weights.len() {
-                    return Err(GraphError::OutOfRange { node: id });
-                }
-                if self.weights[r].iter().any(|w| !w.is_usable()) {
-                    return Err(GraphError::BadConstant { node: id });
-                }
-                Ok(())
-            };
-            let index_map = |s: Span, bound: u32| -> Result<(), GraphError> {
-                let r = s.range_checked().map_err(|_| GraphError::OutOfRange { node: id })?;
-                match self.indices.get(r) {
-                    Some(m) if m.iter().all(|&j| j < bound) => Ok(()),
-                    _ => Err(GraphError::OutOfRange { node: id }),
-                }
-            };
-            match node.op {
-                Op::Input => {}
-                Op::Affine { x, w, b } => {
-                    if w.len as u64 != node.len as u64 * len_of(x) as u64 {
-                        return mismatch;
-                    }
-                    if b.len != 0 && b.len != node.len {
-                        return mismatch;
-                    }
-                    range(w)?;
-                    range(b)?;
-                }
-                Op::Conv { x, w, b, geom } => {
-                    let words = (geom as usize)
-                        .checked_add(ConvGeom::WORDS)
-                        .and_then(|e| self.indices.get(geom as usize..e));
-                    let Some(cg) = words.and_then(ConvGeom::decode) else {
-                        return Err(GraphError::OutOfRange { node: id });
-                    };
-                    if cg.out_len() != node.len as usize
-                        || cg.in_len() != len_of(x) as usize
-                        || cg.weight_len() != w.len as usize
-                        || (b.len != 0 && b.len as usize != cg.c_out)
-                    {
-                        return mismatch;
-                    }
-                    range(w)?;
-                    range(b)?;
-                }
-                Op::Add { a, b } | Op::Sub { a, b } | Op::Mul { a, b } => {
-                    if len_of(a) != node.len || len_of(b) != node.len {
-                        return mismatch;
-                    }
-                }
-                Op::MatMul { k, .. } => {
-                    if self.matmul(node).is_none() {
-                        return mismatch;
-                    }
-                    // Its relaxation cache (6 scalars per term) must be indexable.
-                    if (node.len as usize).checked_mul(k as usize).and_then(|v| v.checked_mul(6)).is_none() {
-                        return Err(GraphError::TooLarge);
-                    }
-                }
-                Op::ScaleShift { x, scale, shift } => {
-                    if len_of(x) != node.len {
-                        return mismatch;
-                    }
-                    for s in [scale, shift] {
-                        if s.len > 1 && s.len != node.len {
-                            return mismatch;
-                        }
-                        range(s)?;
-                    }
-                }
-                Op::Gather { x, idx } => {
-                    if idx.len != node.len {
-                        return mismatch;
-                    }
-                    index_map(idx, len_of(x))?;
-                }
-                Op::Concat { .. } => {
-                    let mut total = 0u64;
-                    for k in 0..ins.len() {
-                        total += len_of(ins.get(k)) as u64;
-                    }
-                    if total != node.len as u64 {
-                        return mismatch;
-                    }
-                }
-                Op::Sum { x, map } => {
-                    if map.len != len_of(x) {
-                        return mismatch;
-                    }
-                    index_map(map, node.len)?;
-                }
-                Op::Unary { x, f } => {
-                    if len_of(x) != node.len {
-                        return mismatch;
-                    }
-                    let bad = match f {
-                        Unary::LeakyRelu(a) => !(0.0..=1.0).contains(&a),
-                        Unary::Pow(n) => n < 2,
-                        _ => false,
-                    };
-                    if bad {
-                        return Err(GraphError::BadConstant { node: id });
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Forward evaluation in `T` as the deployed arithmetic computes it.
-    ///
-    /// `values` must hold at least [`Graph::total_len`] scalars; on return it holds every node's
-    /// value at its [`Graph::offset`], and the output slice is returned. Validates first.
-    pub fn eval<'v>(&self, x: &[T], values: &'v mut [T]) -> Result<&'v [T], GraphError> {
-        self.validate()?;
-        self.eval_validated(x, values)
-    }
-
-    /// [`Graph::eval`] for a graph already validated (the attack's hot loop): checks only the
-    /// buffer sizes, so it cannot panic on a graph that passed [`Graph::validate`].
-    pub(crate) fn eval_validated<'v>(&self, x: &[T], values: &'v mut [T]) -> Result<&'v [T], GraphError> {
-        if x.len() != self.input_len() {
-            return Err(GraphError::BadInputLength);
-        }
-        if values.len() < self.total_len() {
-            return Err(GraphError::BufferTooSmall);
-        }
-        let mut off = 0usize;
-        for node in self.nodes.iter() {
-            let len = node.len as usize;
-            let (done, rest) = values.split_at_mut(off);
-            let out = &mut rest[..len];
-            let val = |n: NodeId| {
-                let o = self.offset(n);
-                &done[o..o + self.nodes[n as usize].len as usize]
-            };
-            match node.op {
-                Op::Input => out.copy_from_slice(x),
-                Op::Affine { x, w, b } => {
-                    let xv = val(x);
-                    let w = &self.weights[w.range()];
-                    let b = &self.weights[b.range()];
-                    for (r, o) in out.iter_mut().enumerate() {
-                        let row = &w[r * xv.len()..(r + 1) * xv.len()];
-                        let mut acc = if b.is_empty() { T::ZERO } else { b[r] };
-                        for (wi, xi) in row.iter().zip(xv) {
-                            acc = acc.add(wi.mul(*xi));
-                        }
-                        *o = acc;
-                    }
-                }
-                Op::Conv { x, w, b, geom } => {
-                    if let Some(cg) =
-                        ConvGeom::decode(&self.indices[geom as usize..geom as usize + ConvGeom::WORDS])
-                    {
-                        cg.forward(&self.weights[w.range()], &self.weights[b.range()], val(x), out);
-                    }
-                }
-                Op::MatMul { a, b, .. } => {
-                    if let Some(d) = self.matmul(node) {
-                        d.forward(val(a), val(b), out);
-                    }
-                }
-                Op::Add { a, b } => zip2(out, val(a), val(b), |p, q| p.add(q)),
-                Op::Sub { a, b } => zip2(out, val(a), val(b), |p, q| p.sub(q)),
-                Op::Mul { a, b } => zip2(out, val(a), val(b), |p, q| p.mul(q)),
-                Op::ScaleShift { x, scale, shift } => {
-                    let xv = val(x);
-                    let sc = &self.weights[scale.range()];
-                    let sh = &self.weights[shift.range()];
-                    for (j, o) in out.iter_mut().enumerate() {
-                        let s = broadcast(sc, j, T::ONE);
-                        let c = broadcast(sh, j, T::ZERO);
-                        *o = xv[j].mul(s).add(c);
-                    }
-                }
-                Op::Gather { x, idx } => {
-                    let xv = val(x);
-                    for (o, &j) in out.iter_mut().zip(&self.indices[idx.range()]) {
-                        *o = xv[j as usize];
-                    }
-                }
-                Op::Concat { .. } => {
-                    let ins = node.op.inputs(self.indices);
-                    let mut k0 = 0;
-                    for k in 0..ins.len() {
-                        let v = val(ins.get(k));
-                        out[k0..k0 + v.len()].copy_from_slice(v);
-                        k0 += v.len();
-                    }
-                }
-                Op::Sum { x, map } => {
-                    out.fill(T::ZERO);
-                    for (xi, &j) in val(x).iter().zip(&self.indices[map.range()]) {
-                        out[j as usize] = out[j as usize].add(*xi);
-                    }
-                }
-                Op::Unary { x, f } => {
-                    for (o, xi) in out.iter_mut().zip(val(x)) {
-                        *o = relax::apply(f, *xi);
-                    }
-                }
-            }
-            off += len;
-        }
-        let o = self.offset(self.output);
-        Ok(&values[o..o + self.output_len()])
-    }
 }
 
 /// A graph that owns its arrays (feature `alloc`): what a loader builds and the engines borrow
@@ -509,7 +231,8 @@ impl<T: Scalar> OwnedGraph<T> {
 }
 
 impl Span {
-    fn range_checked(self) -> Result<core::ops::Range<usize>, GraphError> {
+    /// As a `usize` range, unless its end overflows.
+    pub(crate) fn range_checked(self) -> Result<core::ops::Range<usize>, GraphError> {
         let end = (self.start as usize).checked_add(self.len as usize).ok_or(GraphError::TooLarge)?;
         Ok(self.start as usize..end)
     }
@@ -522,12 +245,6 @@ pub fn broadcast<T: Copy>(c: &[T], j: usize, default: T) -> T {
         0 => default,
         1 => c[0],
         _ => c[j],
-    }
-}
-
-fn zip2<T: Copy>(out: &mut [T], a: &[T], b: &[T], f: impl Fn(T, T) -> T) {
-    for ((o, p), q) in out.iter_mut().zip(a).zip(b) {
-        *o = f(*p, *q);
     }
 }
 

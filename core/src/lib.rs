@@ -4,10 +4,12 @@
 //!
 //! - [`num`]: scalars with directed rounding (f32, f64, checked fixed point);
 //! - [`unary`]: the elementwise functions of the IR;
-//! - [`graph`]: the model IR over flat vectors with borrowed weights, and its forward evaluator;
-//! - [`ops`]: operators that own their kernels (convolution, linear maps);
+//! - [`graph`]: the model IR over flat vectors with borrowed weights (data only);
 //! - [`relax`]: interval images and linear relaxations of every nonlinearity;
-//! - [`bound`]: IBP and CROWN into a caller-provided workspace sized by a [`bound::Plan`];
+//! - [`ops`]: one module per operator, owning its shape check, forward value (`Graph::eval`),
+//!   interval image, backward linear step, α-CROWN primal value and attack gradient;
+//! - [`bound`]: the IBP and CROWN traversals over the graph, into a caller-provided workspace
+//!   sized by a [`bound::Plan`];
 //! - [`spec`]: properties (input box + unsafe region);
 //! - [`bab`]: branch and bound (input split, GenBaB activation split with BBPS), attack, budget;
 //! - `prune` (feature `alloc`): restrict a graph to the output elements a property reads.

@@ -4,8 +4,9 @@
 //! confirmed by [`confirm`]: a forward pass in the deployed scalar type and an exact evaluation
 //! of the property. Gradients come from a reverse pass over the graph with the ops' derivatives.
 
-use crate::graph::{Graph, Op, Unary, broadcast};
+use crate::graph::Graph;
 use crate::num::Scalar;
+use crate::ops;
 use crate::spec::Spec;
 
 /// Scalars the attack needs for a model with `values` node scalars and input dimension `input`.
@@ -34,48 +35,6 @@ impl Rng {
     /// Uniform in [0, 1).
     pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// Derivative of a unary op (for the search direction only).
-pub fn derivative(f: Unary, x: f64) -> f64 {
-    match f {
-        Unary::Relu => (x > 0.0) as u8 as f64,
-        Unary::LeakyRelu(a) => {
-            if x > 0.0 {
-                1.0
-            } else {
-                a as f64
-            }
-        }
-        Unary::Sigmoid => {
-            let s = 1.0 / (1.0 + libm::exp(-x));
-            s * (1.0 - s)
-        }
-        Unary::Tanh => {
-            let t = libm::tanh(x);
-            1.0 - t * t
-        }
-        Unary::Sin => libm::cos(x),
-        Unary::Cos => -libm::sin(x),
-        Unary::Gelu => {
-            let phi = libm::exp(-0.5 * x * x) / libm::sqrt(2.0 * core::f64::consts::PI);
-            0.5 * (1.0 + libm::erf(x / core::f64::consts::SQRT_2)) + x * phi
-        }
-        Unary::Exp => libm::exp(x),
-        Unary::Log => 1.0 / x,
-        Unary::Reciprocal => -1.0 / (x * x),
-        Unary::Sqrt => 0.5 / libm::sqrt(x),
-        Unary::Pow(n) => n as f64 * libm::pow(x, n as f64 - 1.0),
-        Unary::Neg => -1.0,
-        Unary::Floor => 0.0,
-        Unary::Abs => {
-            if x >= 0.0 {
-                1.0
-            } else {
-                -1.0
-            }
-        }
     }
 }
 
@@ -123,91 +82,8 @@ fn backprop<T: Scalar>(g: &Graph<'_, T>, row: &[T], values: &[T], grads: &mut [T
         if grads[off..off + len].iter().all(|q| *q == T::ZERO) {
             continue;
         }
-        match node.op {
-            Op::Input => {}
-            Op::Affine { .. } | Op::Conv { .. } => {
-                if let Some(lin) = g.linear(&node.op) {
-                    let (xo, nin) = (g.offset(lin.x), g.nodes[lin.x as usize].len as usize);
-                    let (head, tail) = grads.split_at_mut(off);
-                    lin.scatter(&tail[..len], &mut head[xo..xo + nin], |_, _| {});
-                }
-            }
-            Op::Add { a, b } | Op::Sub { a, b } => {
-                let (ao, bo) = (g.offset(a), g.offset(b));
-                let sub = matches!(node.op, Op::Sub { .. });
-                for k in 0..len {
-                    let gk = grads[off + k];
-                    grads[ao + k] = grads[ao + k].add(gk);
-                    grads[bo + k] = if sub { grads[bo + k].sub(gk) } else { grads[bo + k].add(gk) };
-                }
-            }
-            Op::Mul { a, b } => {
-                let (ao, bo) = (g.offset(a), g.offset(b));
-                for k in 0..len {
-                    let gk = grads[off + k];
-                    let (va, vb) = (values[ao + k], values[bo + k]);
-                    grads[ao + k] = grads[ao + k].add(gk.mul(vb));
-                    grads[bo + k] = grads[bo + k].add(gk.mul(va));
-                }
-            }
-            Op::MatMul { a, b, .. } => {
-                let (ao, bo) = (g.offset(a), g.offset(b));
-                if let Some(d) = g.matmul(&node) {
-                    for o in 0..len {
-                        let go = grads[off + o];
-                        if go == T::ZERO {
-                            continue;
-                        }
-                        for t in 0..d.k {
-                            let (ia, ib) = d.operands(o, t);
-                            let (va, vb) = (values[ao + ia], values[bo + ib]);
-                            grads[ao + ia] = grads[ao + ia].add(go.mul(vb));
-                            grads[bo + ib] = grads[bo + ib].add(go.mul(va));
-                        }
-                    }
-                }
-            }
-            Op::ScaleShift { x, scale, .. } => {
-                let xo = g.offset(x);
-                let sc = &g.weights[scale.range()];
-                for k in 0..len {
-                    grads[xo + k] = grads[xo + k].add(grads[off + k].mul(broadcast(sc, k, T::ONE)));
-                }
-            }
-            Op::Gather { x, idx } => {
-                let xo = g.offset(x);
-                for (k, &j) in g.indices[idx.range()].iter().enumerate() {
-                    grads[xo + j as usize] = grads[xo + j as usize].add(grads[off + k]);
-                }
-            }
-            Op::Concat { .. } => {
-                let ins = node.op.inputs(g.indices);
-                let mut k0 = off;
-                for p in 0..ins.len() {
-                    let pid = ins.get(p);
-                    let po = g.offset(pid);
-                    let pl = g.nodes[pid as usize].len as usize;
-                    for j in 0..pl {
-                        grads[po + j] = grads[po + j].add(grads[k0 + j]);
-                    }
-                    k0 += pl;
-                }
-            }
-            Op::Sum { x, map } => {
-                let xo = g.offset(x);
-                for (j, &m) in g.indices[map.range()].iter().enumerate() {
-                    grads[xo + j] = grads[xo + j].add(grads[off + m as usize]);
-                }
-            }
-            Op::Unary { x, f } => {
-                let xo = g.offset(x);
-                for k in 0..len {
-                    let d = derivative(f, values[xo + k].to_f64());
-                    let d = if d.is_finite() { T::from_f64_near(d) } else { T::ZERO };
-                    grads[xo + k] = grads[xo + k].add(grads[off + k].mul(d));
-                }
-            }
-        }
+        let (head, tail) = grads.split_at_mut(off);
+        ops::gradient(g, &node, values, &tail[..len], head);
     }
 }
 
@@ -413,24 +289,7 @@ fn clamp<T: Scalar>(x: T, lo: T, hi: T) -> T {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::{Node, Span};
-
-    #[test]
-    fn derivatives_match_finite_differences() {
-        let fs =
-            [Unary::Sigmoid, Unary::Tanh, Unary::Sin, Unary::Cos, Unary::Gelu, Unary::Exp, Unary::Pow(3)];
-        for f in fs {
-            for &x in &[-2.0, -0.3, 0.7, 1.9] {
-                let h = 1e-6;
-                let fd = (crate::relax::value(f, x + h) - crate::relax::value(f, x - h)) / (2.0 * h);
-                let d = derivative(f, x);
-                // Only meaningful once relax::value is implemented for f.
-                if fd.is_finite() && (crate::relax::value(f, x) - x).abs() > 0.0 {
-                    assert!((fd - d).abs() < 1e-4 * (1.0 + d.abs()), "{f:?} at {x}: {fd} vs {d}");
-                }
-            }
-        }
-    }
+    use crate::graph::{Node, Op, Span};
 
     #[test]
     fn finds_a_counterexample_on_a_linear_model() {
