@@ -434,3 +434,33 @@ fn a_closed_stdout_ends_quietly_without_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");
 }
+
+/// LayerNormalization end to end (fixtures from `tests/fixtures/gen_layernorm_models.py`): on a
+/// Gemm → LayerNormalization → Relu → Gemm network and on a LayerNormalization of inputs near 1000
+/// with a spread of 0.01 (where the one-pass variance would cancel), a property that holds is
+/// never `sat`, and one that onnxruntime's outputs violate is `sat` (or `unknown`) with a
+/// witness that is a real counterexample of the reference graph (which gives onnxruntime's
+/// LayerNormalization outputs bit for bit: `tests/tests/layernorm.rs`; both witnesses were also
+/// run through onnxruntime 1.32 when the fixtures were made, and violate the property there).
+#[test]
+fn verify_layer_normalization() {
+    let dir = tempfile::tempdir().unwrap();
+    for model in ["mlp_ln", "ln_cancel_bias_n8"] {
+        let net = path(&format!("layernorm/{model}.onnx"));
+        let holds = path(&format!("layernorm/{model}_true.vnnlib"));
+        let (out, err, code) = stdout_of(&["verify", &net, &holds, "--timeout", "60"]);
+        assert_eq!(code, 0, "{model}: {err}");
+        assert!(out == "unsat\n" || out == "unknown\n", "{model}, a true property: {out} {err}");
+        eprintln!("{model}, true property: {}", out.trim());
+        let violated = path(&format!("layernorm/{model}_false.vnnlib"));
+        let f = dir.path().join(format!("{model}.cex"));
+        let (out, err, code) =
+            stdout_of(&["verify", &net, &violated, "--timeout", "60", "--cex", f.to_str().unwrap()]);
+        assert_eq!(code, 0, "{model}: {err}");
+        assert!(out == "sat\n" || out == "unknown\n", "{model}, a false property: {out} {err}");
+        eprintln!("{model}, false property: {}", out.trim());
+        if out == "sat\n" {
+            check_cex_file(&net, &violated, &f);
+        }
+    }
+}

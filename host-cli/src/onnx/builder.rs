@@ -94,6 +94,35 @@ pub enum IOp {
         x: usize,
         map: Vec<u32>,
     },
+    /// The mean of each group of `x` (`y[map_j]` collects `x_j`; `n` members per group) as
+    /// onnxruntime's AVX2 LayerNormalization kernel forms it: the members summed in f64 (four
+    /// lanes, then a scalar tail), divided by `n` in f64, rounded to f32 once. The engines see
+    /// a [`IOp::Sum`] and a division by `n`: the f64 sum is within the f32 sum's error term
+    /// `γ_{m+1}(2^-24)·Σ|x|` of the exact one (its own error is a `2^-29`-th of that), and its
+    /// f64 quotient rounds once more at `2^-53` relative, well inside the division's term.
+    MeanF64 {
+        x: usize,
+        map: Vec<u32>,
+        n: usize,
+    },
+    /// `Σ x_j²` over each group of `x`, as onnxruntime's AVX2 LayerNormalization kernel
+    /// accumulates the squared deviations: eight lanes of fused multiply-adds, a fixed
+    /// horizontal sum, then the tail in unfused steps of four and fused steps of one. The
+    /// engines see `Pow(2)` (whose relaxation covers both `x²` and its f32 rounding) and a
+    /// [`IOp::Sum`] (any order, with or without fused multiply-adds).
+    SumSquares {
+        x: usize,
+        map: Vec<u32>,
+    },
+    /// `fl(x·scale + shift)` with one rounding (a fused multiply-add; `scale` and `shift` one
+    /// value or one per element). The engines see two scale-shifts, the product's interval
+    /// holding the exact product, the sum then charged its rounding: that holds the fused
+    /// result and the unfused one.
+    MulAdd {
+        x: usize,
+        scale: Vec<f64>,
+        shift: Vec<f64>,
+    },
     Unary {
         x: usize,
         f: Unary,
@@ -111,6 +140,9 @@ impl IOp {
             | IOp::RDivConst { x, .. }
             | IOp::Gather { x, .. }
             | IOp::Sum { x, .. }
+            | IOp::MeanF64 { x, .. }
+            | IOp::SumSquares { x, .. }
+            | IOp::MulAdd { x, .. }
             | IOp::Unary { x, .. } => vec![*x],
             IOp::Add { a, b }
             | IOp::Sub { a, b }
@@ -131,6 +163,9 @@ impl IOp {
             | IOp::RDivConst { x, .. }
             | IOp::Gather { x, .. }
             | IOp::Sum { x, .. }
+            | IOp::MeanF64 { x, .. }
+            | IOp::SumSquares { x, .. }
+            | IOp::MulAdd { x, .. }
             | IOp::Unary { x, .. } => *x = f(*x),
             IOp::Add { a, b }
             | IOp::Sub { a, b }
@@ -303,6 +338,26 @@ impl Builder {
     pub fn sum(&mut self, x: usize, map: &[usize], out_len: usize) -> Result<usize, String> {
         let map = map.iter().map(|&j| j as u32).collect();
         self.push(IOp::Sum { x, map }, out_len)
+    }
+
+    /// The f64-accumulated mean of each group ([`IOp::MeanF64`]; `n` members per group).
+    pub fn mean_f64(&mut self, x: usize, map: &[usize], out_len: usize, n: usize) -> Result<usize, String> {
+        let map = map.iter().map(|&j| j as u32).collect();
+        self.push(IOp::MeanF64 { x, map, n }, out_len)
+    }
+
+    /// The lane-ordered sum of squares of each group ([`IOp::SumSquares`]).
+    pub fn sum_squares(&mut self, x: usize, map: &[usize], out_len: usize) -> Result<usize, String> {
+        let map = map.iter().map(|&j| j as u32).collect();
+        self.push(IOp::SumSquares { x, map }, out_len)
+    }
+
+    /// `fl(x·scale + shift)` with one rounding ([`IOp::MulAdd`]).
+    pub fn mul_add(&mut self, x: usize, scale: Vec<f64>, shift: Vec<f64>) -> Result<usize, String> {
+        let n = self.len_of(x);
+        let scale = compress(expand(&scale, n, 1.0), f64::NAN);
+        let shift = compress(expand(&shift, n, 0.0), f64::NAN);
+        self.push(IOp::MulAdd { x, scale, shift }, n)
     }
 
     /// `x / c` elementwise (`c` of length 1 or `len(x)`, no zero).
@@ -553,6 +608,8 @@ impl Builder {
                     let scale = wspan(c.iter().map(|&v| 1.0 / v).collect());
                     Op::ScaleShift { x: id(x), scale, shift: Span::EMPTY }
                 }
+                // 1/x is the reciprocal itself (its error model covers the rounded quotient).
+                IOp::RDivConst { x, c } if c == [1.0] => Op::Unary { x: id(x), f: Unary::Reciprocal },
                 IOp::RDivConst { x, c } => {
                     let scale = wspan(c);
                     Op::ScaleShift { x: recip(id(x), &mut out.nodes), scale, shift: Span::EMPTY }
@@ -583,6 +640,34 @@ impl Builder {
                     let s = Span::new(out.indices.len() as u32, map.len() as u32);
                     out.indices.extend(map);
                     Op::Sum { x: id(x), map: s }
+                }
+                IOp::MeanF64 { x, map, n } => {
+                    // Σ (charged at f32), then ·(1/n) (one more rounding charged).
+                    let s = Span::new(out.indices.len() as u32, map.len() as u32);
+                    out.indices.extend(map);
+                    out.nodes.push(Node { op: Op::Sum { x: id(x), map: s }, len: node.len as u32 });
+                    let sum = (out.nodes.len() - 1) as NodeId;
+                    let scale = wspan(vec![1.0 / n as f64]);
+                    Op::ScaleShift { x: sum, scale, shift: Span::EMPTY }
+                }
+                IOp::SumSquares { x, map } => {
+                    let len = out.nodes[new_id[x]].len;
+                    out.nodes.push(Node { op: Op::Unary { x: id(x), f: Unary::Pow(2) }, len });
+                    let sq = (out.nodes.len() - 1) as NodeId;
+                    let s = Span::new(out.indices.len() as u32, map.len() as u32);
+                    out.indices.extend(map);
+                    Op::Sum { x: sq, map: s }
+                }
+                IOp::MulAdd { x, scale, shift } => {
+                    // The product (its interval holds the exact product), then the sum.
+                    let scale = wspan(scale);
+                    out.nodes.push(Node {
+                        op: Op::ScaleShift { x: id(x), scale, shift: Span::EMPTY },
+                        len: node.len as u32,
+                    });
+                    let p = (out.nodes.len() - 1) as NodeId;
+                    let shift = wspan(shift);
+                    Op::ScaleShift { x: p, scale: Span::EMPTY, shift }
                 }
                 IOp::Unary { x, f } => Op::Unary { x: id(x), f },
             };

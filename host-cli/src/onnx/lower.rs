@@ -637,6 +637,7 @@ impl Lowering {
                 let x = self.input(node, 0)?;
                 self.softmax(x, &a)?
             }
+            "LayerNormalization" => self.layer_norm(node, &a)?,
             _ => return Err(format!("operator {op} is not supported")),
         };
         self.set(node, v);
@@ -1303,6 +1304,130 @@ impl Lowering {
                 Ok(Val::V(Var { id, shape }))
             }
         }
+    }
+
+    /// LayerNormalization (opset 17; scale and bias constants of the normalised shape) as
+    /// onnxruntime 1.32 computes it for float on x86-64 with AVX2 and FMA (measured bit for bit,
+    /// see [`super::reference::layer_norm_row`]), each rounding point its own node. Rows of
+    /// fewer than 8 elements take the scalar kernel, Welford's recurrence, step by step; longer
+    /// rows MLAS's kernel: the mean summed in f64, the squared deviations from it summed, then
+    /// `(x − mean)·(1/sqrt(var + ε))·scale + bias`. `stash_type` does not change onnxruntime's
+    /// float computation (checked) and is ignored; the Mean and InvStdDev outputs are refused.
+    fn layer_norm(&mut self, node: &NodeProto, a: &Attrs) -> R<Val> {
+        if node.output.iter().skip(1).any(|o| !o.is_empty()) {
+            return Err("only output 0 (Y) is supported, not the Mean and InvStdDev outputs".into());
+        }
+        let x = self.input(node, 0)?;
+        let scale = self.const_input(node, 1, "the scale")?;
+        let bias = match self.opt_input(node, 2)? {
+            None => None,
+            Some(Val::C(t)) => Some(t),
+            Some(Val::V(_)) => {
+                return Err(
+                    "the bias (input 2) must be a constant, but it depends on the network input".into()
+                );
+            }
+        };
+        let xs = x.shape().to_vec();
+        let r = xs.len();
+        if r == 0 {
+            return Err("LayerNormalization of a scalar".into());
+        }
+        let ax = axis(a.int("axis", -1), r)?;
+        let n: usize = xs[ax..].iter().product();
+        let rows: usize = xs[..ax].iter().product();
+        if n == 0 {
+            return Err(format!("empty normalised shape {:?}", &xs[ax..]));
+        }
+        // onnxruntime's other scale/bias shapes (broadcast over the leading axes) take other
+        // code paths, which are not modelled.
+        let strip = |s: &[usize]| -> Vec<usize> { s.iter().copied().skip_while(|&d| d == 1).collect() };
+        for (t, what) in [(Some(&scale), "scale"), (bias.as_ref(), "bias")] {
+            if let Some(t) = t
+                && (t.shape.len() > r || strip(&t.shape) != strip(&xs[ax..]))
+            {
+                return Err(format!(
+                    "the {what} has shape {:?}, not the normalised shape {:?} (broadcasting it is not supported)",
+                    t.shape,
+                    &xs[ax..]
+                ));
+            }
+        }
+        let eps = a.float("epsilon", 1e-5);
+        let f32s = |t: &Tensor| -> Vec<f32> { t.data.iter().map(|&v| v as f32).collect() };
+        let (sc, bi) = (f32s(&scale), bias.as_ref().map(f32s));
+        let v = match x {
+            Val::C(t) => {
+                let data = f32s(&t)
+                    .chunks(n)
+                    .flat_map(|row| super::reference::layer_norm_row(row, &sc, bi.as_deref(), eps))
+                    .map(|y| y as f64)
+                    .collect();
+                return Ok(Val::C(Tensor::new(xs, data, Kind::Float)));
+            }
+            Val::V(v) => v.id,
+        };
+        let wide = |c: &[f32]| -> Vec<f64> { (0..rows * n).map(|i| c[i % n] as f64).collect() };
+        let map: Vec<usize> = (0..rows * n).map(|i| i / n).collect();
+        let b = &mut self.b;
+        let y = if n >= 8 {
+            // MLAS's AVX2 kernel.
+            let mean = b.mean_f64(v, &map, rows, n)?;
+            let mb = b.gather(mean, &map)?;
+            let d = b.sub(v, mb)?;
+            let ss = b.sum_squares(d, &map, rows)?;
+            // A sum of squares is ≥ 0 in every evaluation: the ReLU is exact there, and keeps
+            // the engines' interval (lowered by the sum's error term) inside sqrt's domain.
+            let ss = b.unary(ss, Unary::Relu)?;
+            let var = b.div_const(ss, vec![n as f64])?;
+            let ve = b.scale_shift(var, vec![], vec![eps as f64])?;
+            let den = b.unary(ve, Unary::Sqrt)?;
+            let inv = b.rdiv_const(den, vec![1.0])?;
+            let ib = b.gather(inv, &map)?;
+            let t = b.mul(d, ib)?;
+            match &bi {
+                Some(bv) => b.mul_add(t, wide(&sc), wide(bv))?,
+                None => b.scale_shift(t, wide(&sc), vec![])?,
+            }
+        } else {
+            // The scalar kernel: Welford's recurrence over the row's members, each step
+            // vectorised over the rows. Step 1 is exact (m = x_1, M2 = 0).
+            let col = |k: usize| -> Vec<usize> { (0..rows).map(|r| r * n + k).collect() };
+            let mut m = b.gather(v, &col(0))?;
+            let mut m2 = None;
+            for k in 1..n {
+                let xk = b.gather(v, &col(k))?;
+                let d = b.sub(xk, m)?;
+                let q = b.div_const(d, vec![(k + 1) as f64])?;
+                m = b.add(m, q)?;
+                let e = b.sub(xk, m)?;
+                let p = b.mul(d, e)?;
+                m2 = Some(match m2 {
+                    None => p,
+                    Some(s) => b.add(s, p)?,
+                });
+            }
+            let m2 = match m2 {
+                Some(s) => s,
+                None => b.constant(&vec![0.0; rows])?,
+            };
+            // Each step adds d·(x_k − m), whose factors share a sign in f32 too (the rounded
+            // mean stays between the old mean and x_k): M2 ≥ 0, so the ReLU is exact.
+            let m2 = b.unary(m2, Unary::Relu)?;
+            let var = b.div_const(m2, vec![n as f64])?;
+            let ve = b.scale_shift(var, vec![], vec![eps as f64])?;
+            let den = b.unary(ve, Unary::Sqrt)?;
+            let mb = b.gather(m, &map)?;
+            let db = b.gather(den, &map)?;
+            let c = b.sub(v, mb)?;
+            let q = b.div(c, db)?;
+            let s = b.scale_shift(q, wide(&sc), vec![])?;
+            match &bi {
+                Some(bv) => b.scale_shift(s, vec![], wide(bv))?,
+                None => s,
+            }
+        };
+        Ok(Val::V(Var { id: y, shape: xs }))
     }
 
     fn softmax(&mut self, x: Val, a: &Attrs) -> R<Val> {

@@ -18,7 +18,7 @@ use genbab_core::graph::{Node, NodeId};
 use genbab_core::num::Scalar;
 use onnx_protobuf::{Message, ModelProto};
 
-pub use reference::{Reference, Span32, Value};
+pub use reference::{Reference, Span32, Value, layer_norm_row};
 pub use tensor::Limits;
 
 /// Why a model could not be loaded. Displayed as one line: `FILE: node 'NAME' (Op): reason`.

@@ -36,6 +36,62 @@ pub trait Value: Copy {
     fn unary(self, f: Unary) -> Self;
     /// The larger (`min`: smaller) of the two, exactly.
     fn max_min(self, o: Self, min: bool) -> Self;
+    /// `fl(self·self)`.
+    fn square(self) -> Self;
+    /// `fl(self·self + acc)` with one rounding (a fused multiply-add).
+    fn square_add(self, acc: Self) -> Self;
+    /// `fl(self·s + b)` with one rounding (a fused multiply-add) for constants `s` and `b`.
+    fn mul_add(self, s: f32, b: f32) -> Self;
+    /// The mean of `v` as onnxruntime's AVX2 LayerNormalization kernel forms it
+    /// ([`mean_f64_lanes`]).
+    fn mean_f64(v: &[Self]) -> Self;
+}
+
+/// `f32(Σ v / n)` with the sum in f64 as onnxruntime's AVX2 LayerNormalization kernel takes it:
+/// four lanes over the leading multiple of four (`lane_l += v[i + l]`), the lanes reduced as
+/// `(l0 + l2) + (l1 + l3)`, then the rest added one by one; the quotient by `n` in f64, then
+/// rounded to f32.
+pub fn mean_f64_lanes(v: &[f32]) -> f32 {
+    let mut lanes = [0.0f64; 4];
+    let whole = v.len() / 4 * 4;
+    for c in v[..whole].chunks_exact(4) {
+        for (l, &x) in lanes.iter_mut().zip(c) {
+            *l += x as f64;
+        }
+    }
+    let mut s = (lanes[0] + lanes[2]) + (lanes[1] + lanes[3]);
+    for &x in &v[whole..] {
+        s += x as f64;
+    }
+    (s / v.len() as f64) as f32
+}
+
+/// `Σ v_j²` as onnxruntime's AVX2 LayerNormalization kernel accumulates it, in `V`: eight
+/// lanes of fused multiply-adds over the leading multiple of eight, reduced as
+/// `((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7))`; then the rest in steps of four, each square
+/// rounded before it is added (the compiler's unrolled tail), and the last up to three fused.
+pub fn sum_squares_lanes<V: Value>(v: &[V]) -> V {
+    let zero = V::constant(0.0);
+    let mut lanes = [zero; 8];
+    let whole = v.len() / 8 * 8;
+    for c in v[..whole].chunks_exact(8) {
+        for (l, &x) in lanes.iter_mut().zip(c) {
+            *l = x.square_add(*l);
+        }
+    }
+    let h: Vec<V> = (0..4).map(|l| lanes[l].add(lanes[l + 4])).collect();
+    let mut s = h[0].add(h[2]).add(h[1].add(h[3]));
+    let mut i = whole;
+    while i + 4 <= v.len() {
+        for &x in &v[i..i + 4] {
+            s = s.add(x.square());
+        }
+        i += 4;
+    }
+    for &x in &v[i..] {
+        s = x.square_add(s);
+    }
+    s
 }
 
 impl Value for f32 {
@@ -60,6 +116,18 @@ impl Value for f32 {
     fn max_min(self, o: Self, min: bool) -> Self {
         if min { self.min(o) } else { self.max(o) }
     }
+    fn square(self) -> Self {
+        self * self
+    }
+    fn square_add(self, acc: Self) -> Self {
+        self.mul_add(self, acc)
+    }
+    fn mul_add(self, s: f32, b: f32) -> Self {
+        f32::mul_add(self, s, b)
+    }
+    fn mean_f64(v: &[Self]) -> Self {
+        mean_f64_lanes(v)
+    }
 }
 
 /// The f32 values `lo..=hi`. Rounding to nearest is monotone, so an operation's rounded results
@@ -78,6 +146,10 @@ impl Span32 {
         Span32 { lo: v, hi: v }
     }
     const UNKNOWN: Span32 = Span32 { lo: f32::NEG_INFINITY, hi: f32::INFINITY };
+    /// `[lo, hi]`, or unusable if either end is NaN.
+    fn checked(lo: f32, hi: f32) -> Span32 {
+        if lo.is_nan() || hi.is_nan() { Span32::UNKNOWN } else { Span32 { lo, hi } }
+    }
     fn corners(a: Span32, b: Span32, op: impl Fn(f32, f32) -> f32) -> Span32 {
         let c = [op(a.lo, b.lo), op(a.lo, b.hi), op(a.hi, b.lo), op(a.hi, b.hi)];
         if c.iter().any(|v| v.is_nan()) {
@@ -108,6 +180,31 @@ impl Value for Span32 {
             return Span32::UNKNOWN;
         }
         Span32::corners(self, o, |p, q| p / q)
+    }
+    fn square(self) -> Self {
+        // Monotone in |x|: the ends' squares, and 0 where the interval holds it.
+        let (a, b) = (self.lo * self.lo, self.hi * self.hi);
+        let lo = if self.lo <= 0.0 && self.hi >= 0.0 { 0.0 } else { a.min(b) };
+        Span32::checked(lo, a.max(b))
+    }
+    fn square_add(self, acc: Self) -> Self {
+        // fl(s + c) is monotone in the exact square s and in c: the end of least (largest)
+        // square with the low (high) accumulator.
+        let (lo2, hi2) = (self.lo as f64 * self.lo as f64, self.hi as f64 * self.hi as f64);
+        let (at_min, at_max) = if lo2 <= hi2 { (self.lo, self.hi) } else { (self.hi, self.lo) };
+        let lo = if self.lo <= 0.0 && self.hi >= 0.0 { acc.lo } else { at_min.mul_add(at_min, acc.lo) };
+        Span32::checked(lo, at_max.mul_add(at_max, acc.hi))
+    }
+    fn mul_add(self, s: f32, b: f32) -> Self {
+        // Monotone in x: increasing for s ≥ 0, decreasing otherwise.
+        let (p, q) = (self.lo.mul_add(s, b), self.hi.mul_add(s, b));
+        Span32::checked(p.min(q), p.max(q))
+    }
+    fn mean_f64(v: &[Self]) -> Self {
+        // Monotone (nondecreasing) in every member.
+        let lo: Vec<f32> = v.iter().map(|t| t.lo).collect();
+        let hi: Vec<f32> = v.iter().map(|t| t.hi).collect();
+        Span32::checked(mean_f64_lanes(&lo), mean_f64_lanes(&hi))
     }
     fn max_min(self, o: Self, min: bool) -> Self {
         // Monotone in both operands: the ends map to the ends.
@@ -218,12 +315,72 @@ impl Reference {
                     }
                     o
                 }
+                IOp::MeanF64 { x, map, .. } => {
+                    groups(v(*x), map, node.len).iter().map(|g| V::mean_f64(g)).collect()
+                }
+                IOp::SumSquares { x, map } => {
+                    groups(v(*x), map, node.len).iter().map(|g| sum_squares_lanes(g)).collect()
+                }
+                IOp::MulAdd { x, scale, shift } => v(*x)
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &xi)| {
+                        xi.mul_add(broadcast(scale, k, 1.0) as f32, broadcast(shift, k, 0.0) as f32)
+                    })
+                    .collect(),
                 IOp::Unary { x, f } => v(*x).iter().map(|&xi| xi.unary(*f)).collect(),
             };
             vals.push(out);
         }
         vals.into_iter().nth(self.output)
     }
+}
+
+/// One row of onnxruntime 1.32's float LayerNormalization on x86-64 with AVX2 and FMA, computed
+/// directly (the loader folds constants with it; tests check the lowered graph against it):
+///
+/// - fewer than 8 elements, the scalar kernel (Welford): for `k = 1..n`,
+///   `d = x_k − m`, `m = m + d/k`, `M2 = M2 + d·(x_k − m)`; then
+///   `y = (x − m) / sqrt(M2/n + ε) · scale (+ bias)`, every operation rounded to f32;
+/// - 8 or more, MLAS's AVX2 kernel: `m` = [`mean_f64_lanes`], `v` = [`sum_squares_lanes`] of
+///   `x − m`, `inv = 1 / sqrt(v/n + ε)`, `y = fma((x − m)·inv, scale, bias)` (without a bias,
+///   `((x − m)·inv)·scale`).
+pub fn layer_norm_row(x: &[f32], scale: &[f32], bias: Option<&[f32]>, eps: f32) -> Vec<f32> {
+    let n = x.len();
+    if n < 8 {
+        let (mut m, mut m2) = (0.0f32, 0.0f32);
+        for (k, &xk) in x.iter().enumerate() {
+            let d = xk - m;
+            m += d / (k + 1) as f32;
+            m2 += d * (xk - m);
+        }
+        let den = (m2 / n as f32 + eps).sqrt();
+        (0..n)
+            .map(|h| {
+                let y = (x[h] - m) / den * scale[h];
+                bias.map_or(y, |b| y + b[h])
+            })
+            .collect()
+    } else {
+        let m = mean_f64_lanes(x);
+        let d: Vec<f32> = x.iter().map(|&v| v - m).collect();
+        let inv = 1.0 / (sum_squares_lanes(&d) / n as f32 + eps).sqrt();
+        (0..n)
+            .map(|h| {
+                let t = d[h] * inv;
+                bias.map_or(t * scale[h], |b| t.mul_add(scale[h], b[h]))
+            })
+            .collect()
+    }
+}
+
+/// The members of each of `len` groups in index order (`map[j]`: the group of `x[j]`).
+fn groups<V: Value>(x: &[V], map: &[u32], len: usize) -> Vec<Vec<V>> {
+    let mut g = vec![Vec::new(); len];
+    for (&xi, &j) in x.iter().zip(map) {
+        g[j as usize].push(xi);
+    }
+    g
 }
 
 #[cfg(test)]

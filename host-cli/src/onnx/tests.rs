@@ -502,3 +502,164 @@ fn max_min_and_max_pooling_are_exact_in_the_reference() {
         assert!(e.contains("(MaxPool)") && e.contains(why), "{e}");
     }
 }
+
+/// A LayerNormalization model: input `x` of shape `xs`, normalised from `axis` on, scale
+/// `0.5 + k/4` (per normalised element `k`, alternating in sign) and, if `bias`, bias `k/8 − 0.3`.
+fn layer_norm_model(xs: &[i64], axis: i64, bias: bool, eps: f32) -> (Vec<u8>, Vec<f32>, Option<Vec<f32>>) {
+    let r = xs.len() as i64;
+    let ax = if axis < 0 { axis + r } else { axis } as usize;
+    let ns = &xs[ax..];
+    let n: i64 = ns.iter().product();
+    let sc: Vec<f32> = (0..n).map(|k| (0.5 + k as f32 / 4.0) * if k % 2 == 0 { 1.0 } else { -1.0 }).collect();
+    let bi: Vec<f32> = (0..n).map(|k| k as f32 / 8.0 - 0.3).collect();
+    let mut e = AttributeProto::new();
+    e.name = "epsilon".into();
+    e.f = eps;
+    let mut inits = vec![tensor("S", ns, &sc)];
+    let mut ins = vec!["x", "S"];
+    if bias {
+        inits.push(tensor("B", ns, &bi));
+        ins.push("B");
+    }
+    let b = model(
+        (("x"), xs),
+        "y",
+        vec![node("LayerNormalization", "ln", &ins, &["y"], vec![int("axis", axis), e])],
+        inits,
+        17,
+    );
+    (b, sc, bias.then_some(bi))
+}
+
+/// Output bounds of `g` over `[lo, hi]` by `method` (f32 deployment), `None` if the engine fails.
+fn engine_bounds(
+    g: &genbab_core::graph::Graph<'_, f64>,
+    lo: &[f64],
+    hi: &[f64],
+    method: genbab_core::bound::Method,
+) -> Option<(Vec<f64>, Vec<f64>)> {
+    use genbab_core::bound::{Config, Deploy, Plan, Workspace, output_bounds};
+    let n = g.output_len();
+    let plan = Plan::new(g, 8).ok()?;
+    let mut buf = vec![0.0; plan.scalars()];
+    let mut flags = vec![false; plan.flags()];
+    let mut ws = Workspace::new(plan, &mut buf, &mut flags).ok()?;
+    let cfg = Config { method, deploy: Deploy::F32 };
+    let (mut l, mut h, mut rows) = (vec![0.0; n], vec![0.0; n], vec![0.0; n * n]);
+    output_bounds(&mut ws, g, lo, hi, &cfg, &mut rows, &mut l, &mut h).ok()?;
+    Some((l, h))
+}
+
+/// LayerNormalization: the reference graph (the lowered IOps, unmerged) computes exactly what
+/// the kernel does, row by row, on both of onnxruntime's paths (fewer than 8 elements: Welford;
+/// 8 or more: the AVX2 kernel), rank 2 and 3, the last and a leading axis, with and without a
+/// bias, and where the one-pass variance would cancel (mean 1000, spread 0.01); the core
+/// graph's f32 evaluation agrees to rounding; and IBP and CROWN enclose the reference's values
+/// at sampled points of a box.
+#[test]
+fn layer_norm_reference_is_the_kernel_and_bounds_enclose_it() {
+    use genbab_core::bab::attack::Rng;
+    use genbab_core::bound::Method;
+    let mut rng = Rng::new(7);
+    for (xs, axis, bias) in [
+        (&[2i64, 5][..], -1, true),
+        (&[3, 5][..], 1, false),
+        (&[2, 9][..], -1, true),
+        (&[1, 20][..], -1, false),
+        (&[2, 3, 4][..], 1, true),
+        (&[2, 3, 4][..], -1, false),
+        (&[2, 3, 2][..], 0, true),
+        (&[1, 1, 1][..], -1, true),
+    ] {
+        let (b, sc, bi) = layer_norm_model(xs, axis, bias, 1e-5);
+        let m = load(&b).unwrap_or_else(|e| panic!("{e}"));
+        let len = m.input_len();
+        let ax = if axis < 0 { axis + xs.len() as i64 } else { axis } as usize;
+        let n: usize = xs[ax..].iter().map(|&d| d as usize).product();
+        for (centre, spread) in [(0.0f64, 1.0f64), (1000.0, 0.01), (-3.0, 1e-3)] {
+            let lo: Vec<f64> =
+                (0..len).map(|i| centre + spread * ((i * 37 % 11) as f64 / 5.0 - 1.0)).collect();
+            let hi: Vec<f64> = lo.iter().map(|v| v + spread * 0.5).collect();
+            let g = m.graph::<f64>();
+            let lo32: Vec<f32> = lo.iter().map(|&v| (v as f32).next_down()).collect();
+            let hi32: Vec<f32> = hi.iter().map(|&v| (v as f32).next_up()).collect();
+            let (l64, h64): (Vec<f64>, Vec<f64>) =
+                (lo32.iter().map(|&v| v as f64).collect(), hi32.iter().map(|&v| v as f64).collect());
+            let boxes: Vec<Option<(Vec<f64>, Vec<f64>)>> = [Method::Ibp, Method::Crown]
+                .iter()
+                .map(|&mt| engine_bounds(&g.graph(), &l64, &h64, mt))
+                .collect();
+            for _ in 0..40 {
+                let x: Vec<f32> =
+                    lo32.iter().zip(&hi32).map(|(&l, &h)| l + (h - l) * rng.unit() as f32).collect();
+                let want: Vec<f32> = x
+                    .chunks(n)
+                    .flat_map(|row| super::layer_norm_row(row, &sc, bi.as_deref(), 1e-5))
+                    .collect();
+                let got = m.reference.eval(&x).unwrap();
+                assert_eq!(got, want, "{xs:?} axis {axis}: reference vs kernel at {x:?}");
+                // The core graph in f32 is another valid deployment (its mean summed in f32, a
+                // division as a product with the reciprocal): close where the row is well
+                // conditioned, and inside the bounds everywhere.
+                let y32 = m.graph::<f32>().eval(&x).unwrap();
+                if centre == 0.0 {
+                    for (a, w) in y32.iter().zip(&want) {
+                        assert!((a - w).abs() <= 1e-5 * (1.0 + w.abs()), "{xs:?}: core f32 {a} vs {w}");
+                    }
+                }
+                for (k, bx) in boxes.iter().enumerate() {
+                    let (l, h) = bx.as_ref().unwrap_or_else(|| panic!("{xs:?} {centre}: method {k} failed"));
+                    for (j, v) in want.iter().chain(&y32).enumerate() {
+                        let (v, j) = (*v as f64, j % want.len());
+                        assert!(
+                            l[j] <= v && v <= h[j],
+                            "{xs:?} {centre} method {k}: Y_{j} {v} outside [{}, {}]",
+                            l[j],
+                            h[j]
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn layer_norm_refuses_what_it_does_not_model() {
+    let ln = |ins: &[&str], outs: &[&str], inits: Vec<TensorProto>, pre: Vec<NodeProto>| {
+        let mut nodes = pre;
+        nodes.push(node("LayerNormalization", "ln", ins, outs, vec![]));
+        load(&model(("x", &[2, 4]), outs[0], nodes, inits, 17)).unwrap_err().to_string()
+    };
+    let s = || tensor("S", &[4], &[1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(
+        ln(&["x", "S"], &["y", "mean"], vec![s()], vec![]),
+        "test.onnx: node 'ln' (LayerNormalization): only output 0 (Y) is supported, not the Mean and InvStdDev outputs"
+    );
+    assert_eq!(
+        ln(&["x", "x"], &["y"], vec![], vec![]),
+        "test.onnx: node 'ln' (LayerNormalization): the scale (input 1) must be a constant, but it depends on the network input"
+    );
+    assert_eq!(
+        ln(&["x", "S", "x"], &["y"], vec![s()], vec![]),
+        "test.onnx: node 'ln' (LayerNormalization): the bias (input 2) must be a constant, but it depends on the network input"
+    );
+    assert_eq!(
+        ln(&["x", "S"], &["y"], vec![tensor("S", &[2, 4], &[1.0; 8])], vec![]),
+        "test.onnx: node 'ln' (LayerNormalization): the scale has shape [2, 4], not the normalised shape [4] (broadcasting it is not supported)"
+    );
+    // A constant input is folded with the kernel.
+    let b = model(
+        ("x", &[1, 4]),
+        "y",
+        vec![
+            node("LayerNormalization", "ln", &["C", "S"], &["n"], vec![]),
+            node("Add", "a", &["x", "n"], &["y"], vec![]),
+        ],
+        vec![s(), tensor("C", &[1, 4], &[1.0, 2.0, 4.0, 8.0])],
+        17,
+    );
+    let want = super::layer_norm_row(&[1.0, 2.0, 4.0, 8.0], &[1.0, 2.0, 3.0, 4.0], None, 1e-5);
+    let y = load(&b).unwrap().reference.eval(&[0.0f32; 4]).unwrap();
+    assert_eq!(y, want);
+}
