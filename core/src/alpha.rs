@@ -25,16 +25,23 @@
 //! **Optimiser.** Adam ascent with a decaying step; every parameter is projected into its range
 //! before its line is built, so *every iterate is a sound bound*; the best one is kept
 //! (iteration 0 is plain CROWN with the cached lines, so the result is never worse than CROWN).
-//! Intermediate bounds are held fixed (intermediate-layer α is not optimised).
+//! Node bounds are held fixed while one bound is optimised.
+//!
+//! **Intermediate bounds** ([`intermediate_bounds`]): the same optimiser bounds an element `z_k`
+//! of an intermediate node from a backward pass started at `z` ([`Alpha::optimise_element`]),
+//! with parameters for the nodes before `z` only — each intermediate bound its own parameters,
+//! per element and side, optimised one after the other in the same buffers (no memory beyond
+//! [`AlphaPlan::scalars`]). The nodes after a tightened node are then recomputed on the tighter
+//! intervals.
 //!
 //! **Memory.** All state lives in one caller buffer of [`AlphaPlan::scalars`] scalars (a `const
 //! fn`); per parameter vectors use the relaxation cache's layout (element `e` at its block start
 //! `o`: parameters at `o` (lower) and `o + 1` (upper)).
 
 use crate::bound::{BoundError, Config, Method, Plan, Saves, Split, Workspace, line_stride};
-use crate::graph::{Graph, Op, Unary};
+use crate::graph::{Graph, NodeId, Op, Unary};
 use crate::num::Scalar;
-use crate::ops::{self, Elem, for_each_element};
+use crate::ops::{self, Elem, for_each_element, for_each_element_in, line_base};
 use crate::relax;
 
 /// Settings of the optimiser.
@@ -52,12 +59,15 @@ pub struct AlphaSettings {
     pub decay: f64,
     /// Stop after this many iterations without a gain above `10⁻⁴·max(1, |bound|)` (0 = never).
     pub patience: u32,
+    /// Gradient steps per intermediate bound ([`intermediate_bounds`]) where the caller runs it
+    /// (0 = intermediate bounds stay CROWN's).
+    pub intermediate: u32,
 }
 
 impl AlphaSettings {
     /// No optimisation (plain CROWN); the step sizes are the tuned defaults.
     pub const OFF: AlphaSettings =
-        AlphaSettings { iters: 0, lr: 0.1, lr_beta: 0.5, decay: 0.95, patience: 10 };
+        AlphaSettings { iters: 0, lr: 0.1, lr_beta: 0.5, decay: 0.95, patience: 10, intermediate: 0 };
 }
 
 impl Default for AlphaSettings {
@@ -147,6 +157,18 @@ pub struct Alpha<'w, T> {
     lam: &'w mut [T],
     /// [`Workspace::stamp`] of the captured cache.
     captured: Option<(usize, u64)>,
+    /// Nodes the current bound reads (all for an output row; those before `z` for a bound of
+    /// node `z`), and the relaxation-cache scalars they own: elements beyond are left alone.
+    live: (usize, usize),
+}
+
+/// What [`Alpha`] bounds from below.
+#[derive(Clone, Copy)]
+enum Target<'r, T> {
+    /// `row·y` over the output (the row's coefficients).
+    Output(&'r [T]),
+    /// `z_k`, or `−z_k` when `upper`, for element `k` of node `z`.
+    Element { z: NodeId, k: usize, upper: bool },
 }
 
 impl<'w, T: Scalar> Alpha<'w, T> {
@@ -166,7 +188,8 @@ impl<'w, T: Scalar> Alpha<'w, T> {
         let (grad, r) = r.split_at_mut(n);
         let (primal, r) = r.split_at_mut(plan.values);
         let (lam, _) = r.split_at_mut(plan.input);
-        Ok(Alpha { plan, base, best, theta, m, v, range, coef, grad, primal, lam, captured: None })
+        let live = (0, 0);
+        Ok(Alpha { plan, base, best, theta, m, v, range, coef, grad, primal, lam, captured: None, live })
     }
 
     /// The plan.
@@ -200,11 +223,12 @@ impl<'w, T: Scalar> Alpha<'w, T> {
     /// starting value (the CROWN line's slope; McCormick's `λ = 1`), with ranges and touch points.
     fn init(&mut self, ws: &mut Workspace<'_, T>, g: &Graph<'_, T>) {
         let (lo, hi, lines) = ws.bounds_and_lines_mut();
-        lines.copy_from_slice(self.base);
-        self.m.fill(T::ZERO);
-        self.v.fill(T::ZERO);
+        let n = self.live.1;
+        lines[..n].copy_from_slice(&self.base[..n]);
+        self.m[..n].fill(T::ZERO);
+        self.v[..n].fill(T::ZERO);
         let (base, theta, range) = (&*self.base, &mut *self.theta, &mut *self.range);
-        for_each_element(g, |o, e| match e {
+        for_each_element_in(g, self.live.0, |o, e| match e {
             Elem::Unary(f, x) => {
                 let (l, u) = (lo[x].to_f64(), hi[x].to_f64());
                 let sr = relax::slope_range(f, l, u);
@@ -236,22 +260,27 @@ impl<'w, T: Scalar> Alpha<'w, T> {
         });
     }
 
-    /// One output pass for `row` with the cached lines, recording the coefficients; returns the
-    /// bound (the better of IBP and CROWN, as [`Workspace::output_lower_beta`]).
+    /// One backward pass for `target` with the cached lines, recording the coefficients;
+    /// returns the bound (the better of IBP and CROWN, as [`Workspace::output_lower_beta`]).
     fn evaluate(
         &mut self,
         ws: &mut Workspace<'_, T>,
         g: &Graph<'_, T>,
         cfg: &Config,
-        row: &[T],
+        target: Target<'_, T>,
         splits: &[Split<T>],
         beta: &[T],
     ) -> Result<T, BoundError> {
-        let mut out = [T::ZERO];
         let mut saves =
             Saves { input_a: Some(&mut *self.lam), elem_a: Some(&mut *self.coef), ..Saves::default() };
-        ws.output_lower_beta(g, row, &mut out, cfg, &mut saves, splits, beta)?;
-        Ok(out[0])
+        match target {
+            Target::Output(row) => {
+                let mut out = [T::ZERO];
+                ws.output_lower_beta(g, row, &mut out, cfg, &mut saves, splits, beta)?;
+                Ok(out[0])
+            }
+            Target::Element { z, k, upper } => ws.element_lower(g, z, k, upper, cfg, &mut saves),
+        }
     }
 
     /// The primal forward sweep: the input corner by the signs of the input coefficients, every
@@ -261,7 +290,7 @@ impl<'w, T: Scalar> Alpha<'w, T> {
         let lines = ws.lines();
         let mut off = 0usize;
         let mut lb = 0usize;
-        for node in g.nodes.iter() {
+        for node in g.nodes.iter().take(self.live.0) {
             let len = node.len as usize;
             let (done, rest) = self.primal.split_at_mut(off);
             let out = &mut rest[..len];
@@ -292,8 +321,8 @@ impl<'w, T: Scalar> Alpha<'w, T> {
         let (lo, hi) = ws.all_bounds();
         let (p, coef, range, theta, grad) =
             (&*self.primal, &*self.coef, &*self.range, &*self.theta, &mut *self.grad);
-        grad.fill(T::ZERO);
-        for_each_element(g, |o, e| {
+        grad[..self.live.1].fill(T::ZERO);
+        for_each_element_in(g, self.live.0, |o, e| {
             let a = coef[o].to_f64();
             if a == 0.0 {
                 return;
@@ -389,6 +418,7 @@ impl<'w, T: Scalar> Alpha<'w, T> {
     /// [`Alpha::capture`] (lines back in the workspace, parameters at their starting values).
     pub fn start(&mut self, ws: &mut Workspace<'_, T>, g: &Graph<'_, T>) -> Result<(), BoundError> {
         self.check(ws, g)?;
+        self.live_until(g, g.nodes.len());
         self.init(ws, g);
         Ok(())
     }
@@ -442,7 +472,8 @@ impl<'w, T: Scalar> Alpha<'w, T> {
         if beta.len() < splits.len() || beta_grad.len() < splits.len() {
             return Err(BoundError::Shape);
         }
-        let v = self.evaluate(ws, g, cfg, row, splits, beta)?;
+        self.live_until(g, g.nodes.len());
+        let v = self.evaluate(ws, g, cfg, Target::Output(row), splits, beta)?;
         self.primal_sweep(ws, g);
         self.gradient(ws, g, splits, |i, gr| beta_grad[i] = gr);
         Ok((v, &self.grad[..]))
@@ -475,6 +506,66 @@ impl<'w, T: Scalar> Alpha<'w, T> {
         if beta.len() < ns || beta_state.len() < 3 * ns || row.len() != g.output_len() {
             return Err(BoundError::Shape);
         }
+        self.live_until(g, g.nodes.len());
+        let best =
+            self.run(ws, g, cfg, Target::Output(row), splits, beta, beta_state, set, stop_above, keep_going);
+        // The workspace keeps the best iterate's lines.
+        let n = self.live.1;
+        ws.bounds_and_lines_mut().2[..n].copy_from_slice(&self.best[..n]);
+        best
+    }
+
+    /// Optimise the relaxations of the nodes before `z` for the lower bound of `z_k` (`upper`:
+    /// of `−z_k`) with the workspace's node bounds held fixed, from the CROWN lines of the last
+    /// [`Alpha::capture`]: α-CROWN for one intermediate bound. Returns the best bound seen (every
+    /// iterate is sound, iteration 0 is plain CROWN; never looser than the node's interval); the
+    /// workspace's lines are the captured ones again on return. Stops early once the bound
+    /// exceeds `stop_above`, or when `keep_going` says no.
+    #[allow(clippy::too_many_arguments)]
+    pub fn optimise_element(
+        &mut self,
+        ws: &mut Workspace<'_, T>,
+        g: &Graph<'_, T>,
+        cfg: &Config,
+        (z, k, upper): (NodeId, usize, bool),
+        set: &AlphaSettings,
+        stop_above: Option<T>,
+        keep_going: &mut dyn FnMut() -> bool,
+    ) -> Result<T, BoundError> {
+        self.check(ws, g)?;
+        if z as usize >= g.nodes.len() {
+            return Err(BoundError::Shape);
+        }
+        self.live_until(g, z as usize);
+        let target = Target::Element { z, k, upper };
+        let best = self.run(ws, g, cfg, target, &[], &mut [], &mut [], set, stop_above, keep_going);
+        let n = self.live.1;
+        ws.bounds_and_lines_mut().2[..n].copy_from_slice(&self.base[..n]);
+        best
+    }
+
+    /// The elements of the first `nodes` nodes are the live ones.
+    fn live_until(&mut self, g: &Graph<'_, T>, nodes: usize) {
+        self.live = (nodes, line_base(g, nodes));
+    }
+
+    /// The optimisation loop of [`Alpha::optimise`] and [`Alpha::optimise_element`]: the best
+    /// iterate's lines end in `best`.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        ws: &mut Workspace<'_, T>,
+        g: &Graph<'_, T>,
+        cfg: &Config,
+        target: Target<'_, T>,
+        splits: &[Split<T>],
+        beta: &mut [T],
+        beta_state: &mut [T],
+        set: &AlphaSettings,
+        stop_above: Option<T>,
+        keep_going: &mut dyn FnMut() -> bool,
+    ) -> Result<T, BoundError> {
+        let ns = splits.len();
         let (bm, rest) = beta_state.split_at_mut(ns);
         let (bv, rest) = rest.split_at_mut(ns);
         let bbest = &mut rest[..ns];
@@ -490,7 +581,7 @@ impl<'w, T: Scalar> Alpha<'w, T> {
         let mut lr_b = set.lr_beta;
         let mut stale = 0u32;
         for it in 0..=iters {
-            let val = match self.evaluate(ws, g, cfg, row, splits, beta) {
+            let val = match self.evaluate(ws, g, cfg, target, splits, beta) {
                 Ok(v) => v,
                 // A later iterate in numeric trouble: keep the best so far.
                 Err(_) if best.is_some() => break,
@@ -502,7 +593,8 @@ impl<'w, T: Scalar> Alpha<'w, T> {
                     stale = 0;
                 }
                 best = Some(val);
-                self.best.copy_from_slice(ws.lines());
+                let n = self.live.1;
+                self.best[..n].copy_from_slice(&ws.lines()[..n]);
                 bbest.copy_from_slice(beta);
             }
             let b = best.unwrap_or(val);
@@ -516,7 +608,6 @@ impl<'w, T: Scalar> Alpha<'w, T> {
             lr *= set.decay;
             lr_b *= set.decay;
         }
-        ws.bounds_and_lines_mut().2.copy_from_slice(self.best);
         beta.copy_from_slice(bbest);
         best.ok_or(BoundError::Numeric)
     }
@@ -542,7 +633,7 @@ impl<'w, T: Scalar> Alpha<'w, T> {
                 beta[i] = T::from_f64_near(if b > 0.0 { b } else { 0.0 });
             }
         });
-        for_each_element(g, |o, e| {
+        for_each_element_in(g, self.live.0, |o, e| {
             // Piecewise-linear ops' lower slopes are best at or near an end of their range (an
             // unstable ReLU's 0 or 1): they take twice the step of the smooth ops' slopes, whose
             // best values lie inside (measured on ACAS Xu and the ERAN sigmoid net).
@@ -582,8 +673,108 @@ impl<'w, T: Scalar> Alpha<'w, T> {
     }
 }
 
-/// α-CROWN bounds of every output over a box: [`Workspace::node_bounds`], then each output's lower
-/// and upper bound optimised separately (rows `±e_j`). `row` is scratch of `output_len` scalars;
+/// α for intermediate bounds (α-CROWN proper) on the workspace's current box, after a bounding
+/// run on it without splits: in topological order, every node that gets a CROWN pass has each
+/// element whose interval its readers' relaxations depend on ([`relaxation_depends`]) bounded
+/// again, from below and from above, by [`Alpha::optimise_element`] with `set` — its own
+/// relaxation parameters for the nodes before it, per element and side — and the nodes after it
+/// are then recomputed with the tighter intervals. Returns `Ok(false)` if the box turns out to hold
+/// no point. Every interval stays sound: each is the best of sound bounds.
+///
+/// `set.intermediate` steps per bound (nothing to do when 0). Costs up to `2·(steps + 1)`
+/// backward passes per element bounded, plus one partial sweep per node tightened: worth it where
+/// the intervals carry far (the root of an activation split, whose intervals every domain starts
+/// from).
+#[allow(clippy::too_many_arguments)]
+pub fn intermediate_bounds<T: Scalar>(
+    ws: &mut Workspace<'_, T>,
+    al: &mut Alpha<'_, T>,
+    g: &Graph<'_, T>,
+    x_lo: &[T],
+    x_hi: &[T],
+    cfg: &Config,
+    set: &AlphaSettings,
+    keep_going: &mut dyn FnMut() -> bool,
+) -> Result<bool, BoundError> {
+    if set.intermediate == 0 || cfg.method != Method::Crown {
+        return Ok(true);
+    }
+    let set = &AlphaSettings { iters: set.intermediate, ..*set };
+    for z in 1..g.nodes.len() as NodeId {
+        if !crate::bound::needs_crown(g, z) {
+            continue;
+        }
+        al.capture(ws)?;
+        let o = g.offset(z);
+        let mut tightened = false;
+        for k in 0..g.nodes[z as usize].len as usize {
+            for upper in [false, true] {
+                let (lo, hi) = ws.all_bounds();
+                let (l, h) = (lo[o + k], hi[o + k]);
+                let Some(stop) = relaxation_depends(g, z, l, h) else { break };
+                if !keep_going() {
+                    return Err(BoundError::Interrupted);
+                }
+                // A ReLU-like reader is exact once its input's sign is known: stop there.
+                let stop_above = stop.then_some(T::ZERO);
+                let v = al.optimise_element(ws, g, cfg, (z, k, upper), set, stop_above, keep_going)?;
+                let old = if upper { h.neg() } else { l };
+                if v > old {
+                    tightened = true;
+                    if !ws.tighten(g, z, k, upper, v)? {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        if tightened && (z as usize) + 1 < g.nodes.len() {
+            if !ws.node_bounds_from(g, x_lo, x_hi, &[], cfg, z + 1, None, keep_going)? {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Whether the relaxations of node `z`'s readers depend on the interval `[l, u]` of one of its
+/// elements, so that a tighter interval can tighten later bounds: `None` if not (a point, or
+/// every reader exact on it — a ReLU-like function of fixed sign, a negation, a linear op),
+/// `Some(true)` if every relaxed reader is piecewise linear with its kink at 0 (then a bound
+/// past 0 is as good as any), `Some(false)` otherwise. A repeating index op that reads `z`
+/// counts as a relaxed reader of every element (its copies feed nonlinearities).
+pub fn relaxation_depends<T: Scalar>(g: &Graph<'_, T>, z: NodeId, l: T, u: T) -> Option<bool> {
+    if !(l < u) {
+        return None;
+    }
+    let kink = l < T::ZERO && u > T::ZERO;
+    let (mut any, mut all_kink) = (false, true);
+    for (i, n) in g.nodes.iter().enumerate().skip(z as usize + 1) {
+        let ins = n.op.inputs(g.indices);
+        if !(0..ins.len()).any(|j| ins.get(j) == z) {
+            continue;
+        }
+        match n.op {
+            Op::Unary { f: Unary::Relu | Unary::LeakyRelu(_) | Unary::Abs, .. } => {
+                any |= kink;
+            }
+            Op::Unary { f: Unary::Neg, .. } => {}
+            Op::Unary { .. } | Op::Mul { .. } | Op::MatMul { .. } => {
+                any = true;
+                all_kink = false;
+            }
+            _ if ops::copies_operands(g, i as NodeId) => {
+                any = true;
+                all_kink = false;
+            }
+            _ => {}
+        }
+    }
+    any.then_some(all_kink)
+}
+
+/// α-CROWN bounds of every output over a box: [`Workspace::node_bounds`] (and
+/// [`intermediate_bounds`] with `set.intermediate` steps), then each output's lower and upper
+/// bound optimised separately (rows `±e_j`). `row` is scratch of `output_len` scalars;
 /// `lo`/`hi` receive `output_len` values each. Never looser than [`crate::bound::output_bounds`].
 #[allow(clippy::too_many_arguments)]
 pub fn output_bounds<T: Scalar>(
@@ -602,7 +793,9 @@ pub fn output_bounds<T: Scalar>(
     if row.len() != n || lo.len() != n || hi.len() != n {
         return Err(BoundError::Shape);
     }
-    if !ws.node_bounds(g, x_lo, x_hi, &[], cfg, &mut Saves::default())? {
+    if !ws.node_bounds(g, x_lo, x_hi, &[], cfg, &mut Saves::default())?
+        || !intermediate_bounds(ws, al, g, x_lo, x_hi, cfg, set, &mut || true)?
+    {
         return Err(BoundError::Numeric);
     }
     al.capture(ws)?;

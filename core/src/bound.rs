@@ -166,9 +166,12 @@ impl<T> Default for Saves<'_, T> {
 }
 
 /// Interval caps of a sweep (see [`Workspace::node_bounds_capped`]).
-struct Caps<'c, T> {
-    buf: &'c [T],
-    crown: bool,
+enum Caps<'c, T> {
+    /// Both ends of the nodes that get a CROWN pass ([`Workspace::save_caps`]); `crown` says
+    /// whether they get it.
+    Crown { buf: &'c [T], crown: bool },
+    /// Every node's interval.
+    Within { lo: &'c [T], hi: &'c [T] },
 }
 
 /// Scalars of a domain's interval caps ([`Workspace::save_caps`]): both ends of every element of
@@ -283,6 +286,11 @@ impl<'w, T: Scalar> Workspace<'w, T> {
     /// Recompute only the nodes from `from` on (the earlier ones keep their current intervals,
     /// e.g. restored from the root with [`Workspace::restore`]: valid when the box is the same
     /// and no split touches a node before `from`).
+    ///
+    /// With `within = Some((lo, hi))` (every node's interval, [`Graph::offset`] layout), each
+    /// recomputed node's interval is intersected with it before the nodes after it are bounded:
+    /// the caller guarantees that these enclose the node values on this box with these splits
+    /// (e.g. the root's intervals, which α may have tightened, for a domain of the same box).
     #[allow(clippy::too_many_arguments)]
     pub fn node_bounds_from(
         &mut self,
@@ -292,12 +300,16 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         splits: &[Split<T>],
         cfg: &Config,
         from: NodeId,
+        within: Option<(&[T], &[T])>,
         keep_going: &mut dyn FnMut() -> bool,
     ) -> Result<bool, BoundError> {
-        if splits.iter().any(|s| s.node < from) {
+        if splits.iter().any(|s| s.node < from)
+            || within.is_some_and(|(l, h)| l.len() != self.plan.values || h.len() != self.plan.values)
+        {
             return Err(BoundError::Shape);
         }
-        self.sweep(g, x_lo, x_hi, splits, cfg, &mut Saves::default(), from, None, keep_going)
+        let caps = within.map(|(lo, hi)| Caps::Within { lo, hi });
+        self.sweep(g, x_lo, x_hi, splits, cfg, &mut Saves::default(), from, caps, keep_going)
     }
 
     /// [`Workspace::node_bounds`] that asks `keep_going` before each node's CROWN pass and stops
@@ -338,7 +350,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         crown: bool,
         keep_going: &mut dyn FnMut() -> bool,
     ) -> Result<bool, BoundError> {
-        let caps = Some(Caps { buf: caps, crown });
+        let caps = Some(Caps::Crown { buf: caps, crown });
         self.sweep(g, x_lo, x_hi, &[], cfg, &mut Saves::default(), 0, caps, keep_going)
     }
 
@@ -379,9 +391,13 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         self.epoch = self.epoch.wrapping_add(1);
         self.check_plan(g)?;
         let half = caps_len(g) / 2;
-        if caps.as_ref().is_some_and(|c| c.buf.len() != 2 * half) {
+        if let Some(Caps::Crown { buf, .. }) = &caps
+            && buf.len() != 2 * half
+        {
             return Err(BoundError::Shape);
         }
+        let crown_pass =
+            cfg.method == Method::Crown && !matches!(caps, Some(Caps::Crown { crown: false, .. }));
         let mut cap_at = 0;
         if x_lo.len() != g.input_len() || x_hi.len() != g.input_len() {
             return Err(BoundError::Shape);
@@ -410,25 +426,23 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             } else {
                 self.ibp_node(g, id, off, node_lb, cfg)?;
                 if needs_crown(g, id) {
-                    if cfg.method == Method::Crown && caps.as_ref().is_none_or(|c| c.crown) {
+                    if crown_pass {
                         self.crown_node(g, id, off, cfg, saves, keep_going)?;
                     }
-                    if let Some(c) = &caps {
-                        let (lo, hi) =
-                            (&c.buf[cap_at..cap_at + len], &c.buf[half + cap_at..half + cap_at + len]);
-                        for (k, (&l, &h)) in (off..off + len).zip(lo.iter().zip(hi)) {
-                            self.lo[k] = self.lo[k].max_of(l);
-                            self.hi[k] = self.hi[k].min_of(h);
-                        }
+                    if let Some(Caps::Crown { buf, .. }) = &caps {
+                        let (lo, hi) = (&buf[cap_at..cap_at + len], &buf[half + cap_at..half + cap_at + len]);
+                        self.intersect(off, lo, hi);
                         cap_at += len;
                     }
-                } else if cfg.method == Method::Crown
-                    && copies_operands(g, id)
-                    && records_shortcuts(saves, id)
-                {
-                    // A repeating index op that branching may split: its linear bounds are wanted
-                    // (the root's BBPS shortcuts), though its interval is its operand's.
+                } else if crown_pass && records_shortcuts(saves, id) {
+                    // A node branching may split whose interval needs no CROWN pass (a plain
+                    // function of the input, whose IBP interval is already exact, or a repeating
+                    // index op, whose interval is its operand's): its linear bounds are wanted all
+                    // the same (the root's BBPS shortcuts).
                     self.crown_node(g, id, off, cfg, saves, keep_going)?;
+                }
+                if let Some(Caps::Within { lo, hi }) = &caps {
+                    self.intersect(off, &lo[off..off + len], &hi[off..off + len]);
                 }
             }
             for s in splits.iter().filter(|s| s.node == id) {
@@ -453,6 +467,14 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             off += len;
         }
         Ok(true)
+    }
+
+    /// Intersect the intervals from value offset `off` on with `[lo, hi]`.
+    fn intersect(&mut self, off: usize, lo: &[T], hi: &[T]) {
+        for (k, (&l, &h)) in (off..off + lo.len()).zip(lo.iter().zip(hi)) {
+            self.lo[k] = self.lo[k].max_of(l);
+            self.hi[k] = self.hi[k].min_of(h);
+        }
     }
 
     /// IBP for node `id` from its inputs' intervals, plus its deployed evaluation error; also
@@ -717,6 +739,74 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         Ok(())
     }
 
+    /// The lower bound of `z_k` (`upper`: of `−z_k`, i.e. minus an upper bound of `z_k`) by one
+    /// backward pass from node `z` with the cached relaxations, never looser than the node's
+    /// interval; records, like a one-row output pass, the input coefficients (`saves.input_a`,
+    /// `d` or `d + 1` scalars) and every relaxed element's coefficient (`saves.elem_a`). After a
+    /// bounding run; sound for whatever sound lines are cached (α-CROWN's intermediate bounds).
+    pub fn element_lower(
+        &mut self,
+        g: &Graph<'_, T>,
+        z: NodeId,
+        k: usize,
+        upper: bool,
+        cfg: &Config,
+        saves: &mut Saves<'_, T>,
+    ) -> Result<T, BoundError> {
+        self.check_plan(g)?;
+        let len = g.nodes.get(z as usize).map_or(0, |n| n.len as usize);
+        if k >= len || saves.elem_a.as_deref().is_some_and(|b| b.len() < self.plan.lines) {
+            return Err(BoundError::Shape);
+        }
+        let o = g.offset(z) + k;
+        let ibp = if upper { self.hi[o].neg() } else { self.lo[o] };
+        if cfg.method == Method::Ibp {
+            return Ok(ibp);
+        }
+        let init = |a: &mut [T]| {
+            a[..len].fill(T::ZERO);
+            a[k] = if upper { T::ONE.neg() } else { T::ONE };
+        };
+        let d = g.input_len();
+        let mut input_save = saves.input_a.as_mut().and_then(|buf| {
+            let w = if buf.len() > d { d + 1 } else { d };
+            buf.get_mut(..w).map(|b| (b, false))
+        });
+        let elem_a = saves.elem_a.as_deref_mut();
+        self.backward(g, z, 1, init, cfg, None, input_save.as_mut(), (&[], &[]), elem_a)?;
+        let v = self.res[0];
+        if !v.is_usable() {
+            return Err(BoundError::Numeric);
+        }
+        Ok(v.max_of(ibp))
+    }
+
+    /// Tighten element `k` of node `z` with a lower bound `v` of `z_k` (`upper`: of `−z_k`).
+    /// Returns `Ok(false)` if the interval becomes empty (the box holds no point), `Err` for an
+    /// unusable bound. Every cached relaxation stays sound (it was built on a superset), so the
+    /// cache's stamp is kept; the caller recomputes the nodes after `z`
+    /// ([`Workspace::node_bounds_from`]) to tighten them with the new interval.
+    pub fn tighten(
+        &mut self,
+        g: &Graph<'_, T>,
+        z: NodeId,
+        k: usize,
+        upper: bool,
+        v: T,
+    ) -> Result<bool, BoundError> {
+        let len = g.nodes.get(z as usize).map_or(0, |n| n.len as usize);
+        if k >= len || !v.is_usable() {
+            return Err(BoundError::Shape);
+        }
+        let o = g.offset(z) + k;
+        if upper {
+            self.hi[o] = self.hi[o].min_of(v.neg());
+        } else {
+            self.lo[o] = self.lo[o].max_of(v);
+        }
+        Ok(self.lo[o] <= self.hi[o])
+    }
+
     /// One backward pass from node `s` with `rows` rows initialised by `init` (a `rows × len(s)`
     /// block). Leaves each row's lower bound in `res`. Optionally records the coefficients of row
     /// `target` at every node's output, and the coefficients (and constant) at the input.
@@ -870,7 +960,7 @@ fn relu_only_consumers<T: Scalar>(g: &Graph<'_, T>, id: NodeId) -> bool {
 /// least as long as its operand: attention repeats each query and key element once per token),
 /// tightening the operand once serves every copy with fewer rows. A shorter Gather (a selection,
 /// e.g. a few outputs of a wide layer) keeps its own pass: its operand would cost more rows.
-fn needs_crown<T: Scalar>(g: &Graph<'_, T>, id: NodeId) -> bool {
+pub(crate) fn needs_crown<T: Scalar>(g: &Graph<'_, T>, id: NodeId) -> bool {
     let op = &g.nodes[id as usize].op;
     if copies_operands(g, id) || !feeds_nonlinear(g, id, 4) {
         return false;

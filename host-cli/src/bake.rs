@@ -116,6 +116,10 @@ pub struct Args {
     /// otherwise the plan reserves the optimiser's buffers, `PLAN = ….with_alpha()`).
     #[arg(long, default_value_t = 0)]
     pub alpha_iters: u32,
+    /// α-CROWN iterations per intermediate bound at the root box of each check (0 = the
+    /// intermediate bounds stay CROWN's, the default; needs `--alpha-iters` > 0 for the buffers).
+    #[arg(long, default_value_t = 0)]
+    pub alpha_intermediate: u32,
     /// Also bake the weights as Q16.16 bit patterns (`WEIGHTS_FIX_BITS`, for `num::Fix`).
     #[arg(long)]
     pub fixed: bool,
@@ -223,7 +227,11 @@ pub fn settings(a: &Args) -> Settings {
         attack_steps: a.attack_steps,
         seed: a.seed,
         beta_iters: a.beta_iters,
-        alpha: AlphaSettings { iters: a.alpha_iters, ..AlphaSettings::OFF },
+        alpha: AlphaSettings {
+            iters: a.alpha_iters,
+            intermediate: a.alpha_intermediate,
+            ..AlphaSettings::OFF
+        },
         ..Settings::default()
     }
 }
@@ -415,6 +423,9 @@ fn command_line(a: &Args) -> Vec<String> {
     if a.alpha_iters > 0 {
         opts.push(format!("--alpha-iters {}", a.alpha_iters));
     }
+    if a.alpha_intermediate > 0 {
+        opts.push(format!("--alpha-intermediate {}", a.alpha_intermediate));
+    }
     if a.fixed {
         opts.push("--fixed".into());
     }
@@ -569,7 +580,12 @@ fn plan_items(w: &mut Writer, plan: &BabPlan, bound: &Plan, s: &Settings, activa
     w.line(&format!("        attack_steps: {},", s.attack_steps));
     w.line(&format!("        seed: {},", hex_u64(s.seed)));
     w.line(&format!("        beta_iters: {},", s.beta_iters));
-    if s.alpha.iters > 0 {
+    if s.alpha.iters > 0 && s.alpha.intermediate > 0 {
+        w.line(&format!(
+            "        alpha: AlphaSettings {{ iters: {}, intermediate: {}, ..AlphaSettings::OFF }},",
+            s.alpha.iters, s.alpha.intermediate
+        ));
+    } else if s.alpha.iters > 0 {
         w.line(&format!(
             "        alpha: AlphaSettings {{ iters: {}, ..AlphaSettings::OFF }},",
             s.alpha.iters

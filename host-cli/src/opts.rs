@@ -128,6 +128,11 @@ pub struct AlphaArgs {
     /// Stop a row's α-CROWN after this many iterations without a relative gain of 10⁻⁴ (0 = never).
     #[arg(long, default_value_t = AlphaSettings::OFF.patience)]
     pub alpha_patience: u32,
+    /// α-CROWN gradient steps per intermediate bound at the root of an activation split (whose
+    /// intervals every domain starts from; 0 = they stay CROWN's). `bounds --method alpha`
+    /// applies it to its box.
+    #[arg(long, default_value_t = ALPHA_INTERMEDIATE)]
+    pub alpha_intermediate: u32,
 }
 
 /// Default `--attack-samples` of `verify` and `bench`.
@@ -140,6 +145,9 @@ pub const INPUT_LOOKAHEAD: u32 = 16;
 /// Default `--alpha-iters` of `verify` and `bench`.
 pub const ALPHA_ITERS: u32 = 50;
 
+/// Default `--alpha-intermediate`.
+pub const ALPHA_INTERMEDIATE: u32 = 20;
+
 impl AlphaArgs {
     pub fn settings(&self) -> AlphaSettings {
         AlphaSettings {
@@ -148,6 +156,7 @@ impl AlphaArgs {
             lr_beta: self.beta_lr,
             decay: self.alpha_decay,
             patience: self.alpha_patience,
+            intermediate: self.alpha_intermediate,
         }
     }
 }

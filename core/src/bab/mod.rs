@@ -13,7 +13,7 @@ mod clip;
 mod pool;
 mod strong;
 
-use crate::alpha::{Alpha, AlphaPlan, AlphaSettings};
+use crate::alpha::{self, Alpha, AlphaPlan, AlphaSettings};
 use crate::bound::{BoundError, Config, Deploy, Method, Plan, Saves, Split, Workspace};
 use crate::graph::{Graph, NodeId, Op};
 use crate::num::Scalar;
@@ -483,7 +483,28 @@ fn bound_domain<T: Scalar>(
         let (intervals, _) = split_caps(ws.dom_caps, ws.plan.atoms);
         ws.bound.node_bounds_capped(g, ws.x_lo, ws.x_hi, cfg, intervals, crown, keep_going)?
     } else if root || !activation || ws.snapshot.is_empty() {
-        let ok = ws.bound.node_bounds_until(g, ws.x_lo, ws.x_hi, splits, cfg, &mut saves, keep_going)?;
+        let mut ok = ws.bound.node_bounds_until(g, ws.x_lo, ws.x_hi, splits, cfg, &mut saves, keep_going)?;
+        // α for the intermediate bounds, at the root of an activation split only: every domain
+        // starts from the root's intervals. (An input split bounds its children inside the
+        // root's intervals too, but a child's smaller box tightens them far more: on ACAS Xu the
+        // root's intermediate α cost 5-6 s per property-1 instance and saved no domain.)
+        if ok
+            && root
+            && activation
+            && splits.is_empty()
+            && let Some(al) = ws.alpha.as_mut()
+        {
+            ok = alpha::intermediate_bounds(
+                &mut ws.bound,
+                al,
+                g,
+                ws.x_lo,
+                ws.x_hi,
+                cfg,
+                &settings.alpha,
+                keep_going,
+            )?;
+        }
         if root && !ws.snapshot.is_empty() {
             ws.bound.save(ws.snapshot)?;
         }
@@ -495,7 +516,11 @@ fn bound_domain<T: Scalar>(
             Intermediate::Fixed => ws.bound.apply_splits_fixed(g, splits)?,
             Intermediate::Recompute => {
                 let from = splits.iter().map(|s| s.node).min().unwrap_or(g.output);
-                ws.bound.node_bounds_from(g, ws.x_lo, ws.x_hi, splits, cfg, from, keep_going)?
+                // Within the root's intervals (the same box, fewer constraints): keeps what α
+                // won for the intermediate bounds there.
+                let v = ws.plan.bound.values;
+                let within = (&ws.snapshot[..v], &ws.snapshot[v..2 * v]);
+                ws.bound.node_bounds_from(g, ws.x_lo, ws.x_hi, splits, cfg, from, Some(within), keep_going)?
             }
         }
     };

@@ -472,9 +472,14 @@ pub enum Elem {
 }
 
 /// Visit every relaxed element of the graph: `(cache offset, element)`.
-pub fn for_each_element<T: Scalar>(g: &Graph<'_, T>, mut visit: impl FnMut(usize, Elem)) {
+pub fn for_each_element<T: Scalar>(g: &Graph<'_, T>, visit: impl FnMut(usize, Elem)) {
+    for_each_element_in(g, g.nodes.len(), visit);
+}
+
+/// [`for_each_element`] over the first `nodes` nodes only.
+pub fn for_each_element_in<T: Scalar>(g: &Graph<'_, T>, nodes: usize, mut visit: impl FnMut(usize, Elem)) {
     let mut lb = 0usize;
-    for node in g.nodes.iter() {
+    for node in g.nodes.iter().take(nodes) {
         match node.op {
             Op::Unary { x, f } => elementwise::elements(f, g.offset(x), node.len as usize, lb, &mut visit),
             Op::Mul { a, b } => mul::elements(g.offset(a), g.offset(b), node.len as usize, lb, &mut visit),
