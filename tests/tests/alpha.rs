@@ -166,6 +166,7 @@ fn random_dags_cover_every_op_kind() {
         "Sin",
         "Cos",
         "Gelu",
+        "GeluTanh",
         "Exp",
         "Log",
         "Reciprocal",
