@@ -298,6 +298,10 @@ pub(super) fn err(k: Gelu, l: f64, fmax: f64) -> f64 {
 }
 
 /// Lines on finite `[l, u]`.
+///
+/// Not inlined: its frame (two convexity decompositions, 1.7 KB on the Cortex-M4F) would become
+/// part of `relax::relax`'s, which every op pays on the firmware's stack.
+#[inline(never)]
 pub(super) fn relax(g: Gelu, ctx: &Ctx) -> Result<Relax, RelaxError> {
     let x0 = g.consts().infl;
     let (l, u) = (ctx.l, ctx.u);
