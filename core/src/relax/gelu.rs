@@ -498,6 +498,11 @@ mod tests {
                 (-1e-12, 1e-12),
                 (-100.0, 1e3),
                 (f32::MAX as f64, f32::MAX as f64),
+                (f64::NEG_INFINITY, -3.0),
+                (f64::NEG_INFINITY, 2.0),
+                (f64::NEG_INFINITY, 1e30),
+                (-1.0, f64::INFINITY),
+                (f64::NEG_INFINITY, f64::INFINITY),
             ] {
                 check_interval_sound(f, l, u, 300);
             }
