@@ -66,7 +66,7 @@ pub enum TableId {
     Sin,
     /// cos.
     Cos,
-    /// GeLU.
+    /// GeLU (exact, erf-based).
     Gelu,
     /// x² (`Pow(2)`).
     Square,
@@ -74,11 +74,13 @@ pub enum TableId {
     Reciprocal,
     /// The product `x·y`, splitting `x` (the other factor keeps its interval).
     Mul,
+    /// The tanh-approximated GeLU.
+    GeluTanh,
 }
 
 impl TableId {
     /// All tables, in file-id order.
-    pub const ALL: [TableId; 8] = [
+    pub const ALL: [TableId; 9] = [
         TableId::Sigmoid,
         TableId::Tanh,
         TableId::Sin,
@@ -87,9 +89,10 @@ impl TableId {
         TableId::Square,
         TableId::Reciprocal,
         TableId::Mul,
+        TableId::GeluTanh,
     ];
 
-    /// The id stored in the file header (1..=8).
+    /// The id stored in the file header (1..=9).
     pub const fn code(self) -> u8 {
         match self {
             TableId::Sigmoid => 1,
@@ -100,6 +103,7 @@ impl TableId {
             TableId::Square => 6,
             TableId::Reciprocal => 7,
             TableId::Mul => 8,
+            TableId::GeluTanh => 9,
         }
     }
 
@@ -114,6 +118,7 @@ impl TableId {
             6 => Some(TableId::Square),
             7 => Some(TableId::Reciprocal),
             8 => Some(TableId::Mul),
+            9 => Some(TableId::GeluTanh),
             _ => None,
         }
     }
@@ -142,6 +147,7 @@ impl TableId {
             TableId::Square => "square",
             TableId::Reciprocal => "reciprocal",
             TableId::Mul => "mul",
+            TableId::GeluTanh => "gelu_tanh",
         }
     }
 
@@ -156,6 +162,7 @@ impl TableId {
             TableId::Square => Some(Unary::Pow(2)),
             TableId::Reciprocal => Some(Unary::Reciprocal),
             TableId::Mul => None,
+            TableId::GeluTanh => Some(Unary::GeluTanh),
         }
     }
 
@@ -167,6 +174,7 @@ impl TableId {
             Unary::Sin => Some(TableId::Sin),
             Unary::Cos => Some(TableId::Cos),
             Unary::Gelu => Some(TableId::Gelu),
+            Unary::GeluTanh => Some(TableId::GeluTanh),
             Unary::Pow(2) => Some(TableId::Square),
             Unary::Reciprocal => Some(TableId::Reciprocal),
             _ => None,
@@ -433,14 +441,15 @@ macro_rules! baked {
             include_bytes!(concat!("../../tables/data/", $res, "/square.gbpt")),
             include_bytes!(concat!("../../tables/data/", $res, "/reciprocal.gbpt")),
             include_bytes!(concat!("../../tables/data/", $res, "/mul.gbpt")),
+            include_bytes!(concat!("../../tables/data/", $res, "/gelu_tanh.gbpt")),
         ]
     };
 }
 
 #[cfg(not(feature = "host-tables"))]
-const FILES: [&[u8]; 8] = baked!("device");
+const FILES: [&[u8]; 9] = baked!("device");
 #[cfg(feature = "host-tables")]
-const FILES: [&[u8]; 8] = baked!("host");
+const FILES: [&[u8]; 9] = baked!("host");
 
 /// A baked file and its header (parsed at compile time).
 struct Table {
@@ -456,7 +465,7 @@ const fn load(k: usize) -> Table {
     Table { bytes: FILES[k], header }
 }
 
-static TABLES: [Table; 8] = [load(0), load(1), load(2), load(3), load(4), load(5), load(6), load(7)];
+static TABLES: [Table; 9] = [load(0), load(1), load(2), load(3), load(4), load(5), load(6), load(7), load(8)];
 
 // Compile-time checks of the baked files: every header parses and names the right table and
 // resolution; the (small) device tables are checksummed too. A corrupt or stale file is a build
@@ -578,7 +587,7 @@ fn zero_or_midpoint(l: f64, u: f64) -> f64 {
 /// * ReLU, LeakyReLU, Abs and unary ops without a table (Exp, Log, Sqrt, Neg): 0 if `l < 0 < u`,
 ///   else the midpoint.
 /// * `Pow(n ≠ 2)`: the midpoint.
-/// * Sigmoid, Tanh, Sin, Cos, GeLU, `Pow(2)`, Reciprocal and products: the baked table, inward
+/// * Sigmoid, Tanh, Sin, Cos, both GeLUs, `Pow(2)`, Reciprocal and products: the baked table, inward
 ///   rounded (module docs); the midpoint outside the table's range, for intervals that contain no
 ///   whole grid cell, and for any malformed entry.
 ///
@@ -666,8 +675,8 @@ mod tests {
     use std::println;
     use std::vec::Vec;
 
-    const DEVICE_FILES: [&[u8]; 8] = baked!("device");
-    const HOST_FILES: [&[u8]; 8] = baked!("host");
+    const DEVICE_FILES: [&[u8]; 9] = baked!("device");
+    const HOST_FILES: [&[u8]; 9] = baked!("host");
 
     /// splitmix64: a small deterministic generator for the tests.
     struct Rng(u64);
@@ -777,7 +786,7 @@ mod tests {
                 assert_eq!(validate_bytes(&good[..good.len() - 1]), Err(TableError::BadLength));
                 assert_eq!(validate_bytes(&good[..10]), Err(TableError::TooShort));
                 assert_eq!(validate_bytes(&[]), Err(TableError::TooShort));
-                let other = TableId::ALL[(k + 1) % 8];
+                let other = TableId::ALL[(k + 1) % TableId::ALL.len()];
                 assert!(validate_table(&good, other, Resolution::Device).is_err());
             }
         }

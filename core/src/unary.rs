@@ -35,4 +35,8 @@ pub enum Unary {
     Abs,
     /// ⌊x⌋ (range reduction before periodic approximations; split at its steps).
     Floor,
+    /// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))` (the tanh-approximated GeLU, ONNX `Gelu`
+    /// with `approximate="tanh"`). Last, so that the baked blobs' unary tags (declaration order)
+    /// of the older variants keep their values.
+    GeluTanh,
 }

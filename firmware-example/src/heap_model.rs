@@ -88,6 +88,7 @@ fn unary(tag: u8, pow: u8, slope: f32, node: u32) -> Result<Unary, BlobError> {
         12 => Unary::Neg,
         13 => Unary::Abs,
         14 => Unary::Floor,
+        15 => Unary::GeluTanh,
         _ => return Err(BlobError::Tag { node }),
     })
 }

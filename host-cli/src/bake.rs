@@ -925,6 +925,7 @@ fn unary_tag(f: Unary) -> (u8, u8, f32) {
         Unary::Neg => (12, 0, 0.0),
         Unary::Abs => (13, 0, 0.0),
         Unary::Floor => (14, 0, 0.0),
+        Unary::GeluTanh => (15, 0, 0.0),
     }
 }
 

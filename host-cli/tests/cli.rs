@@ -76,6 +76,27 @@ fn verify_on_acas_xu() {
     }
 }
 
+/// The tanh-approximated GeLU (ONNX `Gelu(approximate="tanh")`, opset 20) end to end: the MLP of
+/// `gelu_tanh/` (see `tests/fixtures/gen_gelu_tanh_model.py`) has two properties that hold (one
+/// proved at the root, one that needs branching) and one with a counterexample, which must be a
+/// real one.
+#[test]
+fn verify_on_the_tanh_gelu_mlp() {
+    let model = path("gelu_tanh/mlp.onnx");
+    for (prop, want) in [("prop_unsat", "unsat"), ("prop_unsat_tight", "unsat"), ("prop_sat", "sat")] {
+        let (out, err, code) =
+            stdout_of(&["verify", &model, &path(&format!("gelu_tanh/{prop}.vnnlib")), "--timeout", "60"]);
+        assert_eq!(code, 0, "{prop}: {err}");
+        assert_eq!(out, format!("{want}\n"), "{prop}: {err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("cex.txt");
+    let prop = path("gelu_tanh/prop_sat.vnnlib");
+    let (out, err, _) = stdout_of(&["verify", &model, &prop, "--cex", f.to_str().unwrap()]);
+    assert_eq!(out, "sat\n", "{err}");
+    check_cex_file(&model, &prop, &f);
+}
+
 #[test]
 fn json_output_has_result_seconds_and_stats() {
     let (out, _, code) = stdout_of(&[

@@ -45,9 +45,9 @@ pub struct Spec {
 /// The committed grid of table `id` at resolution `res`.
 ///
 /// * device: 1-D on [−5, 5] step 1/8 (81 points), Reciprocal on [1/8, 5] step 1/8, the product on
-///   [−5, 5] step 1 (11 points per axis); one byte per entry. All eight files: ~23 KiB.
+///   [−5, 5] step 1 (11 points per axis); one byte per entry. All nine files: ~26 KiB.
 /// * host: 1-D on [−5, 5] step 1/64 (641 points), Reciprocal on [1/64, 5] step 1/64, the product on
-///   [−5, 5] step 1/2 (21 points per axis); two bytes per entry. All eight files: ~2.6 MB.
+///   [−5, 5] step 1/2 (21 points per axis); two bytes per entry. All nine files: ~3.1 MB.
 ///
 /// Steps are powers of two, so every grid point `lo + k·step` is exact in `f64`.
 pub fn spec(id: TableId, res: Resolution) -> Spec {
@@ -65,7 +65,7 @@ pub fn spec(id: TableId, res: Resolution) -> Spec {
     Spec { id, resolution: res, lo, step, count, width }
 }
 
-/// All eight tables of a resolution, in [`TableId::ALL`] order.
+/// All nine tables of a resolution, in [`TableId::ALL`] order.
 pub fn specs(res: Resolution) -> Vec<Spec> {
     TableId::ALL.iter().map(|&id| spec(id, res)).collect()
 }

@@ -15,7 +15,7 @@ use genbab_tables::{Spec, file, specs};
 const USAGE: &str = "usage:
   genbab-tables generate --out DIR [--resolution device|host|all] [--threads N] [--only NAME,...]
   genbab-tables check [DIR]          (default DIR: tables/data)
-NAME: sigmoid tanh sin cos gelu square reciprocal mul";
+NAME: sigmoid tanh sin cos gelu square reciprocal mul gelu_tanh";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {

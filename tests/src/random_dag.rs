@@ -83,7 +83,8 @@ pub fn random_graph(seed: u64, dim: usize, depth: usize, width: usize) -> OwnedG
             3 => b.bounded(h, Unary::Tanh),
             4 => b.bounded(h, Unary::Sin),
             5 => b.bounded(h, Unary::Cos),
-            6 => b.bounded(h, Unary::Gelu),
+            // The two GeLUs by the layer's width (no extra draw: the other graphs stay as they were).
+            6 => b.bounded(h, if wdt.is_multiple_of(2) { Unary::Gelu } else { Unary::GeluTanh }),
             7 => {
                 let t = b.bounded(h, Unary::Tanh);
                 b.bounded(t, Unary::Exp)

@@ -187,6 +187,7 @@ fn random_dags_cover_every_op_kind() {
         "Sin",
         "Cos",
         "Gelu",
+        "GeluTanh",
         "Exp",
         "Log",
         "Reciprocal",

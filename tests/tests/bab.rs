@@ -120,7 +120,7 @@ fn general_nonlinear_nets_are_decided() {
         (Branching::Bbps, Points::Table),
         (Branching::Bbps, Points::Midpoint),
     ] {
-        for act in [Unary::Sigmoid, Unary::Tanh, Unary::Sin, Unary::Gelu] {
+        for act in [Unary::Sigmoid, Unary::Tanh, Unary::Sin, Unary::Gelu, Unary::GeluTanh] {
             let (mut proved, mut refuted) = (0, 0);
             for k in 0..4 {
                 let g = mlp(300 + k, &[2, 12, 12, 1], act);
@@ -155,7 +155,7 @@ fn random_dags_never_get_a_wrong_verdict() {
 #[test]
 fn alpha_bab_is_never_wrong_and_proves_at_least_as_much() {
     for (branching, points) in [(Branching::Input, Points::Midpoint), (Branching::Bbps, Points::Table)] {
-        for act in [Unary::Relu, Unary::Sigmoid, Unary::Tanh, Unary::Gelu] {
+        for act in [Unary::Relu, Unary::Sigmoid, Unary::Tanh, Unary::Gelu, Unary::GeluTanh] {
             let (mut proved, mut refuted, mut proved0) = (0, 0, 0);
             for k in 0..4 {
                 let g = mlp(900 + k, &[2, 12, 12, 1], act);
@@ -259,7 +259,9 @@ fn strong_branching_cuts_the_dimension_the_score_misses() {
 fn strong_branching_decides_random_nets() {
     let mut proved = 0;
     let mut total = 0;
-    for (k, act) in [Unary::Relu, Unary::Sigmoid, Unary::Tanh, Unary::Gelu].into_iter().enumerate() {
+    for (k, act) in
+        [Unary::Relu, Unary::Sigmoid, Unary::Tanh, Unary::Gelu, Unary::GeluTanh].into_iter().enumerate()
+    {
         for s in 0..3 {
             let g = mlp(500 + 10 * k as u64 + s, &[2, 12, 12, 1], act);
             let settings = Settings { input_lookahead: 2, ..settings(Branching::Input, Points::Midpoint, 0) };

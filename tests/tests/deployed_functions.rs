@@ -18,7 +18,7 @@ use genbab_core::relax::{deployed, value};
 /// Fewest samples per function, so the check cannot pass vacuously.
 const MIN_ROWS: usize = 1000;
 
-const FUNCTIONS: [(&str, Unary); 9] = [
+const FUNCTIONS: [(&str, Unary); 10] = [
     ("Sigmoid", Unary::Sigmoid),
     ("Tanh", Unary::Tanh),
     ("Exp", Unary::Exp),
@@ -28,6 +28,7 @@ const FUNCTIONS: [(&str, Unary); 9] = [
     ("Sin", Unary::Sin),
     ("Cos", Unary::Cos),
     ("Gelu", Unary::Gelu),
+    ("GeluTanh", Unary::GeluTanh),
 ];
 
 /// Per function: rows, violations, and the largest error / bound with its row.

@@ -132,6 +132,10 @@ pub fn derivative(f: Unary, x: f64) -> f64 {
             let phi = libm::exp(-0.5 * x * x) / libm::sqrt(2.0 * core::f64::consts::PI);
             0.5 * (1.0 + libm::erf(x / core::f64::consts::SQRT_2)) + x * phi
         }
+        Unary::GeluTanh => {
+            let t = libm::tanh(0.797_884_560_802_865_4 * (x + 0.044_715 * x * x * x));
+            0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * 0.797_884_560_802_865_4 * (1.0 + 0.134_145 * x * x)
+        }
         Unary::Exp => libm::exp(x),
         Unary::Log => 1.0 / x,
         Unary::Reciprocal => -1.0 / (x * x),

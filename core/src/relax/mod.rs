@@ -20,8 +20,8 @@
 //! line's own f64 evaluation. So a line is sound whatever the slope rule did.
 //!
 //! Files: `relu` (ReLU, LeakyReLU, Abs, Neg), `s_shaped` (sigmoid, tanh), `trig` (sin, cos),
-//! `gelu`, `convex` (exp, log, reciprocal, sqrt, pow), `floor`, `bilinear` (x·y), `engine` (the
-//! shared machinery).
+//! `gelu` (the exact and the tanh-approximated GeLU), `convex` (exp, log, reciprocal, sqrt, pow),
+//! `floor`, `bilinear` (x·y), `engine` (the shared machinery).
 
 // `!(a <= b)` is used on purpose throughout: it is true for NaN operands, which must be rejected.
 #![allow(clippy::neg_cmp_op_on_partial_ord, clippy::nonminimal_bool)]
@@ -44,6 +44,7 @@ mod trig;
 mod testutil;
 
 use engine::{Ctx, EPS, ETA, F32_LIMIT};
+use gelu::Gelu;
 
 pub use bilinear::mul_relax_mix;
 pub(crate) use param::project;
@@ -200,7 +201,7 @@ pub fn value(f: Unary, x: f64) -> f64 {
         Unary::Tanh => libm::tanh(x),
         Unary::Sin => libm::sin(x),
         Unary::Cos => libm::cos(x),
-        Unary::Gelu => gelu::gelu(x),
+        Unary::Gelu | Unary::GeluTanh => Gelu::of(f).value(x),
         Unary::Floor => floor::value(x),
         Unary::Exp | Unary::Log | Unary::Reciprocal | Unary::Sqrt | Unary::Pow(_) => convex::value(f, x),
     }
@@ -225,7 +226,7 @@ pub fn value_f32(f: Unary, x: f32) -> f32 {
         Unary::Tanh => libm::tanhf(x),
         Unary::Sin => libm::sinf(x),
         Unary::Cos => libm::cosf(x),
-        Unary::Gelu => gelu::gelu_f32(x),
+        Unary::Gelu | Unary::GeluTanh => Gelu::of(f).value_f32(x),
         Unary::Floor => floor::value_f32(x),
         Unary::Exp | Unary::Log | Unary::Reciprocal | Unary::Sqrt | Unary::Pow(_) => convex::value_f32(f, x),
     }
@@ -260,7 +261,7 @@ fn raw_range(f: Unary, l: f64, u: f64) -> (f64, f64) {
         Unary::Relu | Unary::LeakyRelu(_) | Unary::Neg | Unary::Abs => relu::range(f, l, u),
         Unary::Sigmoid | Unary::Tanh => s_shaped::range(f, l, u),
         Unary::Sin | Unary::Cos => trig::range(f, l, u),
-        Unary::Gelu => gelu::range(l, u),
+        Unary::Gelu | Unary::GeluTanh => gelu::range(Gelu::of(f), l, u),
         Unary::Floor => floor::range(l, u),
         Unary::Exp | Unary::Log | Unary::Reciprocal | Unary::Sqrt | Unary::Pow(_) => convex::range(f, l, u),
     }
@@ -276,7 +277,10 @@ fn err_total(f: Unary, l: f64, u: f64, fmax: f64) -> f64 {
         Unary::Sigmoid | Unary::Tanh => (s_shaped::err(f, fmax), s_shaped::REL32 * fmax),
         Unary::Sin | Unary::Cos => (trig::err(fmax), trig::REL32 * fmax),
         // The left-tail term of gelu's libm model is left out here (a smaller libm32 only widens).
-        Unary::Gelu => (gelu::err(l, fmax), gelu::C0_32 * fmax / 16_777_216.0),
+        Unary::Gelu | Unary::GeluTanh => {
+            let g = Gelu::of(f);
+            (gelu::err(g, l, fmax), gelu::libm32(g, fmax))
+        }
         Unary::Exp | Unary::Log | Unary::Reciprocal | Unary::Sqrt | Unary::Pow(_) => {
             (convex::err(f, fmax), convex::rel32(f) * fmax)
         }
@@ -354,7 +358,7 @@ pub fn relax(f: Unary, l: f64, u: f64) -> Result<Relax, RelaxError> {
         Unary::Relu | Unary::LeakyRelu(_) | Unary::Neg | Unary::Abs => relu::relax(f, &ctx),
         Unary::Sigmoid | Unary::Tanh => s_shaped::relax(f, &ctx),
         Unary::Sin | Unary::Cos => trig::relax(f, &ctx),
-        Unary::Gelu => gelu::relax(&ctx),
+        Unary::Gelu | Unary::GeluTanh => gelu::relax(Gelu::of(f), &ctx),
         Unary::Floor => Ok(floor::relax(l, u)),
         Unary::Exp | Unary::Log | Unary::Reciprocal | Unary::Sqrt | Unary::Pow(_) => convex::relax(f, &ctx),
     };
@@ -627,12 +631,11 @@ mod dense {
             println!("{f:?} on [{lo}, {hi}]: max {:.3} f32 ulps, model usage {:.3}", w.0, w.1);
             assert!(w.1 <= 0.5);
         }
-        let w = sweep_f32(Unary::Gelu, -20.0, 20.0, 3, |x, v| {
-            let k = if x < 0.0 { gelu::C0_32 + gelu::C1_32 * x * x } else { gelu::C0_32 };
-            k * v.abs() / 16_777_216.0 + engine::F32_ABS
-        });
-        println!("Gelu on [-20, 20]: max {:.3} f32 ulps, model usage {:.3}", w.0, w.1);
-        assert!(w.1 <= 0.5);
+        for f in [Unary::Gelu, Unary::GeluTanh] {
+            let w = sweep_f32(f, -20.0, 20.0, 3, |x, v| gelu::model32(f, x, v));
+            println!("{f:?} on [-20, 20]: max {:.3} f32 ulps, model usage {:.3}", w.0, w.1);
+            assert!(w.1 <= 0.5);
+        }
     }
 }
 
@@ -660,6 +663,7 @@ mod cost {
             Unary::Sin,
             Unary::Cos,
             Unary::Gelu,
+            Unary::GeluTanh,
             Unary::Exp,
             Unary::Pow(3),
         ] {
@@ -683,6 +687,7 @@ mod cost {
             (Unary::Sigmoid, -1.0, 8.0),
             (Unary::Gelu, -3.0, 3.0),
             (Unary::Gelu, -1.0, 3.0),
+            (Unary::GeluTanh, -3.0, 3.0),
             (Unary::Pow(3), -1.0, 2.0),
         ] {
             println!("{f:?} [{l}, {u}]: {:?}", relax(f, l, u).unwrap());

@@ -61,7 +61,7 @@ fn with_fun<R>(f: Unary, k: impl FnOnce(&dyn Fun) -> R) -> Option<R> {
         Unary::Abs => Some(k(&Hinge { alpha: -1.0 })),
         Unary::Sigmoid | Unary::Tanh => Some(k(&SShape { tanh: f == Unary::Tanh })),
         Unary::Sin | Unary::Cos => Some(k(&Trig { cos: f == Unary::Cos })),
-        Unary::Gelu => Some(k(&Gelu)),
+        Unary::Gelu | Unary::GeluTanh => Some(k(&Gelu::of(f))),
         Unary::Exp | Unary::Log | Unary::Reciprocal | Unary::Sqrt => Some(k(&Cvx(f))),
         Unary::Pow(n) if n >= 2 => Some(k(&Cvx(f))),
         _ => None,

@@ -36,13 +36,16 @@ impl Rng {
 }
 
 /// Points where the functions change shape (inflections, extrema, kinks).
-pub fn specials() -> [f64; 24] {
+pub fn specials() -> [f64; 27] {
     use core::f64::consts::{FRAC_PI_2, PI, SQRT_2};
     [
         0.0,
         SQRT_2,
         -SQRT_2,
         -0.751_791_524_693_564_5,
+        super::gelu::X0_TANH,
+        -super::gelu::X0_TANH,
+        -0.752_461_422_071_016_3,
         FRAC_PI_2,
         -FRAC_PI_2,
         PI,
@@ -183,7 +186,7 @@ pub fn must_succeed(f: Unary, l: f64, u: f64) -> bool {
         Unary::Pow(n) => libm::pow(x, n as f64) <= 1e37,
         Unary::Log => true,
         Unary::Sqrt => l <= 3e76,
-        Unary::Gelu => u <= 1e37,
+        Unary::Gelu | Unary::GeluTanh => u <= 1e37,
         _ => x <= 1e300,
     }
 }
@@ -357,7 +360,7 @@ pub fn sweep_f32(f: Unary, lo: f32, hi: f32, stride: i64, model: impl Fn(f64, f6
 }
 
 /// Every unary op kind (with a few parameters), for suites that sweep them all.
-pub fn all_ops() -> [Unary; 19] {
+pub fn all_ops() -> [Unary; 20] {
     [
         Unary::Relu,
         Unary::LeakyRelu(0.01),
@@ -367,6 +370,7 @@ pub fn all_ops() -> [Unary; 19] {
         Unary::Sin,
         Unary::Cos,
         Unary::Gelu,
+        Unary::GeluTanh,
         Unary::Exp,
         Unary::Log,
         Unary::Reciprocal,

@@ -157,7 +157,11 @@ fn unary_of(op: &str, a: &Attrs) -> Option<Unary> {
         "Sqrt" => Unary::Sqrt,
         "Reciprocal" => Unary::Reciprocal,
         "Abs" => Unary::Abs,
-        "Gelu" => Unary::Gelu,
+        "Gelu" => match a.string("approximate").as_deref() {
+            None | Some("none") => Unary::Gelu,
+            Some("tanh") => Unary::GeluTanh,
+            Some(_) => return None,
+        },
         _ => return None,
     })
 }
@@ -351,10 +355,12 @@ impl Lowering {
             }
             "Relu" | "LeakyRelu" | "Sigmoid" | "Tanh" | "Sin" | "Cos" | "Exp" | "Log" | "Sqrt"
             | "Reciprocal" | "Abs" | "Gelu" => {
-                if op == "Gelu" && a.string("approximate").is_some_and(|s| s != "none") {
-                    return Err("Gelu with the tanh approximation is not supported".into());
-                }
-                let f = unary_of(op, &a).ok_or("unsupported")?;
+                let f = unary_of(op, &a).ok_or_else(|| match a.string("approximate") {
+                    Some(s) if op == "Gelu" => {
+                        format!("Gelu approximate=\"{s}\" is not an ONNX approximation")
+                    }
+                    _ => "unsupported".into(),
+                })?;
                 if let Unary::LeakyRelu(s) = f
                     && !(0.0..=1.0).contains(&s)
                 {

@@ -663,3 +663,43 @@ fn layer_norm_refuses_what_it_does_not_model() {
     let y = load(&b).unwrap().reference.eval(&[0.0f32; 4]).unwrap();
     assert_eq!(y, want);
 }
+
+#[test]
+fn gelu_approximate_attribute_picks_the_function() {
+    use genbab_core::graph::{Op, Unary};
+    let approx = |s: &str| {
+        let mut a = AttributeProto::new();
+        a.name = "approximate".into();
+        a.s = s.as_bytes().to_vec();
+        a
+    };
+    let gelu = |attrs: Vec<AttributeProto>| {
+        model(("x", &[3]), "y", vec![node("Gelu", "g", &["x"], &["y"], attrs)], vec![], 20)
+    };
+    let x = [-3.0, -0.5, 2.0];
+    let erf = |v: f64| 0.5 * v * (1.0 + libm::erf(v / core::f64::consts::SQRT_2));
+    let tanh = |v: f64| 0.5 * v * (1.0 + libm::tanh(0.797_884_560_802_865_4 * (v + 0.044_715 * v * v * v)));
+    for (attrs, f, want) in [
+        (vec![], Unary::Gelu, x.map(erf)),
+        (vec![approx("none")], Unary::Gelu, x.map(erf)),
+        (vec![approx("tanh")], Unary::GeluTanh, x.map(tanh)),
+    ] {
+        let m = load(&gelu(attrs)).unwrap();
+        assert!(m.nodes.iter().any(|n| matches!(n.op, Op::Unary { f: g, .. } if g == f)), "{:?}", m.nodes);
+        close(&eval(&m, &x), &want);
+    }
+    // On a constant: folded with the same function.
+    let b = model(
+        ("x", &[1]),
+        "y",
+        vec![
+            node("Gelu", "g", &["c"], &["k"], vec![approx("tanh")]),
+            node("Add", "a", &["x", "k"], &["y"], vec![]),
+        ],
+        vec![tensor("c", &[1], &[-1.5])],
+        20,
+    );
+    close(&eval(&load(&b).unwrap(), &[1.0]), &[1.0 + tanh(-1.5)]);
+    let e = load(&gelu(vec![approx("fast")])).unwrap_err().to_string();
+    assert!(e.contains("(Gelu)") && e.contains("approximate=\"fast\""), "{e}");
+}
