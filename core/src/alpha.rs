@@ -727,10 +727,11 @@ pub fn intermediate_bounds<T: Scalar>(
                 }
             }
         }
-        if tightened && (z as usize) + 1 < g.nodes.len() {
-            if !ws.node_bounds_from(g, x_lo, x_hi, &[], cfg, z + 1, None, keep_going)? {
-                return Ok(false);
-            }
+        if tightened
+            && (z as usize) + 1 < g.nodes.len()
+            && !ws.node_bounds_from(g, x_lo, x_hi, &[], cfg, z + 1, None, keep_going)?
+        {
+            return Ok(false);
         }
     }
     Ok(true)
