@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
-use genbab_core::bab::{self, OpenDomain, Reason, Settings, Stats, Verdict};
+use genbab_core::bab::{self, OpenDomain, Phase, Reason, Settings, Stats, Verdict};
 use genbab_core::graph::Graph;
 use genbab_core::num::Scalar;
 use genbab_core::spec::Spec;
@@ -166,8 +166,16 @@ fn verify_part<T: Scalar>(
     // A restart on a full pool repeats all the work so far, so start large where a domain is
     // small (input split: a box, no split list).
     let mut cap = domains.min(if settings.splits_input(dom.lo.len()) { FIRST_INPUT_POOL } else { 4096 });
+    // α for the intermediate bounds at the root may take a quarter of the time left.
+    let now = Instant::now();
+    let alpha_end = now + deadline.saturating_duration_since(now) / 4;
     loop {
-        let mut keep_going = |_: &Stats| Instant::now() < deadline && !stop.load(Ordering::Relaxed);
+        let mut keep_going = |s: &Stats| {
+            let t = Instant::now();
+            t < deadline
+                && !stop.load(Ordering::Relaxed)
+                && (s.phase != Phase::IntermediateAlpha || t < alpha_end)
+        };
         let (verdict, stats, cex) = bab::verify_alloc(
             g,
             &part,

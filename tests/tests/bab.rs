@@ -180,6 +180,55 @@ fn alpha_bab_is_never_wrong_and_proves_at_least_as_much() {
     }
 }
 
+/// α for the intermediate bounds at the root of the activation split (and the domains
+/// recomputed within the root's intervals): never a wrong verdict, and it proves at least as
+/// many thresholds as output-only α on deeper nets.
+#[test]
+fn intermediate_alpha_bab_is_never_wrong() {
+    for act in [Unary::Relu, Unary::Sigmoid, Unary::Tanh] {
+        let (mut proved, mut proved0) = (0, 0);
+        for k in 0..4 {
+            let g = mlp(950 + k, &[2, 10, 10, 10, 1], act);
+            let base = settings(Branching::Bbps, Points::Table, 20);
+            let with = Settings { alpha: AlphaSettings { intermediate: 20, ..base.alpha }, ..base };
+            let (p, r) = decide_both_ways_with(&g, &with);
+            assert_eq!(r, 1, "{act:?} net {k}: the violated threshold was not refuted");
+            proved += p;
+            proved0 += decide_both_ways_with(&g, &base).0;
+        }
+        println!("intermediate α, BBPS, {act:?}: proved {proved}/4 (output-only α {proved0}/4)");
+        assert!(proved >= proved0, "{act:?}: {proved} < {proved0}");
+    }
+}
+
+/// Intermediate α has its own time budget: a caller that refuses `Phase::IntermediateAlpha`
+/// from the start gets the search of plain root intervals (the same verdict and counters as with
+/// intermediate α off), not a timeout.
+#[test]
+fn intermediate_alpha_budget_stops_only_that_phase() {
+    for k in 0..4 {
+        let g64 = mlp(960 + k, &[2, 10, 10, 1], Unary::Relu);
+        let g32: OwnedGraph<f32> = g64.convert();
+        let g = g32.graph();
+        let (lo, hi) = ([-1.0f32, -0.5], [0.5f32, 1.0]);
+        let m = grid_min(&g, &lo, &hi);
+        let thr = (m - 0.05 * (1.0 + m.abs())) as f32;
+        let spec = Spec { lo: &lo, hi: &hi, rows: &[1.0], rhs: &[thr], clause_ends: &[1] };
+        let off = settings(Branching::Bbps, Points::Table, 20);
+        let on = Settings { alpha: AlphaSettings { intermediate: 20, ..off.alpha }, ..off };
+        let (v0, s0, _) = verify_alloc(&g, &spec, &off, 50_000, 64, &mut |_| true, &[], None);
+        let mut asked = 0;
+        let mut refuse = |s: &bab::Stats| {
+            asked += usize::from(s.phase == bab::Phase::IntermediateAlpha);
+            s.phase != bab::Phase::IntermediateAlpha
+        };
+        let (v1, s1, _) = verify_alloc(&g, &spec, &on, 50_000, 64, &mut refuse, &[], None);
+        assert!(asked > 0, "net {k}: intermediate α never asked for its budget");
+        assert_eq!((v1, s1.bounded, s1.verified), (v0, s0.bounded, s0.verified), "net {k}");
+        assert_ne!(v1, Verdict::Unknown(bab::Reason::Timeout));
+    }
+}
+
 /// The input split's attack inside each open domain finds counterexamples that live in a small
 /// part of the box: thresholds barely above the grid minimum (a tiny unsafe region), no attack
 /// at the root, a budget of 40 domains. With the domain attack more instances end `Violated`

@@ -180,6 +180,21 @@ pub struct Stats {
     pub clipped: u64,
     /// Input split with strong branching: halves bounded to choose a cut (see `strong`).
     pub probed: u64,
+    /// What the search is doing when it asks its caller whether to go on (not a counter).
+    pub phase: Phase,
+}
+
+/// A part of the search with its own time budget: the caller's `keep_going` may stop it early
+/// without stopping the search.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Phase {
+    /// The search itself (stopping it ends the run with `Unknown(Timeout)`).
+    #[default]
+    Search,
+    /// α for the intermediate bounds at the root ([`alpha::intermediate_bounds`]): stopping it
+    /// keeps the intervals won so far.
+    IntermediateAlpha,
 }
 
 impl Stats {
@@ -465,8 +480,10 @@ fn bound_domain<T: Scalar>(
     caps: Caps,
     settings: &Settings,
     activation: bool,
-    keep_going: &mut dyn FnMut() -> bool,
+    keep_going_in: &mut dyn FnMut(Phase) -> bool,
 ) -> Result<Bounded, BoundError> {
+    let phase = core::cell::Cell::new(Phase::Search);
+    let keep_going = &mut || keep_going_in(phase.get());
     let beta_iters = settings.beta_iters;
     // An input split with caps bounds inside the intervals the domain came with, and keeps its
     // own for its children.
@@ -494,16 +511,26 @@ fn bound_domain<T: Scalar>(
             && splits.is_empty()
             && let Some(al) = ws.alpha.as_mut()
         {
-            ok = alpha::intermediate_bounds(
+            // Its own time budget (the caller's `keep_going` in `Phase::IntermediateAlpha`): when
+            // it runs out, the intervals won so far are kept (each is sound) and the search goes
+            // on.
+            phase.set(Phase::IntermediateAlpha);
+            let (x_lo, x_hi) = (&*ws.x_lo, &*ws.x_hi);
+            let r = alpha::intermediate_bounds(
                 &mut ws.bound,
                 al,
                 g,
-                ws.x_lo,
-                ws.x_hi,
+                x_lo,
+                x_hi,
                 cfg,
                 &settings.alpha,
                 keep_going,
-            )?;
+            );
+            phase.set(Phase::Search);
+            ok = match r {
+                Err(BoundError::Interrupted) if keep_going() => true,
+                r => r?,
+            };
         }
         if root && !ws.snapshot.is_empty() {
             ws.bound.save(ws.snapshot)?;
@@ -877,8 +904,8 @@ pub fn verify<T: Scalar>(
         stats.bounded += 1;
         let res = {
             let snapshot = stats;
-            bound_domain(g, spec, &cfg, ws, n_splits, root, caps, settings, activation, &mut || {
-                keep_going(&snapshot)
+            bound_domain(g, spec, &cfg, ws, n_splits, root, caps, settings, activation, &mut |p| {
+                keep_going(&Stats { phase: p, ..snapshot })
             })
         };
         root = false;
@@ -963,6 +990,32 @@ pub fn verify<T: Scalar>(
                 }
                 done = true;
             } else if d > settings.input_split_max_dim as usize {
+                // A leaf: no element of this domain can be split any more, so only its split
+                // multipliers β can still prove it (with the best β, a ReLU leaf's bound is the
+                // exact minimum over the box cut by its split constraints). One more bound with
+                // ten times the α/β steps before giving up.
+                if settings.alpha.iters > 0 && ws.alpha.is_some() {
+                    let a = settings.alpha;
+                    let leaf = Settings {
+                        alpha: AlphaSettings { iters: 10 * a.iters, patience: 5 * a.patience, ..a },
+                        ..*settings
+                    };
+                    stats.bounded += 1;
+                    let snapshot = stats;
+                    let res =
+                        bound_domain(g, spec, &cfg, ws, n_splits, false, caps, &leaf, activation, &mut |p| {
+                            keep_going(&Stats { phase: p, ..snapshot })
+                        });
+                    match res {
+                        Ok(Bounded::Verified) => {
+                            stats.verified += 1;
+                            continue;
+                        }
+                        Ok(Bounded::Open { .. }) => {}
+                        Err(BoundError::Interrupted) => return (Verdict::Unknown(Reason::Timeout), stats),
+                        Err(e) => return (Verdict::Unknown(Reason::Numeric(e)), stats),
+                    }
+                }
                 return (Verdict::Unknown(Reason::Depth), stats);
             }
         }
