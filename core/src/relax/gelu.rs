@@ -512,19 +512,8 @@ mod tests {
     #[test]
     fn gelu_tight() {
         for f in BOTH {
-            let mut rng = Rng::new(13);
-            let (mut gap, mut height) = (0.0, 0.0);
-            for _ in 0..20_000 {
-                let l = rng.range(-5.0, 5.0);
-                let u = l + rng.range(0.05, 5.0);
-                let r = relax(f, l, u).unwrap();
-                let m = 0.5 * (l + u);
-                gap += r.upper.eval(m) - r.lower.eval(m);
-                let (a, b) = interval(f, l, u).unwrap();
-                height += b - a;
-            }
-            println!("{f:?}: mean line gap / mean image height = {:.4}", gap / height);
-            assert!(gap < 0.3 * height, "{f:?}: {gap} vs {height}");
+            let r = gap_ratio(f, &mut Rng::new(13), (-5.0, 5.0), (0.05, 5.0));
+            assert!(r < 0.3, "{f:?}: {r}");
         }
     }
 }

@@ -183,18 +183,8 @@ mod tests {
     fn s_shaped_tight() {
         let mut rng = Rng::new(7);
         for f in [Unary::Sigmoid, Unary::Tanh] {
-            let (mut gap, mut height) = (0.0, 0.0);
-            for _ in 0..20_000 {
-                let l = rng.range(-6.0, 6.0);
-                let u = l + rng.range(0.05, 6.0);
-                let r = relax(f, l, u).unwrap();
-                let m = 0.5 * (l + u);
-                // mean gap over [l, u] = gap at the midpoint (lines are affine)
-                gap += r.upper.eval(m) - r.lower.eval(m);
-                height += value(f, u) - value(f, l);
-            }
-            println!("{f:?}: mean line gap / mean image height = {:.4}", gap / height);
-            assert!(gap < 0.4 * height, "{f:?}: {gap} vs {height}");
+            let r = gap_ratio(f, &mut rng, (-6.0, 6.0), (0.05, 6.0));
+            assert!(r < 0.4, "{f:?}: {r}");
             for _ in 0..1000 {
                 let l = rng.range(-8.0, 8.0);
                 let u = l + 1e-6;

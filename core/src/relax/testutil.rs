@@ -384,3 +384,21 @@ pub fn all_ops() -> [Unary; 20] {
         Unary::Floor,
     ]
 }
+
+/// Tightness of `f`'s relaxation: over 20,000 random intervals `[l, l + w]` (`l` uniform in `ls`,
+/// `w` in `ws`), the summed gap between the upper and the lower line at the midpoint (the mean gap
+/// over the interval: the lines are affine) over the summed height of the interval image.
+pub fn gap_ratio(f: Unary, rng: &mut Rng, ls: (f64, f64), ws: (f64, f64)) -> f64 {
+    let (mut gap, mut height) = (0.0, 0.0);
+    for _ in 0..20_000 {
+        let l = rng.range(ls.0, ls.1);
+        let u = l + rng.range(ws.0, ws.1);
+        let r = relax(f, l, u).unwrap();
+        let m = 0.5 * (l + u);
+        gap += r.upper.eval(m) - r.lower.eval(m);
+        let (a, b) = interval(f, l, u).unwrap();
+        height += b - a;
+    }
+    std::println!("{f:?}: mean line gap / mean image height = {:.4}", gap / height);
+    gap / height
+}

@@ -295,18 +295,8 @@ mod tests {
     fn trig_tight() {
         let mut rng = Rng::new(11);
         for f in [Unary::Sin, Unary::Cos] {
-            let (mut gap, mut height) = (0.0, 0.0);
-            for _ in 0..20_000 {
-                let l = rng.range(-10.0, 10.0);
-                let u = l + rng.range(0.05, 3.0);
-                let r = relax(f, l, u).unwrap();
-                let m = 0.5 * (l + u);
-                gap += r.upper.eval(m) - r.lower.eval(m);
-                let (a, b) = interval(f, l, u).unwrap();
-                height += b - a;
-            }
-            println!("{f:?}: mean line gap / mean image height = {:.4}", gap / height);
-            assert!(gap < 0.5 * height, "{f:?}: {gap} vs {height}");
+            let r = gap_ratio(f, &mut rng, (-10.0, 10.0), (0.05, 3.0));
+            assert!(r < 0.5, "{f:?}: {r}");
             for _ in 0..1000 {
                 let l = rng.range(-20.0, 20.0);
                 let u = l + 1e-6;
