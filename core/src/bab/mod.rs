@@ -997,7 +997,11 @@ pub fn verify<T: Scalar>(
                 if settings.alpha.iters > 0 && ws.alpha.is_some() {
                     let a = settings.alpha;
                     let leaf = Settings {
-                        alpha: AlphaSettings { iters: 10 * a.iters, patience: 5 * a.patience, ..a },
+                        alpha: AlphaSettings {
+                            iters: a.iters.saturating_mul(10),
+                            patience: a.patience.saturating_mul(5),
+                            ..a
+                        },
                         ..*settings
                     };
                     stats.bounded += 1;
