@@ -166,15 +166,15 @@ fn verify_part<T: Scalar>(
     // A restart on a full pool repeats all the work so far, so start large where a domain is
     // small (input split: a box, no split list).
     let mut cap = domains.min(if settings.splits_input(dom.lo.len()) { FIRST_INPUT_POOL } else { 4096 });
+    // α for the intermediate bounds at the root may take a quarter of the time left.
+    let now = Instant::now();
+    let alpha_end = now + deadline.saturating_duration_since(now) / 4;
     loop {
-        // α for the intermediate bounds at the root may take a quarter of the time left when it
-        // starts (after the root's CROWN pass, which can itself take a while).
-        let mut alpha_end: Option<Instant> = None;
         let mut keep_going = |s: &Stats| {
             let t = Instant::now();
-            let alpha_ok = s.phase != Phase::IntermediateAlpha
-                || t < *alpha_end.get_or_insert_with(|| t + deadline.saturating_duration_since(t) / 4);
-            t < deadline && !stop.load(Ordering::Relaxed) && alpha_ok
+            t < deadline
+                && !stop.load(Ordering::Relaxed)
+                && (s.phase != Phase::IntermediateAlpha || t < alpha_end)
         };
         let (verdict, stats, cex) = bab::verify_alloc(
             g,
