@@ -675,7 +675,7 @@ impl<'w, T: Scalar> Alpha<'w, T> {
 
 /// α for intermediate bounds (α-CROWN proper) on the workspace's current box, after a bounding
 /// run on it without splits: in topological order, every node that gets a CROWN pass has each
-/// element whose interval its readers' relaxations depend on ([`relaxation_depends`]) bounded
+/// element whose interval its readers' relaxations depend on ([`Readers::depend`]) bounded
 /// again, from below and from above, by [`Alpha::optimise_element`] with `set` — its own
 /// relaxation parameters for the nodes before it, per element and side — and the nodes after it
 /// are then recomputed with the tighter intervals. Returns `Ok(false)` if the box turns out to hold
@@ -704,6 +704,10 @@ pub fn intermediate_bounds<T: Scalar>(
         if !crate::bound::needs_crown(g, z) {
             continue;
         }
+        let readers = Readers::of(g, z);
+        if !readers.kink && !readers.smooth {
+            continue;
+        }
         al.capture(ws)?;
         let o = g.offset(z);
         let mut tightened = false;
@@ -711,7 +715,7 @@ pub fn intermediate_bounds<T: Scalar>(
             for upper in [false, true] {
                 let (lo, hi) = ws.all_bounds();
                 let (l, h) = (lo[o + k], hi[o + k]);
-                let Some(stop) = relaxation_depends(g, z, l, h) else { break };
+                let Some(stop) = readers.depend(l, h) else { break };
                 if !keep_going() {
                     return Err(BoundError::Interrupted);
                 }
@@ -737,40 +741,47 @@ pub fn intermediate_bounds<T: Scalar>(
     Ok(true)
 }
 
-/// Whether the relaxations of node `z`'s readers depend on the interval `[l, u]` of one of its
-/// elements, so that a tighter interval can tighten later bounds: `None` if not (a point, or
-/// every reader exact on it — a ReLU-like function of fixed sign, a negation, a linear op),
-/// `Some(true)` if every relaxed reader is piecewise linear with its kink at 0 (then a bound
-/// past 0 is as good as any), `Some(false)` otherwise. A repeating index op that reads `z`
-/// counts as a relaxed reader of every element (its copies feed nonlinearities).
-pub fn relaxation_depends<T: Scalar>(g: &Graph<'_, T>, z: NodeId, l: T, u: T) -> Option<bool> {
-    if !(l < u) {
-        return None;
-    }
-    let kink = l < T::ZERO && u > T::ZERO;
-    let (mut any, mut all_kink) = (false, true);
-    for (i, n) in g.nodes.iter().enumerate().skip(z as usize + 1) {
-        let ins = n.op.inputs(g.indices);
-        if !(0..ins.len()).any(|j| ins.get(j) == z) {
-            continue;
+/// What kinds of relaxed readers a node has (looked up once per node, asked per element).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Readers {
+    /// A piecewise-linear function with its kink at 0 (ReLU, LeakyReLU, Abs).
+    pub kink: bool,
+    /// A reader whose relaxation depends on the whole interval: a smooth (or stepped) function,
+    /// a product, or a repeating index op (its copies feed nonlinearities).
+    pub smooth: bool,
+}
+
+impl Readers {
+    /// The readers of node `z` (negation and linear ops are exact on any interval: not counted).
+    pub fn of<T: Scalar>(g: &Graph<'_, T>, z: NodeId) -> Readers {
+        let mut r = Readers { kink: false, smooth: false };
+        for (i, n) in g.nodes.iter().enumerate().skip(z as usize + 1) {
+            let ins = n.op.inputs(g.indices);
+            if !(0..ins.len()).any(|j| ins.get(j) == z) {
+                continue;
+            }
+            match n.op {
+                Op::Unary { f: Unary::Relu | Unary::LeakyRelu(_) | Unary::Abs, .. } => r.kink = true,
+                Op::Unary { f: Unary::Neg, .. } => {}
+                Op::Unary { .. } | Op::Mul { .. } | Op::MatMul { .. } => r.smooth = true,
+                _ if ops::copies_operands(g, i as NodeId) => r.smooth = true,
+                _ => {}
+            }
         }
-        match n.op {
-            Op::Unary { f: Unary::Relu | Unary::LeakyRelu(_) | Unary::Abs, .. } => {
-                any |= kink;
-            }
-            Op::Unary { f: Unary::Neg, .. } => {}
-            Op::Unary { .. } | Op::Mul { .. } | Op::MatMul { .. } => {
-                any = true;
-                all_kink = false;
-            }
-            _ if ops::copies_operands(g, i as NodeId) => {
-                any = true;
-                all_kink = false;
-            }
-            _ => {}
-        }
+        r
     }
-    any.then_some(all_kink)
+
+    /// Whether these readers' relaxations depend on an element's interval `[l, u]`, so that a
+    /// tighter interval can tighten later bounds: `None` if not (a point, or only kinked readers
+    /// and a fixed sign), `Some(true)` if only kinked readers see it (a bound past 0 is then as
+    /// good as any), `Some(false)` otherwise.
+    pub fn depend<T: Scalar>(&self, l: T, u: T) -> Option<bool> {
+        if !(l < u) {
+            return None;
+        }
+        let kink = self.kink && l < T::ZERO && u > T::ZERO;
+        (kink || self.smooth).then_some(!self.smooth)
+    }
 }
 
 /// α-CROWN bounds of every output over a box: [`Workspace::node_bounds`] (and

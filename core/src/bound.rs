@@ -920,6 +920,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                     let mut cx = BackCx {
                         a: head,
                         own: &tail[..rows * len],
+                        len,
                         chunk,
                         rows,
                         touched: &mut self.touched[..],

@@ -60,7 +60,7 @@ pub(crate) fn ibp<T: Scalar>(f: Unary, xo: usize, cx: &mut IbpCx<'_, T>) -> Resu
 
 /// CROWN's step: each row's coefficient takes the lower line (`a > 0`) or the upper one.
 pub(crate) fn backward<T: Scalar>(g: &Graph<'_, T>, x: NodeId, cx: &mut BackCx<'_, T>) {
-    let len = cx.lines.len() / 4;
+    let len = cx.len;
     let xo = g.offset(x);
     let (bx, _) = cx.reach(g, x);
     if let Some(buf) = cx.elem_a.as_deref_mut() {

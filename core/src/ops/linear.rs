@@ -247,7 +247,7 @@ pub(crate) fn backward<T: Scalar>(
     cx: &mut BackCx<'_, T>,
 ) -> Result<(), BoundError> {
     let lin = g.linear(&node.op).ok_or(BoundError::Shape)?;
-    let len = node.len as usize;
+    let len = cx.len;
     let n_in = g.nodes[lin.x as usize].len as usize;
     let xo = g.offset(lin.x);
     let (bx, fresh) = cx.reach(g, lin.x);

@@ -147,7 +147,7 @@ pub(crate) fn backward<T: Scalar>(
     cx: &mut BackCx<'_, T>,
 ) -> Result<(), BoundError> {
     let d = g.matmul(node).ok_or(BoundError::Shape)?;
-    let len = node.len as usize;
+    let len = cx.len;
     let (ao, bo) = (g.offset(na), g.offset(nb));
     let (la, lbl) = (d.a_len(), d.b_len());
     let (ba, _) = cx.reach(g, na);

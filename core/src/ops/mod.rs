@@ -346,6 +346,8 @@ pub struct BackCx<'w, T> {
     pub a: &'w mut [T],
     /// This node's rows (`rows × len`).
     pub own: &'w [T],
+    /// This node's length.
+    pub len: usize,
     /// Scalars per node value in a block's layout (the workspace's chunk).
     pub chunk: usize,
     /// Rows of this pass.
@@ -389,7 +391,7 @@ impl<T: Scalar> BackCx<'_, T> {
     /// through a Gather map or through a Sum map. A first write into a zero coefficient is exact;
     /// every other add is charged its rounding (`2u·|result|·max|x|`) in the bias.
     pub fn route(&mut self, g: &Graph<'_, T>, x: NodeId, route: Route<'_>, neg: bool) {
-        let len = self.own.len() / self.rows.max(1);
+        let len = self.len;
         let xo = g.offset(x);
         let xl = g.nodes[x as usize].len as usize;
         let (bx, _) = self.reach(g, x);

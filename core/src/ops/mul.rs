@@ -54,7 +54,7 @@ pub(crate) fn ibp<T: Scalar>(ao: usize, bo: usize, cx: &mut IbpCx<'_, T>) -> Res
 /// constant goes into the bias and its two slopes into the operands' rows, each update charged its
 /// rounding (`2u(|t| + |dst|) + η` times the operand's magnitude).
 pub(crate) fn backward<T: Scalar>(g: &Graph<'_, T>, na: NodeId, nb: NodeId, cx: &mut BackCx<'_, T>) {
-    let len = cx.lines.len() / 6;
+    let len = cx.len;
     let (ao, bo) = (g.offset(na), g.offset(nb));
     let (ba, _) = cx.reach(g, na);
     let (bb, _) = cx.reach(g, nb);

@@ -57,7 +57,7 @@ pub(crate) fn backward<T: Scalar>(
     shift: Span,
     cx: &mut BackCx<'_, T>,
 ) {
-    let len = cx.own.len() / cx.rows.max(1);
+    let len = cx.len;
     let xo = g.offset(x);
     let (bx, _) = cx.reach(g, x);
     let (sc, sh) = (&g.weights[scale.range()], &g.weights[shift.range()]);

@@ -1375,6 +1375,15 @@ impl Lowering {
         };
         let wide = |c: &[f32]| -> Vec<f64> { (0..rows * n).map(|i| c[i % n] as f64).collect() };
         let map: Vec<usize> = (0..rows * n).map(|i| i / n).collect();
+        // Both kernels end alike: `sqrt(s/n + ε)` of a sum of squares `s` that is ≥ 0 in every
+        // evaluation, so a ReLU on it is exact (and keeps the engines' interval, lowered by the
+        // sum's error term, inside sqrt's domain).
+        let std_dev = |b: &mut Builder, s: usize| -> R<usize> {
+            let s = b.unary(s, Unary::Relu)?;
+            let var = b.div_const(s, vec![n as f64])?;
+            let ve = b.scale_shift(var, vec![], vec![eps as f64])?;
+            b.unary(ve, Unary::Sqrt)
+        };
         let b = &mut self.b;
         let y = if n >= 8 {
             // MLAS's AVX2 kernel.
@@ -1382,12 +1391,7 @@ impl Lowering {
             let mb = b.gather(mean, &map)?;
             let d = b.sub(v, mb)?;
             let ss = b.sum_squares(d, &map, rows)?;
-            // A sum of squares is ≥ 0 in every evaluation: the ReLU is exact there, and keeps
-            // the engines' interval (lowered by the sum's error term) inside sqrt's domain.
-            let ss = b.unary(ss, Unary::Relu)?;
-            let var = b.div_const(ss, vec![n as f64])?;
-            let ve = b.scale_shift(var, vec![], vec![eps as f64])?;
-            let den = b.unary(ve, Unary::Sqrt)?;
+            let den = std_dev(b, ss)?;
             let inv = b.rdiv_const(den, vec![1.0])?;
             let ib = b.gather(inv, &map)?;
             let t = b.mul(d, ib)?;
@@ -1418,11 +1422,8 @@ impl Lowering {
                 None => b.constant(&vec![0.0; rows])?,
             };
             // Each step adds d·(x_k − m), whose factors share a sign in f32 too (the rounded
-            // mean stays between the old mean and x_k): M2 ≥ 0, so the ReLU is exact.
-            let m2 = b.unary(m2, Unary::Relu)?;
-            let var = b.div_const(m2, vec![n as f64])?;
-            let ve = b.scale_shift(var, vec![], vec![eps as f64])?;
-            let den = b.unary(ve, Unary::Sqrt)?;
+            // mean stays between the old mean and x_k): M2 ≥ 0.
+            let den = std_dev(b, m2)?;
             let mb = b.gather(m, &map)?;
             let db = b.gather(den, &map)?;
             let c = b.sub(v, mb)?;
