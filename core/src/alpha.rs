@@ -575,7 +575,7 @@ impl<'w, T: Scalar> Alpha<'w, T> {
         bm.fill(T::ZERO);
         bv.fill(T::ZERO);
         bbest.fill(T::ZERO);
-        let iters = if cfg.method == Method::Crown { set.iters } else { 0 };
+        let iters = if cfg.method.linear_output() { set.iters } else { 0 };
         let mut best: Option<T> = None;
         let mut lr = set.lr;
         let mut lr_b = set.lr_beta;

@@ -8,6 +8,17 @@ use genbab_core::num::Scalar;
 
 use crate::sample::f32_in_box;
 
+/// The bound plan `method` needs for `g` (the forward-mode arena for [`Method::Forward`], 16
+/// noise symbols for [`Method::Zonotope`]).
+pub fn plan_for<T: Scalar>(g: &Graph<'_, T>, chunk: usize, method: Method) -> Option<Plan> {
+    let plan = Plan::new(g, chunk).ok()?;
+    Some(match method {
+        Method::Forward => plan.with_forward_for(g),
+        Method::Zonotope => plan.with_zonotope_for(g, 16),
+        _ => plan,
+    })
+}
+
 /// Certified output bounds of `g` over `[lo, hi]` by `method`, or by α-CROWN (20 iterations)
 /// for `None`; `None` back if the engine refused (e.g. a fixed-point overflow).
 pub fn bounds<T: Scalar>(
@@ -17,7 +28,7 @@ pub fn bounds<T: Scalar>(
     method: Option<Method>,
 ) -> Option<(Vec<f64>, Vec<f64>)> {
     let n = g.output_len();
-    let plan = Plan::new(g, 8).ok()?;
+    let plan = plan_for(g, 8, method.unwrap_or(Method::Crown))?;
     let mut buf = vec![T::ZERO; plan.scalars()];
     let mut flags = vec![false; plan.flags()];
     let mut ws = Workspace::new(plan, &mut buf, &mut flags).ok()?;

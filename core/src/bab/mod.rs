@@ -562,7 +562,7 @@ fn bound_domain<T: Scalar>(
     // iterations cost more than the few domains they save (ACAS Xu 2_6 prop_1: 1,259 domains in
     // 3.2 s with α in every domain, 1,275 in 2.4 s without).
     let use_alpha =
-        settings.alpha.iters > 0 && cfg.method == Method::Crown && ws.alpha.is_some() && (root || activation);
+        settings.alpha.iters > 0 && cfg.method.linear_output() && ws.alpha.is_some() && (root || activation);
     if use_alpha && let Some(al) = ws.alpha.as_mut() {
         al.capture(&ws.bound)?;
     }
@@ -580,7 +580,7 @@ fn bound_domain<T: Scalar>(
     // their best atoms, worst clause first; the first clause that stays open decides the domain's
     // margin (no need to pay for the others).
     let mut use_beta = false;
-    if use_alpha || (n_splits > 0 && beta_iters > 0 && cfg.method == Method::Crown) {
+    if use_alpha || (n_splits > 0 && beta_iters > 0 && cfg.method.linear_output()) {
         let n = g.output_len();
         // Visit clauses in increasing margin order without extra memory: each round takes the
         // smallest margin above the previous one.
@@ -860,7 +860,7 @@ pub fn verify<T: Scalar>(
         };
     }
     if matches!(branching, Branching::Bbps | Branching::BabSr)
-        && (ws.plan.split_values == 0 || cfg.method == Method::Ibp)
+        && (ws.plan.split_values == 0 || cfg.method != Method::Crown)
     {
         branching = Branching::Input;
     }
@@ -919,7 +919,7 @@ pub fn verify<T: Scalar>(
             Err(e) => return (Verdict::Unknown(Reason::Numeric(e)), stats),
         };
         // Input split: drop the parts of the box where no clause can hold (see `clip`).
-        if !activation && cfg.method == Method::Crown {
+        if !activation && cfg.method.linear_output() {
             let lines = &ws.input_a[..spec.atoms() * (d + 1)];
             match clip::clip_box(spec, lines, ws.x_lo, ws.x_hi, ws.clip) {
                 clip::Clipped::Empty => {
@@ -1025,7 +1025,7 @@ pub fn verify<T: Scalar>(
         }
         if !done {
             let key_of = |m: f64| if settings.order == Order::BestFirst { m } else { key };
-            if settings.input_lookahead > 0 && cfg.method == Method::Crown && ws.plan.caps > 0 {
+            if settings.input_lookahead > 0 && cfg.method.linear_output() && ws.plan.caps > 0 {
                 // Strong branching: push the probed halves (clipped, with their intervals).
                 let k = settings.input_lookahead as usize;
                 let snapshot = stats;
@@ -1051,7 +1051,7 @@ pub fn verify<T: Scalar>(
             } else {
                 // The largest |Λ_i|·width_i; both halves inside this domain's intervals.
                 let lam = &ws.input_a[target * (d + 1)..target * (d + 1) + d];
-                let lam = if cfg.method == Method::Crown { Some(lam) } else { None };
+                let lam = if cfg.method.linear_output() { Some(lam) } else { None };
                 let Some((i, mid)) = branch::choose_input(lam, ws.x_lo, ws.x_hi) else {
                     return (Verdict::Unknown(Reason::Depth), stats);
                 };
@@ -1156,6 +1156,11 @@ pub fn verify_alloc<T: Scalar>(
     };
     let plan = if settings.alpha.iters > 0 { plan.with_alpha() } else { plan };
     let plan = if input { plan.with_caps(crate::bound::caps_len(g) + spec.atoms()) } else { plan };
+    let plan = if settings.bound.method == Method::Forward {
+        BabPlan { bound: plan.bound.with_forward_for(g), ..plan }
+    } else {
+        plan
+    };
     let mut scalars = vec![T::ZERO; plan.scalars()];
     let mut flags = vec![false; plan.flags()];
     let mut splits = vec![Split { node: 0, idx: 0, upper: false, point: T::ZERO }; plan.splits()];

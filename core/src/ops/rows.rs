@@ -113,6 +113,17 @@ impl<T: Scalar> SumErr<T> {
         s.add_up(self.eta_n).mul_up(self.one_g)
     }
 
+    /// An upper bound of the error, over a box, of a linear function composed in plain
+    /// arithmetic as `Σ_j a_j·F_j + b` from `n` terms (forward-mode bounds): each computed
+    /// coefficient `c_i` is within `γ·Σ_j |a_j F_ji| + nη` of exact, so the function is off by at
+    /// most `γ·Σ_j |a_j|·N_j + nη·Σ_i M_i` anywhere in the box, given `s`, the computed
+    /// `Σ_j |a_j|·N_j + |b|` with `N_j ≥ Σ_i |F_ji|·M_i` (`M_i = max|x_i|`, 1 for the constant),
+    /// and `mags = Σ_i M_i`.
+    pub(crate) fn composed(&self, s: T, mags: T) -> T {
+        let s = s.add_up(self.eta_n).mul_up(self.one_g);
+        self.g.mul_up(s).add_up(self.eta_n.mul_up(mags))
+    }
+
     /// The constants for rows of `n` terms.
     pub(crate) fn new(n: usize) -> Self {
         let g = gamma(n + 3, T::REL_ERR) * 1.01;

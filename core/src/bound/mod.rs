@@ -23,12 +23,16 @@
 
 pub use crate::ops::{BoundError, Deploy, line_base, line_stride};
 
+pub mod forward;
+pub mod zonotope;
+
 use crate::graph::{Graph, GraphError, NodeId, Op, Unary};
 use crate::num::Scalar;
 use crate::ops::rows::SumErr;
 use crate::ops::{self, BackCx, IbpCx, copies_operands};
 
-/// Which engine bounds the nodes.
+/// Which engine bounds the nodes: how the intermediate intervals (the ones the relaxations are
+/// built on) are found, and whether the output gets a backward (linear) pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Method {
@@ -36,6 +40,26 @@ pub enum Method {
     Ibp,
     /// CROWN for every nonlinearity's input and for the output (IBP intersected in).
     Crown,
+    /// Forward-mode linear bounds ([`forward`]) for every node up to the last relaxed input,
+    /// CROWN for the output: about `2·(d + 2)` forward passes for `d` inputs, so cheap for
+    /// low-dimensional inputs (controllers), and needs [`Plan::with_forward_for`]'s buffer.
+    Forward,
+    /// IBP intervals, CROWN for the output (the cheapest linear bound).
+    IbpCrown,
+    /// Zonotopes ([`zonotope`]) for every node up to the last relaxed input, CROWN for the
+    /// output: each value an affine form in the input and in noise symbols that the
+    /// relaxations' largest gaps introduce, so the gaps cancel along paths of opposite sign;
+    /// about `d + 2 + s` forward passes for `d` inputs and `s` symbols in use. Needs
+    /// [`Plan::with_zonotope_for`]'s buffer.
+    Zonotope,
+}
+
+impl Method {
+    /// Whether the output gets a backward pass, so that branch and bound has linear bounds in the
+    /// input (input coefficients, clipping, α/β on the output).
+    pub const fn linear_output(self) -> bool {
+        !matches!(self, Method::Ibp)
+    }
 }
 
 /// Engine settings.
@@ -83,6 +107,11 @@ pub struct Plan {
     pub lines: usize,
     /// Rows of a backward pass processed at once (more = faster, fewer = less RAM).
     pub chunk: usize,
+    /// Scalars of the forward-mode arena ([`Method::Forward`], [`Method::Zonotope`]; 0
+    /// without, see [`Plan::with_forward_for`], [`Plan::with_zonotope_for`]).
+    pub forward: usize,
+    /// Noise symbols a zonotope may introduce ([`Method::Zonotope`]).
+    pub symbols: usize,
 }
 
 impl Plan {
@@ -90,7 +119,26 @@ impl Plan {
     /// scalars ([`line_stride`] per element), processing `chunk` rows at once. A `const fn`, so a
     /// baked model's buffer sizes are compile-time constants.
     pub const fn from_sizes(nodes: usize, values: usize, lines: usize, chunk: usize) -> Plan {
-        Plan { nodes, values, lines, chunk: if chunk == 0 { 1 } else { chunk } }
+        Plan { nodes, values, lines, chunk: if chunk == 0 { 1 } else { chunk }, forward: 0, symbols: 0 }
+    }
+    /// This plan with a forward-mode arena of `scalars` (a `const fn`; the number comes from
+    /// [`forward::arena_len`] on the host).
+    pub const fn with_forward(self, scalars: usize) -> Plan {
+        Plan { forward: scalars, ..self }
+    }
+    /// This plan with the forward-mode arena `g` needs ([`Method::Forward`]).
+    pub fn with_forward_for<T: Scalar>(self, g: &Graph<'_, T>) -> Plan {
+        self.with_forward(forward::arena_len(g))
+    }
+    /// This plan with a zonotope arena of `scalars` holding forms of up to `symbols` noise
+    /// symbols (a `const fn`; the number comes from [`zonotope::arena_len`] on the host).
+    pub const fn with_zonotope(self, scalars: usize, symbols: usize) -> Plan {
+        Plan { forward: scalars, symbols, ..self }
+    }
+    /// This plan with the zonotope arena `g` needs for `symbols` noise symbols
+    /// ([`Method::Zonotope`]).
+    pub fn with_zonotope_for<T: Scalar>(self, g: &Graph<'_, T>, symbols: usize) -> Plan {
+        self.with_zonotope(zonotope::arena_len(g, symbols), symbols)
     }
     /// The plan for a graph.
     pub fn new<T: Scalar>(g: &Graph<'_, T>, chunk: usize) -> Result<Plan, GraphError> {
@@ -98,9 +146,10 @@ impl Plan {
         Ok(Plan::from_sizes(g.nodes.len(), g.total_len(), line_base(g, g.nodes.len()), chunk))
     }
     /// Scalars the workspace needs: bounds (2V), slack (V), relaxation cache (`lines`), per-node
-    /// constants (N), backward coefficients (chunk·V) and per-row bias and results (2·chunk).
+    /// constants (N), backward coefficients (chunk·V), per-row bias and results (2·chunk) and the
+    /// forward-mode arena.
     pub const fn scalars(&self) -> usize {
-        3 * self.values + self.lines + self.nodes + self.chunk * (self.values + 2)
+        3 * self.values + self.lines + self.nodes + self.chunk * (self.values + 2) + self.forward
     }
     /// Booleans the workspace needs.
     pub const fn flags(&self) -> usize {
@@ -119,6 +168,8 @@ pub struct Workspace<'w, T> {
     a: &'w mut [T],
     bias: &'w mut [T],
     res: &'w mut [T],
+    /// Forward-mode linear bounds ([`forward`]).
+    fwd: &'w mut [T],
     touched: &'w mut [bool],
     validated: Option<[usize; 7]>,
     /// Bumped whenever the node bounds or the relaxation cache are recomputed or restored, so a
@@ -197,7 +248,8 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         let (consts, r) = r.split_at_mut(plan.nodes);
         let (a, r) = r.split_at_mut(plan.chunk * v);
         let (bias, r) = r.split_at_mut(plan.chunk);
-        let (res, _) = r.split_at_mut(plan.chunk);
+        let (res, r) = r.split_at_mut(plan.chunk);
+        let (fwd, _) = r.split_at_mut(plan.forward);
         Ok(Workspace {
             plan,
             lo,
@@ -208,6 +260,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             a,
             bias,
             res,
+            fwd,
             touched: &mut flags[..plan.nodes],
             validated: None,
             epoch: 0,
@@ -398,6 +451,16 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         }
         let crown_pass =
             cfg.method == Method::Crown && !matches!(caps, Some(Caps::Crown { crown: false, .. }));
+        // Forward modes carry every node's linear bounds from the input on, so they start there.
+        let last_fwd = if matches!(cfg.method, Method::Forward | Method::Zonotope) {
+            if from > 0 || self.fwd.is_empty() {
+                return Err(BoundError::Shape);
+            }
+            forward::last_node(g)
+        } else {
+            0
+        };
+        let mut zono = zonotope::Budget::new(g, self.plan.symbols);
         let mut cap_at = 0;
         if x_lo.len() != g.input_len() || x_hi.len() != g.input_len() {
             return Err(BoundError::Shape);
@@ -425,6 +488,13 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                 self.consts[0] = T::ZERO;
             } else {
                 self.ibp_node(g, id, off, node_lb, cfg)?;
+                if id <= last_fwd {
+                    if cfg.method == Method::Zonotope {
+                        self.zonotope_node(g, id, off, node_lb, x_lo, x_hi, &mut zono)?;
+                    } else {
+                        self.forward_node(g, id, off, node_lb, x_lo, x_hi)?;
+                    }
+                }
                 if needs_crown(g, id) {
                     if crown_pass {
                         self.crown_node(g, id, off, cfg, saves, keep_going)?;
@@ -707,7 +777,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             }
             *o = s;
         }
-        if cfg.method == Method::Ibp {
+        if !cfg.method.linear_output() {
             return Ok(());
         }
         let d = g.input_len();
@@ -760,7 +830,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         }
         let o = g.offset(z) + k;
         let ibp = if upper { self.hi[o].neg() } else { self.lo[o] };
-        if cfg.method == Method::Ibp {
+        if !cfg.method.linear_output() {
             return Ok(ibp);
         }
         let init = |a: &mut [T]| {

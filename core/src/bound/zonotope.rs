@@ -1,0 +1,444 @@
+//! Zonotopes ([`Method::Zonotope`](super::Method::Zonotope)): every node value carried as one
+//! affine form `z = c·x + c₀ + Σ_k g_k·ε_k ± e` in the input `x` (over the box), noise symbols
+//! `ε_k ∈ [−1, 1]` and an error radius `e ≥ 0`.
+//!
+//! A relaxed element gets one line of slope `s` through its input's form and the range
+//! `[t_lo, t_hi]` of `f(y) − s·y` on its input's interval: `z = s·y + t_mid ± t_rad`. The
+//! largest `t_rad` of each relaxed node (up to an even share of the plan's symbols) become new
+//! noise symbols, shared by every later value that depends on them, so a relaxation gap that
+//! reaches the output along paths of opposite sign cancels, which linear bounds carried
+//! separately ([`super::forward`]) cannot do; the rest go into `e`, which only grows. ReLU takes
+//! DeepZ's line (the chord's slope, `t ∈ [0, −s·l]`); every unary function gets the slope of its
+//! cached upper line and a lower intercept for that slope from [`relax::relax_line`] (rigorous,
+//! deployed error included); a product `x·y` is linearised at the operands' midpoints,
+//! `xy = m_y·x + m_x·y − m_x·m_y + (x − m_x)(y − m_y)`. A linear op composes its operands'
+//! forms with the coefficients of its own CROWN step on `±e_r` (as [`super::forward`] does),
+//! the two steps' constants giving `t`; a matrix product of two variables takes its interval.
+//!
+//! *Rounding.* Coefficients are composed in plain arithmetic; the error over the box,
+//! `γ·Σ_j |A_j|·N_j` with `N ≥ Σ_i |c_i|·M_i + |c₀| + Σ_k |g_k|` kept per form, goes into `e`, as
+//! do the node's deployed evaluation error (`aux`) and every `t_rad`, all rounded up; the
+//! concretisation `c₀ + Σ_i min(c_i·l_i, c_i·u_i) − Σ_k |g_k| − e` is rounded down (up for the
+//! upper end). A form that is not finite becomes the node's interval. So each form holds, in
+//! exact arithmetic, for the coefficients it has.
+//!
+//! *Memory.* The ring of [`super::forward`] with `d + s + 4` scalars per slot (`s` = the plan's
+//! symbols): coefficients, centre, symbols, error, `N` and the pending `t_rad`.
+
+use super::Workspace;
+use super::forward::{last_node, pair, ring_slots};
+use crate::graph::{Graph, NodeId, Op};
+use crate::num::Scalar;
+use crate::ops::rows::SumErr;
+use crate::ops::{self, BoundError};
+use crate::relax;
+
+/// The f32 product's rounding, relative (`2^-24`, with slack) and absolute.
+const F32_U: f64 = 5.960_464_477_539_063e-8 * 1.000_001;
+const F32_ETA: f64 = 7.888_609_052_210_118e-31;
+
+/// Scalars of one form of `d` inputs and `s` symbols.
+const fn stride(d: usize, s: usize) -> usize {
+    d + s + 4
+}
+
+/// Scalars of the zonotope arena of `g` with `symbols` noise symbols.
+pub fn arena_len<T: Scalar>(g: &Graph<'_, T>, symbols: usize) -> usize {
+    ring_slots(g) * stride(g.input_len(), symbols)
+}
+
+/// The symbols of one sweep: how many are in use, and how many each relaxed node may add (an
+/// even share of the plan's, so early layers cannot take them all).
+pub(super) struct Budget {
+    used: usize,
+    cap: usize,
+    per_node: usize,
+}
+
+impl Budget {
+    /// A fresh budget of `symbols` for `g`.
+    pub(super) fn new<T: Scalar>(g: &Graph<'_, T>, symbols: usize) -> Budget {
+        let last = last_node(g);
+        let relaxed = g.nodes[..=last as usize].iter().filter(|n| ops::relaxes(&n.op)).count();
+        Budget { used: 0, cap: symbols, per_node: symbols.div_ceil(relaxed.max(1)) }
+    }
+}
+
+/// Offsets in a form: `d` coefficients, then these.
+struct Layout {
+    d: usize,
+    s: usize,
+}
+
+impl Layout {
+    const fn centre(&self) -> usize {
+        self.d
+    }
+    const fn sym(&self, k: usize) -> usize {
+        self.d + 1 + k
+    }
+    const fn err(&self) -> usize {
+        self.d + 1 + self.s
+    }
+    const fn norm(&self) -> usize {
+        self.d + 2 + self.s
+    }
+    const fn gap(&self) -> usize {
+        self.d + 3 + self.s
+    }
+    const fn len(&self) -> usize {
+        stride(self.d, self.s)
+    }
+}
+
+impl<T: Scalar> Workspace<'_, T> {
+    /// Node `id`'s forms (after its IBP step filled its interval, slack and relaxations), and
+    /// its interval tightened by them.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn zonotope_node(
+        &mut self,
+        g: &Graph<'_, T>,
+        id: NodeId,
+        off: usize,
+        lb: usize,
+        x_lo: &[T],
+        x_hi: &[T],
+        budget: &mut Budget,
+    ) -> Result<(), BoundError> {
+        let node = g.nodes[id as usize];
+        let len = node.len as usize;
+        let d = g.input_len();
+        let ly = Layout { d, s: self.plan.symbols };
+        let w = ly.len();
+        let cap = self.fwd.len() / w;
+        if cap < len || self.plan.chunk == 0 {
+            return Err(BoundError::Shape);
+        }
+        let m = |i: usize| x_lo[i].abs().max_of(x_hi[i].abs());
+        let mut mags = T::ONE;
+        for i in 0..d {
+            mags = mags.add_up(m(i));
+        }
+        // Entries composed: coefficients, centre and the symbols in use so far.
+        let used = d + 1 + budget.used;
+        let slot = |v: usize| (v % cap) * w;
+        match node.op {
+            Op::Unary { x, f } => {
+                let xo = g.offset(x);
+                let k_err = SumErr::<T>::new(2);
+                for r in 0..len {
+                    let (l, u) = (self.lo[xo + r], self.hi[xo + r]);
+                    let c = &self.lines[lb + 4 * r..lb + 4 * r + 4];
+                    let (sl, bl, su, bu) = (c[0], c[1], c[2], c[3]);
+                    let s = su;
+                    let t_lo = if sl == su {
+                        bl
+                    } else {
+                        let (lf, uf) = (l.to_f64(), u.to_f64());
+                        let tight = relax::relax_line(f, lf, uf, false, s.to_f64())
+                            .ok()
+                            .map(|(line, _)| line.to_scalar_lower::<T>(lf, uf))
+                            .filter(|&(s2, _)| s2 == s);
+                        match tight {
+                            Some((_, b)) => b,
+                            // The cached lower line's intercept, moved to slope `s`.
+                            None => bl.add_down(min_product(sl, s, l, u)),
+                        }
+                    };
+                    let dst = slot(off + r);
+                    self.fwd[dst..dst + w].fill(T::ZERO);
+                    let s_abs = if s == T::ZERO {
+                        T::ZERO
+                    } else if x == 0 {
+                        self.fwd[dst + r] = s;
+                        s.abs().mul(m(r))
+                    } else if xo + r + cap < off + len {
+                        self.interval_term(dst, &ly, s, xo + r)
+                    } else {
+                        let src = slot(xo + r);
+                        let (to, from) = pair(self.fwd, dst, src, w);
+                        for (t, &v) in to[..used].iter_mut().zip(&from[..used]) {
+                            *t = s.mul(v);
+                        }
+                        to[ly.err()] = s.abs().mul_up(from[ly.err()]);
+                        s.abs().mul(from[ly.norm()])
+                    };
+                    self.finish_row(dst, &ly, bu, t_lo, s_abs, &k_err, mags, off + r);
+                }
+            }
+            Op::Mul { a, b } => {
+                let (ao, bo) = (g.offset(a), g.offset(b));
+                let k_err = SumErr::<T>::new(3);
+                let half = T::from_f64_near(0.5);
+                for r in 0..len {
+                    // x·y = m_y·x + m_x·y + t, t = (x − m_x)(y − m_y) − m_x·m_y.
+                    let (lx, ux, lyv, uy) =
+                        (self.lo[ao + r], self.hi[ao + r], self.lo[bo + r], self.hi[bo + r]);
+                    let (mx, my) = (lx.add(ux).mul(half), lyv.add(uy).mul(half));
+                    let (dx_lo, dx_hi) = (lx.sub_down(mx), ux.add_up(mx.neg()));
+                    let (dy_lo, dy_hi) = (lyv.sub_down(my), uy.add_up(my.neg()));
+                    let pr = [
+                        dx_lo.mul_down(dy_lo),
+                        dx_lo.mul_down(dy_hi),
+                        dx_hi.mul_down(dy_lo),
+                        dx_hi.mul_down(dy_hi),
+                    ];
+                    let qr =
+                        [dx_lo.mul_up(dy_lo), dx_lo.mul_up(dy_hi), dx_hi.mul_up(dy_lo), dx_hi.mul_up(dy_hi)];
+                    let p_lo = pr.iter().fold(pr[0], |acc, &v| acc.min_of(v));
+                    let p_hi = qr.iter().fold(qr[0], |acc, &v| acc.max_of(v));
+                    // The f32 product's rounding (`u·|xy| + η`, `|xy|` within the IBP interval).
+                    let z = self.lo[off + r].abs().max_of(self.hi[off + r].abs());
+                    let dep = T::from_f64_up(F32_U).mul_up(z).add_up(T::from_f64_up(F32_ETA));
+                    let t_lo = p_lo.sub_down(mx.mul_up(my)).sub_down(dep);
+                    let t_hi = p_hi.add_up(mx.mul_down(my).neg()).add_up(dep);
+                    let dst = slot(off + r);
+                    self.fwd[dst..dst + w].fill(T::ZERO);
+                    let mut s_abs = T::ZERO;
+                    for (o, coef) in [(ao, my), (bo, mx)] {
+                        s_abs = s_abs.add(self.add_scaled(g, dst, &ly, used, coef, o + r, cap, off + len, m));
+                    }
+                    self.finish_row(dst, &ly, t_hi, t_lo, s_abs, &k_err, mags, off + r);
+                }
+            }
+            Op::MatMul { .. } => {
+                for r in 0..len {
+                    let dst = slot(off + r);
+                    self.fwd[dst..dst + w].fill(T::ZERO);
+                    let v = off + r;
+                    self.interval_form(dst, &ly, v);
+                }
+            }
+            _ => self.linear_node(g, id, off, lb, &ly, used, mags, m)?,
+        }
+        // The largest gaps of a relaxed node become symbols; every other gap joins the error.
+        if ops::relaxes(&node.op) {
+            let mut k = budget.per_node.min(budget.cap - budget.used);
+            while k > 0 {
+                let mut best: Option<(usize, T)> = None;
+                for r in 0..len {
+                    let gap = self.fwd[slot(off + r) + ly.gap()];
+                    if gap > T::ZERO && best.is_none_or(|(_, b)| gap > b) {
+                        best = Some((r, gap));
+                    }
+                }
+                let Some((r, gap)) = best else { break };
+                let dst = slot(off + r);
+                self.fwd[dst + ly.sym(budget.used)] = gap;
+                self.fwd[dst + ly.gap()] = T::ZERO;
+                budget.used += 1;
+                k -= 1;
+            }
+        }
+        let slack = self.consts[id as usize];
+        for r in 0..len {
+            self.conclude(slot(off + r), &ly, budget.used, (x_lo, x_hi), off + r, slack);
+        }
+        Ok(())
+    }
+
+    /// A linear op: its forms composed with the coefficients of its own CROWN step on `+e_r`,
+    /// the constants of the steps on `+e_r` and `−e_r` bounding `t`.
+    #[allow(clippy::too_many_arguments)]
+    fn linear_node(
+        &mut self,
+        g: &Graph<'_, T>,
+        id: NodeId,
+        off: usize,
+        lb: usize,
+        ly: &Layout,
+        used: usize,
+        mags: T,
+        m: impl Fn(usize) -> T + Copy,
+    ) -> Result<(), BoundError> {
+        let node = g.nodes[id as usize];
+        let len = node.len as usize;
+        let w = ly.len();
+        let cap = self.fwd.len() / w;
+        let ins = node.op.inputs(g.indices);
+        let terms: usize = (0..ins.len()).map(|k| g.nodes[ins.get(k) as usize].len as usize).sum();
+        let k_err = SumErr::<T>::new(terms + 1);
+        const CAP: usize = 64;
+        let rows_max = self.plan.chunk.min(CAP);
+        let mut k = 0;
+        while k < len {
+            let rows = rows_max.min(len - k);
+            let mut idx = [0usize; CAP];
+            for (r, i) in idx[..rows].iter_mut().enumerate() {
+                *i = k + r;
+            }
+            // The upper constants first (−z_r ≥ −A·y + b', so t_hi = −b'), kept in the gap slot.
+            self.op_step(g, id, off, lb, &idx[..rows], true)?;
+            for r in 0..rows {
+                let dst = ((off + k + r) % cap) * w;
+                self.fwd[dst + ly.gap()] = self.bias[r].neg();
+            }
+            self.op_step(g, id, off, lb, &idx[..rows], false)?;
+            for r in 0..rows {
+                let dst = ((off + k + r) % cap) * w;
+                let t_hi = self.fwd[dst + ly.gap()];
+                self.fwd[dst..dst + w].fill(T::ZERO);
+                let mut s_abs = T::ZERO;
+                for i in 0..ins.len() {
+                    let p = ins.get(i);
+                    if (0..i).any(|q| ins.get(q) == p) || !self.touched[p as usize] {
+                        continue; // a repeated operand: its block holds both uses
+                    }
+                    let lp = g.nodes[p as usize].len as usize;
+                    let (bx, po) = (self.plan.chunk * g.offset(p) + r * lp, g.offset(p));
+                    for j in 0..lp {
+                        let a = self.a[bx + j];
+                        if a != T::ZERO {
+                            s_abs =
+                                s_abs.add(self.add_scaled(g, dst, ly, used, a, po + j, cap, off + len, m));
+                        }
+                    }
+                }
+                let t_lo = self.bias[r];
+                self.finish_row(dst, ly, t_hi, t_lo, s_abs, &k_err, mags, off + k + r);
+            }
+            k += rows;
+        }
+        Ok(())
+    }
+
+    /// `form[dst] += a·form(value v)` over the `used` leading entries, and its error term into
+    /// the error radius; returns `|a|·N_v` for the composition's rounding. The input's value `v`
+    /// is `x_v` itself; a value whose slot may hold a later one by now (`v + cap < end`) is its
+    /// interval.
+    #[allow(clippy::too_many_arguments)]
+    fn add_scaled(
+        &mut self,
+        g: &Graph<'_, T>,
+        dst: usize,
+        ly: &Layout,
+        used: usize,
+        a: T,
+        v: usize,
+        cap: usize,
+        end: usize,
+        m: impl Fn(usize) -> T,
+    ) -> T {
+        let w = ly.len();
+        if v < g.input_len() {
+            self.fwd[dst + v] = self.fwd[dst + v].add(a);
+            return a.abs().mul(m(v));
+        }
+        if v + cap < end {
+            return self.interval_term(dst, ly, a, v);
+        }
+        let (to, from) = pair(self.fwd, dst, (v % cap) * w, w);
+        for (t, &f) in to[..used].iter_mut().zip(&from[..used]) {
+            *t = t.add(a.mul(f));
+        }
+        to[ly.err()] = to[ly.err()].add_up(a.abs().mul_up(from[ly.err()]));
+        a.abs().mul(from[ly.norm()])
+    }
+
+    /// `form[dst] += a·(value v's interval)`: its midpoint into the centre, its radius into the
+    /// error; returns `|a·mid|` for the composition's rounding.
+    fn interval_term(&mut self, dst: usize, ly: &Layout, a: T, v: usize) -> T {
+        let (mid, rad) = mid_rad(self.lo[v], self.hi[v]);
+        let c = dst + ly.centre();
+        self.fwd[c] = self.fwd[c].add(a.mul(mid));
+        let e = dst + ly.err();
+        self.fwd[e] = self.fwd[e].add_up(a.abs().mul_up(rad));
+        a.abs().mul(mid.abs())
+    }
+
+    /// Value `v`'s interval as its form (no correlation).
+    fn interval_form(&mut self, dst: usize, ly: &Layout, v: usize) {
+        let (mid, rad) = mid_rad(self.lo[v], self.hi[v]);
+        let w = ly.len();
+        self.fwd[dst..dst + w].fill(T::ZERO);
+        self.fwd[dst + ly.centre()] = mid;
+        self.fwd[dst + ly.err()] = rad;
+    }
+
+    /// Finish a composed row: `t = [t_lo, t_hi]`'s midpoint into the centre and its radius as
+    /// the pending gap, the composition's rounding (`s_abs` = `Σ|A_j|·N_j` so far) and the
+    /// value's deployed slack into the error radius.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_row(
+        &mut self,
+        dst: usize,
+        ly: &Layout,
+        t_hi: T,
+        t_lo: T,
+        s_abs: T,
+        k: &SumErr<T>,
+        mags: T,
+        v: usize,
+    ) {
+        let (mid, rad) = mid_rad(t_lo, t_hi);
+        let c = dst + ly.centre();
+        let s_abs = s_abs.add(mid.abs());
+        self.fwd[c] = self.fwd[c].add(mid);
+        let e = dst + ly.err();
+        self.fwd[e] = self.fwd[e].add_up(k.composed(s_abs, mags)).add_up(self.aux[v]);
+        self.fwd[dst + ly.gap()] = rad;
+    }
+
+    /// Fold a remaining gap and the node's constant slack into the error, store `N`, and intersect the form's concretisation
+    /// into value `v`'s interval; a form that is not finite becomes the interval.
+    fn conclude(
+        &mut self,
+        dst: usize,
+        ly: &Layout,
+        used: usize,
+        (x_lo, x_hi): (&[T], &[T]),
+        v: usize,
+        slack: T,
+    ) {
+        let d = ly.d;
+        let gap = self.fwd[dst + ly.gap()];
+        let e = self.fwd[dst + ly.err()].add_up(gap).add_up(slack);
+        self.fwd[dst + ly.gap()] = T::ZERO;
+        self.fwd[dst + ly.err()] = e;
+        let f = &self.fwd[dst..dst + ly.len()];
+        let c0 = f[ly.centre()];
+        let (mut lo, mut hi) = (c0, c0);
+        let mut n = c0.abs();
+        let mut ok = c0.is_usable() && e.is_usable();
+        for i in 0..d {
+            let c = f[i];
+            ok &= c.is_usable();
+            n = n.add_up(c.abs().mul_up(x_lo[i].abs().max_of(x_hi[i].abs())));
+            let (a, b) = if c >= T::ZERO { (x_lo[i], x_hi[i]) } else { (x_hi[i], x_lo[i]) };
+            lo = lo.add_down(c.mul_down(a));
+            hi = hi.add_up(c.mul_up(b));
+        }
+        let mut gs = T::ZERO;
+        for k in 0..used {
+            let g = f[ly.sym(k)];
+            ok &= g.is_usable();
+            gs = gs.add_up(g.abs());
+        }
+        n = n.add_up(gs);
+        let r = gs.add_up(e);
+        lo = lo.sub_down(r);
+        hi = hi.add_up(r);
+        if !(ok && n.is_usable() && lo.is_usable() && hi.is_usable()) {
+            self.interval_form(dst, ly, v);
+            let (mid, rad) = mid_rad(self.lo[v], self.hi[v]);
+            self.fwd[dst + ly.norm()] = mid.abs().add_up(rad);
+            return;
+        }
+        self.fwd[dst + ly.norm()] = n;
+        self.lo[v] = self.lo[v].max_of(lo);
+        self.hi[v] = self.hi[v].min_of(hi);
+    }
+}
+
+/// A midpoint of `[lo, hi]` and a radius covering it from there (rounded up).
+fn mid_rad<T: Scalar>(lo: T, hi: T) -> (T, T) {
+    let mid = lo.add(hi).mul(T::from_f64_near(0.5));
+    (mid, hi.add_up(mid.neg()).max_of(mid.add_up(lo.neg())))
+}
+
+/// A lower bound of `(a − b)·y` over `y ∈ [l, u]`.
+fn min_product<T: Scalar>(a: T, b: T, l: T, u: T) -> T {
+    let (d_lo, d_hi) = (a.sub_down(b), a.add_up(b.neg()));
+    let c = [d_lo.mul_down(l), d_lo.mul_down(u), d_hi.mul_down(l), d_hi.mul_down(u)];
+    c.iter().fold(c[0], |acc, &v| acc.min_of(v))
+}
