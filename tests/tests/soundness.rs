@@ -3,7 +3,7 @@
 //! never looser than IBP beyond rounding, and tighter on average.
 
 use genbab_core::bab::attack::Rng;
-use genbab_core::bound::{Config, Deploy, Method, Plan, Workspace, output_bounds};
+use genbab_core::bound::{Config, Deploy, Method, Workspace, output_bounds};
 use genbab_core::num::{Fix, Scalar};
 use genbab_tests::engines::plan_for;
 use genbab_tests::random_dag::{OwnedGraph, random_attention, random_graph, random_relu_mlp};
