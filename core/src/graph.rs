@@ -186,6 +186,19 @@ impl<'a, T: Scalar> Graph<'a, T> {
     pub fn total_len(&self) -> usize {
         self.nodes.iter().map(|n| n.len as usize).sum()
     }
+    /// Identity of this graph's arrays (addresses and lengths) and output: equal for two views
+    /// of the same baked or loaded model, so a validation can be remembered by it.
+    pub(crate) fn fingerprint(&self) -> [usize; 7] {
+        [
+            self.nodes.as_ptr() as usize,
+            self.nodes.len(),
+            self.weights.as_ptr() as usize,
+            self.weights.len(),
+            self.indices.as_ptr() as usize,
+            self.indices.len(),
+            self.output as usize,
+        ]
+    }
     /// Offset of each node's value in a buffer of [`Graph::total_len`] scalars.
     pub fn offset(&self, id: NodeId) -> usize {
         self.nodes[..id as usize].iter().map(|n| n.len as usize).sum()

@@ -8,10 +8,12 @@
 //! - [`relax`]: interval images and linear relaxations of every nonlinearity;
 //! - [`ops`]: one module per operator, owning its shape check, forward value (`Graph::eval`),
 //!   interval image, backward linear step, α-CROWN primal value and attack gradient;
-//! - [`bound`]: the IBP and CROWN traversals over the graph, into a caller-provided workspace
-//!   sized by a [`bound::Plan`];
+//! - [`bound`]: the IBP, CROWN, forward-mode and zonotope traversals over the graph, into a
+//!   caller-provided workspace sized by a [`bound::Plan`];
 //! - [`spec`]: properties (input box + unsafe region);
 //! - [`bab`]: branch and bound (input split, GenBaB activation split with BBPS), attack, budget;
+//! - [`monitor`]: runtime checks of a stream of frames (reuse of earlier frames, the centre,
+//!   then branch and bound);
 //! - `prune` (feature `alloc`): restrict a graph to the output elements a property reads.
 //!
 //! No heap unless the `alloc` feature is on; no `unsafe`; no panics on user data (graphs are
@@ -31,6 +33,7 @@ pub mod alpha;
 pub mod bab;
 pub mod bound;
 pub mod graph;
+pub mod monitor;
 pub mod num;
 pub mod ops;
 #[cfg(feature = "alloc")]

@@ -95,6 +95,23 @@ impl<T: Scalar> Spec<'_, T> {
         })
     }
 
+    /// How far the output `y` is from the unsafe region: the smallest over the clauses of the
+    /// largest `c·y − d` over the clause's atoms (≤ 0 when `y` is unsafe), in f64.
+    pub fn margin(&self, y: &[T]) -> f64 {
+        let n = y.len();
+        let mut m = f64::INFINITY;
+        for k in 0..self.clauses() {
+            let mut best = f64::NEG_INFINITY;
+            for i in self.clause(k) {
+                let row = &self.rows[i * n..(i + 1) * n];
+                let s: f64 = row.iter().zip(y).map(|(c, v)| c.to_f64() * v.to_f64()).sum();
+                best = best.max(s - self.rhs[i].to_f64());
+            }
+            m = m.min(best);
+        }
+        m
+    }
+
     /// Whether `x` lies in the input box.
     pub fn contains(&self, x: &[T]) -> bool {
         x.len() == self.lo.len()

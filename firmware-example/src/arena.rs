@@ -5,8 +5,10 @@
 //! image needs the largest of them, not their sum. Each model's own need is `size_of` its member,
 //! which the firmware reports.
 
+use core::mem::MaybeUninit;
+
 use genbab_core::bab::DomainRecord;
-use genbab_core::bound::Split;
+use genbab_core::bound::{Plan, Split};
 use genbab_core::num::Fix;
 
 use crate::models::{acas, acopf};
@@ -14,6 +16,7 @@ use crate::monitor::Buffers;
 
 // The sizes are the host's `BabPlan` figures; recompute them here with the core's const fns.
 const _: () = {
+    assert!(genbab_core::monitor::Monitor::<f32>::scalars(1) == 5);
     assert!(acas::PLAN.scalars() == acas::SCALARS && acas::PLAN.flags() == acas::FLAGS);
     assert!(acas::PLAN.splits() == acas::SPLITS && acas::PLAN.records() == acas::RECORDS);
     assert!(acas::PLAN.offsets() == acas::OFFSETS && acas::PLAN.input == acas::SUM);
@@ -46,6 +49,8 @@ pub struct BabBufs<
     offsets: [usize; O],
     sum: [f64; D],
     cex: [f32; D],
+    /// The monitor's state: `Monitor::scalars(D)`.
+    state: [[f32; D]; 5],
 }
 
 impl<const S: usize, const F: usize, const SP: usize, const R: usize, const O: usize, const D: usize>
@@ -61,6 +66,7 @@ impl<const S: usize, const F: usize, const SP: usize, const R: usize, const O: u
             offsets: &mut self.offsets,
             sum: &mut self.sum,
             cex: &mut self.cex,
+            state: self.state.as_flattened_mut(),
         }
     }
 }
@@ -96,16 +102,35 @@ pub type AcopfBab = BabBufs<
     { acopf::SUM },
 >;
 
+/// The ml4acopf plan without a forward arena: the heap copy's comparison bounds with CROWN.
+pub const ACOPF_CROWN: Plan = Plan { forward: 0, symbols: 0, ..acopf::PLAN.bound };
+
 /// ml4acopf: a bounds-only workspace and a forward buffer (the heap copy's comparison, which
 /// compares digests, so the two models share them).
 #[derive(Clone, Copy)]
 pub struct AcopfBound {
-    /// `Plan::scalars()` values.
-    pub scalars: [f32; acopf::BOUND_SCALARS],
+    /// [`ACOPF_CROWN`]`.scalars()` values.
+    pub scalars: [f32; ACOPF_CROWN.scalars()],
     /// `Plan::flags()`.
     pub flags: [bool; acopf::BOUND_FLAGS],
     /// Forward values.
     pub values: [f32; acopf::VALUES],
+}
+
+/// Heap size in bytes: the ml4acopf copy's three vectors (the blob declares the baked model's
+/// counts) plus 64 B of allocator bookkeeping per allocation.
+pub const HEAP_SIZE: usize = acopf::NODES.len() * size_of::<genbab_core::graph::Node>()
+    + acopf::WEIGHTS.len() * size_of::<f32>()
+    + acopf::INDICES.len() * size_of::<u32>()
+    + 3 * 64;
+
+/// The heap copy's check: the heap region and the bounds workspace that compares the copies.
+#[derive(Clone, Copy)]
+pub struct HeapPhase {
+    /// The heap (`embedded-alloc` is given it right before the check).
+    pub heap: [MaybeUninit<u8>; HEAP_SIZE],
+    /// The comparison's workspace.
+    pub bound: AcopfBound,
 }
 
 /// One arena for all of them.
@@ -116,14 +141,14 @@ pub union Arena {
     pub acas_fix: AcasFix,
     /// ml4acopf monitor.
     pub acopf: AcopfBab,
-    /// ml4acopf heap-copy comparison.
-    pub acopf_bound: AcopfBound,
+    /// ml4acopf heap copy and its comparison.
+    pub heap_phase: HeapPhase,
 }
 
 /// Bytes the ACAS Xu checks use.
 pub const ACAS_BYTES: usize = max(size_of::<AcasBab>(), size_of::<AcasFix>());
-/// Bytes the ml4acopf checks use.
-pub const ACOPF_BYTES: usize = max(size_of::<AcopfBab>(), size_of::<AcopfBound>());
+/// Bytes the ml4acopf monitor uses (its heap-copy check is [`HeapPhase`]).
+pub const ACOPF_BYTES: usize = size_of::<AcopfBab>();
 
 const fn max(a: usize, b: usize) -> usize {
     if a > b { a } else { b }

@@ -1,6 +1,7 @@
 //! ACAS Xu bounded again with the fixed-point scalar `num::Fix` (Q16.16, `fixed::types::I16F16`):
-//! for every frame, certified CROWN output bounds over the frame's box in fixed point, checked to
-//! contain the value the network computes in f32 at the frame centre.
+//! for every 9th frame (the smallest boxes, which the monitor certifies), certified output bounds over the frame's box in fixed point, by the
+//! monitor's own bound engine (the baked `settings().bound`), checked to contain the value the
+//! network computes in f32 at the frame centre; their cost is the Q16.16 path's cost of a bound.
 //!
 //! The fixed-point graph uses the baked Q16.16 weights (`WEIGHTS_FIX_BITS`, each f32 weight
 //! rounded to nearest), so it is a slightly different network from the f32 one. The bounds
@@ -29,7 +30,7 @@ fn fix_weights() -> &'static [Fix] {
 }
 
 /// Every how many frames the check runs (a fixed-point CROWN pass costs about four f32 ones).
-pub const EVERY: usize = 17;
+pub const EVERY: usize = 9;
 
 /// Run the check over every [`EVERY`]-th frame of `m` (the ACAS Xu model); true if every interval
 /// contains the value.
@@ -40,8 +41,10 @@ pub fn run(m: &Baked, bufs: &mut AcasFix) -> bool {
         return false;
     }
     let g = Graph::<Fix> { nodes: &acas::NODES, weights: w, indices: &acas::INDICES, output: acas::OUTPUT };
+    // The monitor's plan and bound engine, arena included.
+    let baked = acas::PLAN.bound;
     let plan = match Plan::new(&g, acas::CHUNK) {
-        Ok(p) if p == acas::PLAN.bound => p,
+        Ok(p) if p.with_zonotope(baked.forward, baked.symbols) == baked => baked,
         _ => {
             defmt::error!("  the fixed-point graph does not match the baked plan");
             return false;
@@ -61,7 +64,7 @@ pub fn run(m: &Baked, bufs: &mut AcasFix) -> bool {
     let (mut lo, mut hi) = ([Fix::ZERO; acas::INPUT_LEN], [Fix::ZERO; acas::INPUT_LEN]);
     let mut rows = [Fix::ZERO; acas::OUTPUT_LEN * acas::OUTPUT_LEN];
     let (mut yl, mut yh) = ([Fix::ZERO; acas::OUTPUT_LEN], [Fix::ZERO; acas::OUTPUT_LEN]);
-    let cfg = Config::default();
+    let cfg = Config { deploy: Config::default().deploy, ..m.settings.bound };
     let g32 = acas::graph();
     let (mut ok, mut original_inside, mut widest, mut deviation, mut instr) =
         (true, 0usize, 0.0f64, 0.0f64, 0u64);
@@ -120,8 +123,9 @@ pub fn run(m: &Baked, bufs: &mut AcasFix) -> bool {
         original_inside += usize::from(inside);
     }
     defmt::info!(
-        "  Q16.16 CROWN bounds over {=usize} frame boxes: contain the centre value {=str}; widest interval {=f64}; \
+        "  Q16.16 {} bounds over {=usize} frame boxes: contain the centre value {=str}; widest interval {=f64}; \
          mean {=u64} instructions per bound",
+        cfg.method,
         checked,
         if ok { "at every frame" } else { "NOT at every frame" },
         widest,

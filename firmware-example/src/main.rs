@@ -24,13 +24,12 @@
 extern crate alloc;
 
 mod arena;
+mod costs;
 mod fixed_check;
 mod forward;
 mod heap_model;
 mod models;
 mod monitor;
-
-use core::mem::MaybeUninit;
 
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use cortex_m_semihosting::debug::{self, EXIT_FAILURE, EXIT_SUCCESS};
@@ -40,18 +39,11 @@ use embedded_alloc::LlffHeap as Heap;
 use crate::models::{acas, acopf};
 use crate::monitor::Baked;
 
-/// The firmware's heap: holds the deserialised second copy of the ml4acopf model. The core's
-/// engines never allocate.
+/// The firmware's heap: holds the deserialised second copy of the ml4acopf model during its
+/// check, in the arena's [`arena::HeapPhase`] (initialised right before that check, so the
+/// monitors before it use the same RAM). The core's engines never allocate.
 #[global_allocator]
 static HEAP: Heap = Heap::empty();
-/// Heap size in bytes: the copy's three vectors (the blob declares the baked model's counts)
-/// plus 64 B of allocator bookkeeping per allocation. Part of the static RAM (`.bss`) that
-/// [`measure::static_ram`] reports.
-const HEAP_SIZE: usize = acopf::NODES.len() * size_of::<genbab_core::graph::Node>()
-    + acopf::WEIGHTS.len() * size_of::<f32>()
-    + acopf::INDICES.len() * size_of::<u32>()
-    + 3 * 64;
-static mut HEAP_MEM: [MaybeUninit<u8>; HEAP_SIZE] = [MaybeUninit::uninit(); HEAP_SIZE];
 
 /// RAM budget of one monitor (static RAM + stack), in bytes.
 pub const RAM_BUDGET: usize = 64 * 1024;
@@ -67,12 +59,14 @@ fn acas_monitor() -> Baked {
         rhs: &acas::SPEC_RHS,
         ends: &acas::SPEC_CLAUSE_ENDS,
         settings: acas::settings(),
+        reuse: acas::REUSE,
         plan: acas::PLAN,
         frame_x: &acas::FRAME_X,
         frame_r: &acas::FRAME_R,
         kind: &acas::FRAME_KIND,
         expected: &acas::EXPECTED,
         expected_bounded: &acas::EXPECTED_BOUNDED,
+        expected_step: &acas::EXPECTED_STEP,
         witness: &acas::EXPECTED_WITNESS,
         // Three domains of about 35 M instructions each, plus the attack: twice that as the net.
         budget: 200_000_000,
@@ -88,12 +82,14 @@ fn acopf_monitor() -> Baked {
         rhs: &acopf::SPEC_RHS,
         ends: &acopf::SPEC_CLAUSE_ENDS,
         settings: acopf::settings(),
+        reuse: acopf::REUSE,
         plan: acopf::PLAN,
         frame_x: &acopf::FRAME_X,
         frame_r: &acopf::FRAME_R,
         kind: &acopf::FRAME_KIND,
         expected: &acopf::EXPECTED,
         expected_bounded: &acopf::EXPECTED_BOUNDED,
+        expected_step: &acopf::EXPECTED_STEP,
         witness: &acopf::EXPECTED_WITNESS,
         // Two domains of about 38 M instructions each, plus the attack: more than twice that.
         budget: 200_000_000,
@@ -127,8 +123,6 @@ impl Tally {
 fn main() -> ! {
     // First, before the deep calls: paint the free stack so its high-water mark can be read later.
     measure::paint_stack();
-    // SAFETY: called once, before any allocation; HEAP_MEM is used by nothing else.
-    unsafe { HEAP.init(&raw mut HEAP_MEM as usize, HEAP_SIZE) }
     measure::start_counter(measure::RELOAD_MAX);
     let arena = arena::take();
     let (acas_m, acopf_m) = (acas_monitor(), acopf_monitor());
@@ -141,52 +135,81 @@ fn main() -> ! {
     }
 
     // ---- ACAS Xu -------------------------------------------------------------------------------
+    let units = {
+        let b = unsafe { &mut arena.acas }.buffers();
+        costs::measure(&acas_m, b.scalars, b.flags)
+    };
+    t.check("acas_unit_costs", units.is_some(), 0);
+    let acas_units = units.unwrap_or_default();
+    costs::report("acas", &acas_units);
     measure::paint_stack();
     let mut log = monitor::Log::new();
     // SAFETY (union access): every member is valid for any bytes the others leave behind (plain
     // numbers and bools written by safe code), and one member is borrowed at a time.
     t.add(monitor::run(&acas_m, unsafe { &mut arena.acas }.buffers(), &mut log));
-    monitor::summary(acas_m.name, &log);
+    monitor::summary(acas_m.name, &log, &acas_units);
     let (ok, n) = measure::instructions(|| fixed_check::run(&acas_m, unsafe { &mut arena.acas_fix }));
     t.check("acas_fixed_point_bounds_contain_f32", ok, n);
     let acas_stack = measure::stack_hwm();
 
     // ---- ml4acopf ------------------------------------------------------------------------------
+    let units = {
+        let b = unsafe { &mut arena.acopf }.buffers();
+        costs::measure(&acopf_m, b.scalars, b.flags)
+    };
+    t.check("acopf_unit_costs", units.is_some(), 0);
+    let acopf_units = units.unwrap_or_default();
+    costs::report("acopf", &acopf_units);
     measure::paint_stack();
     log.clear();
     t.add(monitor::run(&acopf_m, unsafe { &mut arena.acopf }.buffers(), &mut log));
-    monitor::summary(acopf_m.name, &log);
-    let ((_, ok), n) =
-        measure::instructions(|| checks::heap_copy(&acopf_m, unsafe { &mut arena.acopf_bound }));
-    t.check("acopf_heap_copy_agrees", ok, n);
+    monitor::summary(acopf_m.name, &log, &acopf_units);
     let acopf_stack = measure::stack_hwm();
-    let (ok, n) =
-        measure::instructions(|| checks::prescreen_speed(&acopf_m, unsafe { &mut arena.acopf_bound.values }));
+    measure::paint_stack();
+    // SAFETY (union access): as above. The heap is handed its region once, here, before the only
+    // allocations of the program; nothing else uses `heap_phase` from now on.
+    let phase = unsafe { &mut arena.heap_phase };
+    unsafe { HEAP.init(phase.heap.as_mut_ptr() as usize, arena::HEAP_SIZE) }
+    let ((_, ok), n) = measure::instructions(|| checks::heap_copy(&acopf_m, &mut phase.bound));
+    t.check("acopf_heap_copy_agrees", ok, n);
+    let heap_stack = measure::stack_hwm();
+    let (ok, n) = measure::instructions(|| checks::prescreen_speed(&acopf_m, &mut phase.bound.values));
     t.check("prescreen_cost", ok, n);
 
     // ---- figures and budgets -------------------------------------------------------------------
     let ram = measure::static_ram();
     let arena_bytes = size_of::<arena::Arena>();
-    // Statics other than the arena and the heap (logger, counters, allocator state).
-    let base = ram.total() - arena_bytes - HEAP_SIZE;
+    // Statics other than the arena (logger, counters, allocator state).
+    let base = ram.total() - arena_bytes;
     defmt::info!(
-        "image: static RAM {=usize} B (data {=usize}, bss {=usize}, uninit {=usize}) = arena {=usize} + heap {=usize} + other {=usize}; flash {=usize} B",
+        "image: static RAM {=usize} B (data {=usize}, bss {=usize}, uninit {=usize}) = arena {=usize} (the heap's {=usize} inside) + other {=usize}; flash {=usize} B",
         ram.total(),
         ram.data,
         ram.bss,
         ram.uninit,
         arena_bytes,
-        HEAP_SIZE,
+        arena::HEAP_SIZE,
         base,
         measure::flash_used()
     );
     let acas_ram = base + arena::ACAS_BYTES + acas_stack.used;
-    // The whole heap region counts (it is reserved whether or not the copy fills it).
-    let acopf_ram = base + arena::ACOPF_BYTES + HEAP_SIZE + acopf_stack.used;
+    let acopf_ram = base + arena::ACOPF_BYTES + acopf_stack.used;
+    // The heap copy's phase: its heap region (reserved whether or not the copy fills it) and
+    // bounds workspace.
+    let heap_ram = base + size_of::<arena::HeapPhase>() + heap_stack.used;
     figures("acas", arena::ACAS_BYTES, 0, &acas_stack, acas_ram, checks::acas_flash());
-    figures("acopf", arena::ACOPF_BYTES, HEAP_SIZE, &acopf_stack, acopf_ram, checks::acopf_flash());
+    figures("acopf", arena::ACOPF_BYTES, 0, &acopf_stack, acopf_ram, checks::acopf_flash());
+    figures(
+        "acopf heap copy",
+        size_of::<arena::HeapPhase>(),
+        arena::HEAP_SIZE,
+        &heap_stack,
+        heap_ram,
+        checks::acopf_flash(),
+    );
     t.check("acas_ram_within_budget", acas_ram <= RAM_BUDGET && !acas_stack.window_exhausted, 0);
     t.check("acopf_ram_within_budget", acopf_ram <= RAM_BUDGET && !acopf_stack.window_exhausted, 0);
+    t.check("heap_copy_ram_within_budget", heap_ram <= RAM_BUDGET && !heap_stack.window_exhausted, 0);
     t.check("flash_within_budget", measure::flash_used() <= FLASH_BUDGET, 0);
     #[cfg(feature = "demo-failure")]
     t.check("demo_failure (feature demo-failure)", false, 0);
@@ -207,7 +230,7 @@ fn figures(
     flash: checks::Flash,
 ) {
     defmt::info!(
-        "{=str}: RAM {=usize} B = workspace {=usize} + heap {=usize} + stack high-water {=usize}{=str} + other statics; budget {=usize} B",
+        "{=str}: RAM {=usize} B = workspace {=usize} (heap {=usize} of it) + stack high-water {=usize}{=str} + other statics; budget {=usize} B",
         name,
         total,
         arena,
@@ -262,6 +285,7 @@ pub mod measure {
     use cortex_m::interrupt::{self, Mutex};
     use cortex_m::peripheral::syst::SystClkSource;
     use cortex_m::peripheral::{SCB, SYST};
+    #[cfg(not(feature = "profile"))]
     use cortex_m_rt::exception;
 
     // ---- instruction counter -------------------------------------------------------------------
@@ -290,9 +314,37 @@ pub mod measure {
     static BASE: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
 
     /// Counts the counter's 1 → 0 transitions (the SysTick exception fires on each).
+    #[cfg(not(feature = "profile"))]
     #[exception]
     fn SysTick() {
         WRAPS.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// With `profile`: the interrupted program counter, per 64-byte block of flash.
+    #[cfg(feature = "profile")]
+    pub static SAMPLES: [AtomicU32; 8192] = [const { AtomicU32::new(0) }; 8192];
+
+    #[cfg(feature = "profile")]
+    core::arch::global_asm!(
+        ".section .text.SysTick,\"ax\",%progbits",
+        ".global SysTick",
+        ".thumb_func",
+        "SysTick:",
+        "    mrs r0, msp",
+        "    b {sample}",
+        sample = sym systick_sample,
+    );
+
+    /// The SysTick handler's body under `profile`: `frame` is the exception frame the core
+    /// pushed (r0–r3, r12, lr, pc, xpsr).
+    #[cfg(feature = "profile")]
+    extern "C" fn systick_sample(frame: *const u32) {
+        WRAPS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the hardware pushed eight words at `frame` on exception entry.
+        let pc = unsafe { core::ptr::read_volatile(frame.add(6)) } as usize;
+        if let Some(s) = SAMPLES.get(pc >> 6) {
+            s.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Start the counter, or change its reload value without breaking [`ticks`]'s continuity

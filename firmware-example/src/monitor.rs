@@ -10,6 +10,7 @@
 use genbab_core::bab::{self, BabPlan, BabWorkspace, DomainRecord, Reason, Settings, Verdict};
 use genbab_core::bound::Split;
 use genbab_core::graph::Graph;
+use genbab_core::monitor::{Check, Monitor, Reuse, Step};
 use genbab_core::num::Scalar;
 use genbab_core::spec::Spec;
 use heapless::Vec;
@@ -42,6 +43,8 @@ pub struct Baked {
     pub ends: &'static [u32],
     /// Branch-and-bound settings (the host's).
     pub settings: Settings,
+    /// How the monitor reuses earlier frames (the host's).
+    pub reuse: Reuse,
     /// Buffer plan (the host's).
     pub plan: BabPlan,
     /// Frame centres, `frames × input`.
@@ -54,6 +57,8 @@ pub struct Baked {
     pub expected: &'static [u8],
     /// The host's domain counts.
     pub expected_bounded: &'static [u32],
+    /// What decided each frame on the host (`Step as u8`).
+    pub expected_step: &'static [u8],
     /// The host's witnesses of violated frames.
     pub witness: &'static [f32],
     /// Safety-net budget per check, in instructions.
@@ -96,19 +101,8 @@ pub struct Buffers<'a> {
     pub sum: &'a mut [f64],
     /// The witness (input length).
     pub cex: &'a mut [f32],
-}
-
-impl Buffers<'_> {
-    /// Zero everything, so that a check does not depend on the previous one (the host does the same).
-    fn clear(&mut self) {
-        self.scalars.fill(0.0);
-        self.flags.fill(false);
-        self.splits.fill(Split { node: 0, idx: 0, upper: false, point: 0.0 });
-        self.records.fill(DomainRecord::EMPTY);
-        self.offsets.fill(0);
-        self.sum.fill(0.0);
-        self.cex.fill(0.0);
-    }
+    /// The monitor's state (`Monitor::scalars(input)`), kept from frame to frame.
+    pub state: &'a mut [f32],
 }
 
 /// One line of the decision log.
@@ -140,7 +134,7 @@ fn kind_name(k: u8) -> &'static str {
 }
 
 /// Run the monitor over all frames; fills `log` and returns (frames agreeing, frames disagreeing).
-pub fn run(m: &Baked, mut b: Buffers<'_>, log: &mut Log) -> (u32, u32) {
+pub fn run(m: &Baked, b: Buffers<'_>, log: &mut Log) -> (u32, u32) {
     let d = m.input_len();
     let (mut passed, mut failed) = (0u32, 0u32);
     let mut witness_at = 0usize;
@@ -153,6 +147,11 @@ pub fn run(m: &Baked, mut b: Buffers<'_>, log: &mut Log) -> (u32, u32) {
         );
         return (0, 1);
     }
+    let Buffers { scalars, flags, splits, records, offsets, sum, cex, state } = b;
+    let Some(mut mon) = Monitor::new(state, d) else {
+        defmt::error!("{=str}: the monitor's state buffer is too small", m.name);
+        return (0, 1);
+    };
     let (mut lo, mut hi) = ([0.0f32; MAX_INPUT], [0.0f32; MAX_INPUT]);
     let budget_ticks = m.budget / measure::INSTRUCTIONS_PER_TICK;
     for k in 0..m.frames() {
@@ -160,51 +159,68 @@ pub fn run(m: &Baked, mut b: Buffers<'_>, log: &mut Log) -> (u32, u32) {
         // The pre-screen (micromath) borrows the value buffer before the check clears it.
         let centre = &m.frame_x[k * d..(k + 1) * d];
         let v = m.graph.total_len();
-        let hint = forward::prescreen(&m.graph, m.rows, m.rhs, m.ends, centre, &mut b.scalars[..v]);
+        let hint = forward::prescreen(&m.graph, m.rows, m.rhs, m.ends, centre, &mut scalars[..v]);
         let hint_unsafe = hint.is_some_and(|h| h <= 0.0);
-        b.clear();
+        // Zero everything but the monitor's state, so that a check depends on the earlier frames
+        // only through it (the host does the same).
+        scalars.fill(0.0);
+        flags.fill(false);
+        splits.fill(Split { node: 0, idx: 0, upper: false, point: 0.0 });
+        records.fill(DomainRecord::EMPTY);
+        offsets.fill(0);
+        sum.fill(0.0);
+        cex.fill(0.0);
         let spec = Spec { lo: &lo[..d], hi: &hi[..d], rows: m.rows, rhs: m.rhs, clause_ends: m.ends };
-        let ((verdict, stats), instructions) = measure::instructions(|| {
-            let ws = BabWorkspace::new(m.plan, b.scalars, b.flags, b.splits, b.records, b.offsets, b.sum);
+        let (c, instructions) = measure::instructions(|| {
+            let ws = BabWorkspace::new(m.plan, scalars, flags, splits, records, offsets, sum);
             match ws {
                 Ok(mut ws) => {
                     let t0 = measure::ticks();
                     let mut keep_going = |_: &bab::Stats| measure::ticks() - t0 < budget_ticks;
-                    bab::verify(&m.graph, &spec, &m.settings, &mut ws, &mut keep_going, &mut b.cex[..d])
+                    mon.check(&m.graph, &spec, &m.settings, m.reuse, &mut ws, &mut keep_going, &mut cex[..d])
                 }
-                Err(_) => (Verdict::Unknown(Reason::Shape), bab::Stats::default()),
+                Err(_) => Check {
+                    verdict: Verdict::Unknown(Reason::Shape),
+                    step: Step::Search,
+                    stats: bab::Stats::default(),
+                    passes: 0,
+                },
             }
         });
+        let (verdict, stats) = (c.verdict, c.stats);
         let decision = match verdict {
             Verdict::Holds => CERTIFIED,
             Verdict::Violated => VIOLATED,
             Verdict::Unknown(_) => UNDECIDED,
         };
-        let mut agrees = decision == m.expected[k] && stats.bounded == u64::from(m.expected_bounded[k]);
+        let mut agrees = decision == m.expected[k]
+            && stats.bounded == u64::from(m.expected_bounded[k])
+            && c.step as u8 == m.expected_step[k];
         let kind = kind_name(m.kind[k]);
         let r0 = m.frame_r[k * d];
         match verdict {
             Verdict::Holds => defmt::info!(
-                "{=str} frame {=usize} ({=str}, r0={=f32}): CERTIFIED, {=u64} domains, {=u64} instructions",
+                "{=str} frame {=usize} ({=str}, r0={=f32}): CERTIFIED ({}), {=u64} domains, {=u64} instructions",
                 m.name,
                 k,
                 kind,
                 r0,
+                c.step,
                 stats.bounded,
                 instructions
             ),
             Verdict::Violated => {
                 let w = m.witness.get(witness_at..witness_at + d);
-                agrees &=
-                    w.is_some_and(|w| w.iter().zip(&b.cex[..d]).all(|(p, q)| p.to_bits() == q.to_bits()));
+                agrees &= w.is_some_and(|w| w.iter().zip(&cex[..d]).all(|(p, q)| p.to_bits() == q.to_bits()));
                 witness_at += d;
                 defmt::warn!(
-                    "{=str} frame {=usize} ({=str}, r0={=f32}): VIOLATED, witness {}, {=u64} instructions",
+                    "{=str} frame {=usize} ({=str}, r0={=f32}): VIOLATED ({}), witness {}, {=u64} instructions",
                     m.name,
                     k,
                     kind,
                     r0,
-                    &b.cex[..d],
+                    c.step,
+                    &cex[..d],
                     instructions
                 );
             }
@@ -231,11 +247,12 @@ pub fn run(m: &Baked, mut b: Buffers<'_>, log: &mut Log) -> (u32, u32) {
         } else {
             failed += 1;
             defmt::error!(
-                "{=str} frame {=usize}: DISAGREES with the host (host: decision {=u8}, {=u32} domains)",
+                "{=str} frame {=usize}: DISAGREES with the host (host: decision {=u8}, {=u32} domains, step {=u8})",
                 m.name,
                 k,
                 m.expected[k],
-                m.expected_bounded[k]
+                m.expected_bounded[k],
+                m.expected_step[k]
             );
         }
         let e = Entry {
@@ -253,7 +270,7 @@ pub fn run(m: &Baked, mut b: Buffers<'_>, log: &mut Log) -> (u32, u32) {
 }
 
 /// Summary figures of a decision log.
-pub fn summary(name: &str, log: &Log) {
+pub fn summary(name: &str, log: &Log, units: &crate::costs::Units) {
     let count = |c: u8| log.iter().filter(|e| e.decision == c).count();
     let n = log.len().max(1) as u64;
     let total: u64 = log.iter().map(|e| u64::from(e.instructions)).sum();
@@ -275,6 +292,20 @@ pub fn summary(name: &str, log: &Log) {
         min,
         total / n,
         max
+    );
+    let f = units.forward.max(1);
+    let fp = |x: u64| (x / f, x * 10 / f % 10);
+    let ((a, b), (c, e), (g, h)) = (fp(u64::from(min)), fp(total / n), fp(u64::from(max)));
+    defmt::info!(
+        "{=str}: in forward passes ({=u64} instructions each): min {=u64}.{=u64}, mean {=u64}.{=u64}, max {=u64}.{=u64}",
+        name,
+        f,
+        a,
+        b,
+        c,
+        e,
+        g,
+        h
     );
     defmt::info!(
         "{=str}: the micromath pre-screen's guess (unsafe iff margin <= 0 at the centre) matched violated/not in {=usize} of {=usize} frames",

@@ -57,8 +57,9 @@ use std::process::ExitCode;
 
 use genbab_core::alpha::AlphaSettings;
 use genbab_core::bab::{self, BabPlan, Branching, DomainRecord, Settings, Verdict};
-use genbab_core::bound::{Plan, Split};
+use genbab_core::bound::{Config, Method, Plan, Split};
 use genbab_core::graph::{Graph, Node, Op, Span, Unary};
+use genbab_core::monitor::{self, Monitor, Reuse};
 use genbab_core::num::{Fix, Scalar};
 use genbab_core::spec::Spec;
 
@@ -106,6 +107,10 @@ pub struct Args {
     /// Counterexample search: gradient steps per restart.
     #[arg(long, default_value_t = 8)]
     pub attack_steps: u32,
+    /// Counterexample search inside every open box of the input split: signed-gradient steps
+    /// from the corner its linear bound points to (after that corner and the centre).
+    #[arg(long, default_value_t = 0)]
+    pub domain_attack_steps: u32,
     /// Seed of the counterexample search.
     #[arg(long, default_value_t = Settings::default().seed)]
     pub seed: u64,
@@ -120,6 +125,26 @@ pub struct Args {
     /// intermediate bounds stay CROWN's, the default; needs `--alpha-iters` > 0 for the buffers).
     #[arg(long, default_value_t = 0)]
     pub alpha_intermediate: u32,
+    /// Bound engine of a check: `crown` (a backward pass per intermediate node, tightest),
+    /// `zonotope` and `forward` (intermediate intervals carried forward from the input: cheap
+    /// for low-dimensional inputs), `ibp-crown` (interval intermediates, cheapest).
+    #[arg(long, value_enum, default_value = "crown")]
+    pub method: MethodArg,
+    /// Give up on a box whose bound lies below the smallest property margin seen at its centre
+    /// and its bound's corner by more than 1/F (`Settings::split_promise`; 0 = never).
+    #[arg(long, default_value_t = 0.0)]
+    pub split_promise: f32,
+    /// Noise symbols a zonotope may introduce (`--method zonotope`; RAM and work grow with it).
+    #[arg(long, default_value_t = 16)]
+    pub symbols: usize,
+    /// Monitor: reuse earlier frames (a box inside the region certified before holds; the last
+    /// witness, confirmed in a new box, violates it).
+    #[arg(long)]
+    pub reuse: bool,
+    /// Monitor: before a frame's own box, try it enlarged by this factor of its radius; a proof
+    /// becomes the region the next frames reuse (0 = never; needs `--reuse`).
+    #[arg(long, default_value_t = 0.0)]
+    pub grow: f32,
     /// Also bake the weights as Q16.16 bit patterns (`WEIGHTS_FIX_BITS`, for `num::Fix`).
     #[arg(long)]
     pub fixed: bool,
@@ -145,6 +170,27 @@ pub struct Args {
 pub enum ScalarArg {
     /// IEEE binary32 (the Cortex-M4F's FPU).
     F32,
+}
+
+/// Bound engines of a check on the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MethodArg {
+    Crown,
+    Zonotope,
+    Forward,
+    IbpCrown,
+}
+
+impl MethodArg {
+    /// The core's engine.
+    pub fn method(self) -> Method {
+        match self {
+            MethodArg::Crown => Method::Crown,
+            MethodArg::Zonotope => Method::Zonotope,
+            MethodArg::Forward => Method::Forward,
+            MethodArg::IbpCrown => Method::IbpCrown,
+        }
+    }
 }
 
 /// What branch and bound splits.
@@ -216,6 +262,7 @@ pub fn run(a: Args) -> ExitCode {
 /// emitted `settings()` lists exactly these).
 pub fn settings(a: &Args) -> Settings {
     Settings {
+        bound: Config { method: a.method.method(), ..Config::default() },
         branching: match a.branching {
             BranchingArg::Auto => Branching::Auto,
             BranchingArg::Input => Branching::Input,
@@ -225,14 +272,30 @@ pub fn settings(a: &Args) -> Settings {
         max_steps: a.max_steps,
         attack_restarts: a.attack_restarts,
         attack_steps: a.attack_steps,
+        domain_attack_steps: a.domain_attack_steps,
         seed: a.seed,
         beta_iters: a.beta_iters,
+        split_promise: a.split_promise,
         alpha: AlphaSettings {
             iters: a.alpha_iters,
             intermediate: a.alpha_intermediate,
             ..AlphaSettings::OFF
         },
         ..Settings::default()
+    }
+}
+
+/// The monitor's reuse settings.
+pub fn reuse(a: &Args) -> Reuse {
+    Reuse { on: a.reuse, grow: if a.reuse { a.grow } else { 0.0 } }
+}
+
+/// `plan` with the buffer `--method` needs (a forward-mode or zonotope arena).
+pub fn bound_plan(g: &Graph<'_, f32>, plan: Plan, a: &Args) -> Plan {
+    match a.method {
+        MethodArg::Forward => plan.with_forward_for(g),
+        MethodArg::Zonotope => plan.with_zonotope_for(g, a.symbols),
+        _ => plan,
     }
 }
 
@@ -316,26 +379,36 @@ pub fn bake(a: &Args, base: &Path) -> Result<Baked, String> {
     if a.frame_radius.is_empty() || a.frame_radius.iter().any(|r| !(r.is_finite() && *r >= 0.0)) {
         return Err("--frame-radius: give non-negative fractions".into());
     }
+    if !(a.split_promise.is_finite() && a.split_promise >= 0.0) {
+        return Err("--split-promise: give a non-negative factor".into());
+    }
+    if !(a.grow.is_finite() && a.grow >= 0.0) || (a.grow > 0.0 && !a.reuse) {
+        return Err("--grow: give a non-negative factor, with --reuse".into());
+    }
     let settings = settings(a);
     let atoms = prop.as_ref().map_or(0, |p| p.rhs.len());
     let activation = !settings.splits_input(g.input_len());
     let plan = BabPlan::new(&g, atoms, a.domains, a.depth, a.chunk, activation)
         .map_err(|e| format!("{}: cannot plan: {e:?}", a.model.display()))?;
     let plan = if a.alpha_iters > 0 { plan.with_alpha() } else { plan };
-    let bound_plan =
-        Plan::new(&g, a.chunk).map_err(|e| format!("{}: cannot plan: {e:?}", a.model.display()))?;
+    let plan = BabPlan { bound: bound_plan(&g, plan.bound, a), ..plan };
+    let bound_plan = bound_plan(
+        &g,
+        Plan::new(&g, a.chunk).map_err(|e| format!("{}: cannot plan: {e:?}", a.model.display()))?,
+        a,
+    );
 
     let mut w = Writer::default();
     let name = a.name.clone().unwrap_or_else(|| {
         a.model.file_stem().map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned())
     });
     header(&mut w, a, &name, &g, atoms, &r);
-    imports(&mut w, &g, prop.is_some(), a.alpha_iters > 0);
+    imports(&mut w, &g, prop.is_some(), a.alpha_iters > 0, settings.bound.method);
     model_items(&mut w, og);
     if a.fixed {
         fixed_items(&mut w, &og.weights)?;
     }
-    plan_items(&mut w, &plan, &bound_plan, &settings, activation);
+    plan_items(&mut w, &plan, &bound_plan, &settings, activation, reuse(a));
     let mut decisions = Vec::new();
     if let Some(p) = &prop {
         spec_items(&mut w, p);
@@ -420,6 +493,23 @@ fn command_line(a: &Args) -> Vec<String> {
         "--max-steps {} --attack-restarts {} --attack-steps {} --seed {} --beta-iters {}",
         a.max_steps, a.attack_restarts, a.attack_steps, a.seed, a.beta_iters
     ));
+    if a.method != MethodArg::Crown {
+        let m = match a.method {
+            MethodArg::Zonotope => format!("--method zonotope --symbols {}", a.symbols),
+            MethodArg::Forward => "--method forward".into(),
+            _ => "--method ibp-crown".into(),
+        };
+        opts.push(m);
+    }
+    if a.domain_attack_steps > 0 {
+        opts.push(format!("--domain-attack-steps {}", a.domain_attack_steps));
+    }
+    if a.split_promise > 0.0 {
+        opts.push(format!("--split-promise {:?}", a.split_promise));
+    }
+    if a.reuse {
+        opts.push(if a.grow > 0.0 { format!("--reuse --grow {:?}", a.grow) } else { "--reuse".into() });
+    }
     if a.alpha_iters > 0 {
         opts.push(format!("--alpha-iters {}", a.alpha_iters));
     }
@@ -443,7 +533,7 @@ fn command_line(a: &Args) -> Vec<String> {
     l
 }
 
-fn imports(w: &mut Writer, g: &Graph<'_, f32>, spec: bool, alpha: bool) {
+fn imports(w: &mut Writer, g: &Graph<'_, f32>, spec: bool, alpha: bool, method: Method) {
     let unary = g.nodes.iter().any(|n| matches!(n.op, Op::Unary { .. }));
     let span = g.nodes.iter().any(|n| {
         !matches!(
@@ -460,7 +550,11 @@ fn imports(w: &mut Writer, g: &Graph<'_, f32>, spec: bool, alpha: bool) {
         w.line("use genbab_core::alpha::AlphaSettings;");
     }
     w.line("use genbab_core::bab::{BabPlan, Branching, Settings};");
-    w.line("use genbab_core::bound::Plan;");
+    if method == Method::Crown {
+        w.line("use genbab_core::bound::Plan;");
+    } else {
+        w.line("use genbab_core::bound::{Config, Method, Plan};");
+    }
     let mut items = vec!["Graph", "Node", "NodeId", "Op"];
     if span {
         items.push("Span");
@@ -469,6 +563,7 @@ fn imports(w: &mut Writer, g: &Graph<'_, f32>, spec: bool, alpha: bool) {
         items.push("Unary");
     }
     w.line(&format!("use genbab_core::graph::{{{}}};", items.join(", ")));
+    w.line("use genbab_core::monitor::Reuse;");
     if spec {
         w.line("use genbab_core::spec::Spec;");
     }
@@ -519,7 +614,7 @@ fn fixed_items(w: &mut Writer, weights: &[f32]) -> Result<(), String> {
     Ok(())
 }
 
-fn plan_items(w: &mut Writer, plan: &BabPlan, bound: &Plan, s: &Settings, activation: bool) {
+fn plan_items(w: &mut Writer, plan: &BabPlan, bound: &Plan, s: &Settings, activation: bool, reuse: Reuse) {
     w.line("/// Branch-and-bound domain pool capacity.");
     w.line(&format!("pub const DOMAINS: usize = {};", plan.domains));
     w.line("/// Most splits per domain.");
@@ -531,26 +626,22 @@ fn plan_items(w: &mut Writer, plan: &BabPlan, bound: &Plan, s: &Settings, activa
     w.line("/// Whether `PLAN` reserves the buffers of activation splitting (BBPS).");
     w.line(&format!("pub const ACTIVATION_SPLIT: bool = {activation};"));
     w.line("/// The branch-and-bound plan (`BabPlan::new` on the host gave the sizes below).");
-    let expr = format!(
-        "BabPlan::from_sizes(Plan::from_sizes({}, {}, {}, {}), {}, {}, {}, {}, {}){}",
-        plan.bound.nodes,
-        plan.bound.values,
-        plan.bound.lines,
-        plan.bound.chunk,
-        plan.input,
-        plan.atoms,
-        plan.domains,
-        plan.depth,
-        plan.split_values,
-        if plan.alpha > 0 { ".with_alpha()" } else { "" }
-    );
+    let expr = plan_expr(plan);
     // As rustfmt lays it out (max_width 110): one line if it fits, else broken after `=`.
     let one = format!("pub const PLAN: BabPlan = {expr};");
     if one.chars().count() <= 110 {
         w.line(&one);
     } else {
         w.line("pub const PLAN: BabPlan =");
-        w.line(&format!("    {expr};"));
+        let two = format!("    {expr};");
+        match expr.strip_suffix(".with_alpha()") {
+            // rustfmt puts a trailing call of a line still too long on its own line.
+            Some(head) if two.chars().count() > 110 => {
+                w.line(&format!("    {head}"));
+                w.line("        .with_alpha();");
+            }
+            _ => w.line(&two),
+        }
     }
     w.line("/// `PLAN.scalars()`: scalars of the branch-and-bound workspace.");
     w.line(&format!("pub const SCALARS: usize = {};", plan.scalars()));
@@ -564,9 +655,9 @@ fn plan_items(w: &mut Writer, plan: &BabPlan, bound: &Plan, s: &Settings, activa
     w.line(&format!("pub const OFFSETS: usize = {};", plan.offsets()));
     w.line("/// `PLAN.input`: f64 scratch of the BBPS heuristic.");
     w.line(&format!("pub const SUM: usize = {};", plan.input));
-    w.line("/// `Plan::new(graph, CHUNK).scalars()`: a bounds-only workspace (IBP/CROWN, no branching).");
+    w.line("/// `PLAN.bound.scalars()`: a bounds-only workspace (no branching).");
     w.line(&format!("pub const BOUND_SCALARS: usize = {};", bound.scalars()));
-    w.line("/// `Plan::new(graph, CHUNK).flags()`.");
+    w.line("/// `PLAN.bound.flags()`.");
     w.line(&format!("pub const BOUND_FLAGS: usize = {};", bound.flags()));
     debug_assert_eq!(plan.bound, *bound);
     w.blank();
@@ -574,12 +665,24 @@ fn plan_items(w: &mut Writer, plan: &BabPlan, bound: &Plan, s: &Settings, activa
     w.line("/// listed keep the core's defaults, as they did on the host.");
     w.line("pub fn settings() -> Settings {");
     w.line("    Settings {");
+    if s.bound.method != Method::Crown {
+        w.line(&format!(
+            "        bound: Config {{ method: Method::{:?}, ..Config::default() }},",
+            s.bound.method
+        ));
+    }
     w.line(&format!("        branching: Branching::{:?},", s.branching));
     w.line(&format!("        max_steps: {},", s.max_steps));
     w.line(&format!("        attack_restarts: {},", s.attack_restarts));
     w.line(&format!("        attack_steps: {},", s.attack_steps));
+    if s.domain_attack_steps > 0 {
+        w.line(&format!("        domain_attack_steps: {},", s.domain_attack_steps));
+    }
     w.line(&format!("        seed: {},", hex_u64(s.seed)));
     w.line(&format!("        beta_iters: {},", s.beta_iters));
+    if s.split_promise > 0.0 {
+        w.line(&format!("        split_promise: {:?},", s.split_promise));
+    }
     if s.alpha.iters > 0 && s.alpha.intermediate > 0 {
         w.line(&format!(
             "        alpha: AlphaSettings {{ iters: {}, intermediate: {}, ..AlphaSettings::OFF }},",
@@ -595,6 +698,31 @@ fn plan_items(w: &mut Writer, plan: &BabPlan, bound: &Plan, s: &Settings, activa
     w.line("    }");
     w.line("}");
     w.blank();
+    w.line("/// How the monitor reuses earlier frames.");
+    w.line(&format!("pub const REUSE: Reuse = Reuse {{ on: {}, grow: {:?} }};", reuse.on, reuse.grow));
+    w.blank();
+}
+
+/// The `const` expression of `plan` as the module states it.
+pub fn plan_expr(plan: &BabPlan) -> String {
+    let arena = match (plan.bound.forward, plan.bound.symbols) {
+        (0, _) => String::new(),
+        (f, 0) => format!(".with_forward({f})"),
+        (f, k) => format!(".with_zonotope({f}, {k})"),
+    };
+    format!(
+        "BabPlan::from_sizes(Plan::from_sizes({}, {}, {}, {}){arena}, {}, {}, {}, {}, {}){}",
+        plan.bound.nodes,
+        plan.bound.values,
+        plan.bound.lines,
+        plan.bound.chunk,
+        plan.input,
+        plan.atoms,
+        plan.domains,
+        plan.depth,
+        plan.split_values,
+        if plan.alpha > 0 { ".with_alpha()" } else { "" }
+    )
 }
 
 fn spec_items(w: &mut Writer, p: &Prop) {
@@ -641,18 +769,23 @@ fn frame_items(
     let frames = generate_frames(a, g, p, &mut ws, s)?;
     let mut decisions = Vec::new();
     let mut bounded = Vec::new();
+    let mut steps = Vec::new();
     let mut witness = Vec::new();
+    // The monitor's state carries from frame to frame, as on the device.
+    let mut state = vec![0.0f32; Monitor::<f32>::scalars(d)];
+    let mut mon = Monitor::new(&mut state, d).ok_or("monitor state")?;
     for (x, r, _) in &frames {
         let (lo, hi) = frame_box(x, r);
         let spec = p.spec(&lo, &hi);
-        let (verdict, stats, cex) = ws.verify(g, &spec, s);
-        let code = match verdict {
+        let (c, cex) = ws.check(g, &spec, s, reuse(a), &mut mon);
+        let code = match c.verdict {
             Verdict::Holds => CERTIFIED,
             Verdict::Violated => VIOLATED,
             Verdict::Unknown(_) => UNDECIDED,
         };
         decisions.push(code);
-        bounded.push(stats.bounded.to_string());
+        bounded.push(c.stats.bounded.to_string());
+        steps.push((c.step as u8).to_string());
         if code == VIOLATED {
             witness.extend(cex.iter().map(|v| format!("{v:?}")));
         }
@@ -676,6 +809,8 @@ fn frame_items(
     w.array(&format!("pub static EXPECTED: [u8; {n}]"), &ds);
     w.line("/// Domains the host bounded per frame (`Stats::bounded`).");
     w.array(&format!("pub static EXPECTED_BOUNDED: [u32; {n}]"), &bounded);
+    w.line("/// What decided each frame on the host (`monitor::Step as u8`).");
+    w.array(&format!("pub static EXPECTED_STEP: [u8; {n}]"), &steps);
     w.line("/// The witnesses of the violated frames, in frame order, `INPUT_LEN` values each.");
     w.array(&format!("pub static EXPECTED_WITNESS: [f32; {}]", witness.len()), &witness);
     w.blank();
@@ -820,13 +955,40 @@ impl DeviceWorkspace {
         }
     }
 
-    /// One check as the firmware runs it: buffers zeroed, then `bab::verify` with no clock.
-    fn verify(
+    /// One monitor check as the firmware runs it: buffers zeroed, then [`Monitor::check`] with no
+    /// clock.
+    fn check(
         &mut self,
         g: &Graph<'_, f32>,
         spec: &Spec<'_, f32>,
         s: &Settings,
-    ) -> (Verdict, bab::Stats, &[f32]) {
+        reuse: Reuse,
+        mon: &mut Monitor<'_, f32>,
+    ) -> (monitor::Check, &[f32]) {
+        self.clear();
+        let ws = bab::BabWorkspace::new(
+            self.plan,
+            &mut self.scalars,
+            &mut self.flags,
+            &mut self.splits,
+            &mut self.records,
+            &mut self.offsets,
+            &mut self.sum,
+        );
+        let c = match ws {
+            Ok(mut ws) => mon.check(g, spec, s, reuse, &mut ws, &mut |_| true, &mut self.cex),
+            Err(_) => monitor::Check {
+                verdict: Verdict::Unknown(bab::Reason::Shape),
+                step: monitor::Step::Search,
+                stats: bab::Stats::default(),
+                passes: 0,
+            },
+        };
+        (c, &self.cex)
+    }
+
+    /// Zero every buffer, so that a check does not depend on the previous one (as on the device).
+    fn clear(&mut self) {
         self.scalars.fill(0.0);
         self.flags.fill(false);
         self.splits.fill(Split { node: 0, idx: 0, upper: false, point: 0.0 });
@@ -834,6 +996,16 @@ impl DeviceWorkspace {
         self.offsets.fill(0);
         self.sum.fill(0.0);
         self.cex.fill(0.0);
+    }
+
+    /// One branch-and-bound run on a box, buffers zeroed (the frame generator's test).
+    fn verify(
+        &mut self,
+        g: &Graph<'_, f32>,
+        spec: &Spec<'_, f32>,
+        s: &Settings,
+    ) -> (Verdict, bab::Stats, &[f32]) {
+        self.clear();
         let ws = bab::BabWorkspace::new(
             self.plan,
             &mut self.scalars,

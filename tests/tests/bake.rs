@@ -139,7 +139,8 @@ fn baked_sizes_are_the_core_plans() {
             _ => true,
         };
         let plan = BabPlan::new(&g, atoms, args.domains, args.depth, args.chunk, activation).unwrap();
-        let bound = Plan::new(&g, args.chunk).unwrap();
+        let plan = BabPlan { bound: bake::bound_plan(&g, plan.bound, &args), ..plan };
+        let bound = bake::bound_plan(&g, Plan::new(&g, args.chunk).unwrap(), &args);
         for (name, want) in [
             ("INPUT_LEN", g.input_len()),
             ("OUTPUT_LEN", g.output_len()),
@@ -159,18 +160,11 @@ fn baked_sizes_are_the_core_plans() {
         ] {
             assert_eq!(const_usize(&text, name), want, "{path}: {name}");
         }
-        assert!(text.contains(&format!(
-            "pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes({}, {}, {}, {}), {}, {}, {}, {}, {});",
-            plan.bound.nodes,
-            plan.bound.values,
-            plan.bound.lines,
-            plan.bound.chunk,
-            plan.input,
-            plan.atoms,
-            plan.domains,
-            plan.depth,
-            plan.split_values
-        )));
+        let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            flat.contains(&format!("pub const PLAN: BabPlan = {};", bake::plan_expr(&plan))),
+            "{path}: PLAN"
+        );
         assert!(text.contains(&format!("pub static WEIGHTS: [f32; {}] = [", g.weights.len())));
         assert!(text.contains(&format!("pub static NODES: [Node; {}] = [", g.nodes.len())));
     }
@@ -407,6 +401,7 @@ fn bake_with_alpha_reserves_its_buffers() {
     let g = og.graph();
     let plan =
         BabPlan::new(&g, const_usize(text, "ATOMS"), args.domains, args.depth, args.chunk, false).unwrap();
+    let plan = BabPlan { bound: bake::bound_plan(&g, plan.bound, &args), ..plan };
     assert_eq!(const_usize(text, "SCALARS"), plan.with_alpha().scalars());
     assert!(plan.with_alpha().scalars() > plan.scalars());
     std::fs::write(&args.output, text).unwrap();

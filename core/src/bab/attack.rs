@@ -41,10 +41,22 @@ impl Rng {
 /// Whether `x` is a real counterexample: inside the box, and the deployed forward pass (in `T`)
 /// lands in the unsafe region. `values` is a forward buffer of the graph's total length.
 pub fn confirm<T: Scalar>(g: &Graph<'_, T>, spec: &Spec<'_, T>, x: &[T], values: &mut [T]) -> bool {
+    confirm_with(g, spec, x, values, false)
+}
+
+/// [`confirm`]; `trusted`: the caller has validated `g` (the forward pass skips that check).
+pub(crate) fn confirm_with<T: Scalar>(
+    g: &Graph<'_, T>,
+    spec: &Spec<'_, T>,
+    x: &[T],
+    values: &mut [T],
+    trusted: bool,
+) -> bool {
     if !spec.contains(x) {
         return false;
     }
-    match g.eval(x, values) {
+    let y = if trusted { g.eval_validated(x, values) } else { g.eval(x, values) };
+    match y {
         Ok(y) => y.iter().all(|v| v.is_usable()) && spec.is_violated_by(y),
         Err(_) => false,
     }
@@ -102,7 +114,11 @@ pub fn sample_faces<T: Scalar>(
     keep_going: &mut dyn FnMut() -> bool,
 ) -> (u64, bool) {
     let d = g.input_len();
-    if samples == 0 || g.validate().is_err() || atk.values.len() < g.total_len() || atk.x.len() != d {
+    if samples == 0
+        || (!atk.trusted && g.validate().is_err())
+        || atk.values.len() < g.total_len()
+        || atk.x.len() != d
+    {
         return (0, false);
     }
     for k in 0..samples {
@@ -139,9 +155,18 @@ pub struct Attack<'b, T> {
     step: &'b mut [T],
     lo: &'b mut [T],
     hi: &'b mut [T],
+    /// The graph was validated by the caller (branch and bound validates it once per search).
+    trusted: bool,
 }
 
 impl<'b, T: Scalar> Attack<'b, T> {
+    /// [`Attack::new`] for a graph the caller has validated: forward passes skip that check.
+    pub(crate) fn trusted(g: &Graph<'_, T>, buf: &'b mut [T]) -> Option<Self> {
+        let mut a = Attack::new(g, buf)?;
+        a.trusted = true;
+        Some(a)
+    }
+
     /// Carve the buffers; `None` if `buf` is too small.
     pub fn new(g: &Graph<'_, T>, buf: &'b mut [T]) -> Option<Self> {
         let v = g.total_len();
@@ -155,7 +180,7 @@ impl<'b, T: Scalar> Attack<'b, T> {
         let (step, r) = r.split_at_mut(d);
         let (lo, r) = r.split_at_mut(d);
         let (hi, _) = r.split_at_mut(d);
-        Some(Attack { values, grads, x, step, lo, hi })
+        Some(Attack { values, grads, x, step, lo, hi, trusted: false })
     }
 
     /// Try one point of the box `[lo, hi]`: its centre, or (`corner`) the corner minimising
@@ -180,11 +205,21 @@ impl<'b, T: Scalar> Attack<'b, T> {
                 hi[i]
             };
         }
-        if confirm(g, spec, self.x, self.values) {
+        if confirm_with(g, spec, self.x, self.values, self.trusted) {
             cex.copy_from_slice(self.x);
             return true;
         }
         false
+    }
+
+    /// The property margin ([`Spec::margin`]) of the last point [`Attack::try_box_point`]
+    /// evaluated (`+∞` if its forward pass failed).
+    pub fn last_margin(&self, g: &Graph<'_, T>, spec: &Spec<'_, T>) -> f64 {
+        let o = g.offset(g.output);
+        match self.values.get(o..o + g.output_len()) {
+            Some(y) if y.iter().all(|v| v.is_usable()) => spec.margin(y),
+            _ => f64::INFINITY,
+        }
     }
 
     /// Search the box of `spec` (or the sub-box `[lo, hi]` if given): `restarts` starts (centre
@@ -218,7 +253,8 @@ impl<'b, T: Scalar> Attack<'b, T> {
         }
         let mut passes = 0u64;
         // Validate once; the passes below then skip the per-call check.
-        if g.validate().is_err() || self.values.len() < g.total_len() || self.x.len() != d {
+        if (!self.trusted && g.validate().is_err()) || self.values.len() < g.total_len() || self.x.len() != d
+        {
             return (0, false);
         }
         for r in 0..restarts {

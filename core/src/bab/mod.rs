@@ -99,6 +99,14 @@ pub struct Settings {
     /// (both halves of each are bounded, the cut whose worse half has the largest margin wins;
     /// see `strong`). 0 cuts the largest `|Λ_i|·width_i` without probing.
     pub input_lookahead: u32,
+    /// Input split: give up (`Unknown(Gap)`) on an open domain when the smallest property margin
+    /// at the points tried in it (its centre, the corner its linear bound points to) is below
+    /// this factor times the bound's shortfall `−margin` (0 = never). A box that holds with room
+    /// to spare shows a point margin well above the shortfall and is worth splitting; one that
+    /// touches the unsafe set (a frame at the edge of the attack's reach) shows a point margin
+    /// near 0 however far the bound is below it, and splitting it spends the budget for
+    /// nothing. For monitors, whose mean cost per frame counts.
+    pub split_promise: f32,
 }
 
 /// Intermediate bounds of an activation-split domain.
@@ -130,6 +138,7 @@ impl Default for Settings {
             intermediate: Intermediate::Recompute,
             alpha: AlphaSettings::OFF,
             input_lookahead: 0,
+            split_promise: 0.0,
         }
     }
 }
@@ -150,6 +159,9 @@ pub enum Reason {
     Numeric(BoundError),
     /// The model or spec does not fit the workspace.
     Shape,
+    /// An open domain's bound lies far below the margin of the points tried in it (see
+    /// [`Settings::split_promise`]): splitting within a monitor's budget would not close the gap.
+    Gap,
 }
 
 /// The answer (VNN-COMP words in brackets).
@@ -457,6 +469,31 @@ impl<'w, T: Scalar> BabWorkspace<'w, T> {
         self.dom_caps.copy_from_slice(caps);
         self.root_caps = true;
         Ok(())
+    }
+    /// Whether `x` is a confirmed counterexample of `spec` (inside its box, and the deployed
+    /// forward pass lands in the unsafe region; [`attack::confirm`] in the attack's buffers);
+    /// then `cex` holds it. One forward pass.
+    pub fn try_point(&mut self, g: &Graph<'_, T>, spec: &Spec<'_, T>, x: &[T], cex: &mut [T]) -> bool {
+        self.try_point_with(g, spec, x, cex, false)
+    }
+    /// [`BabWorkspace::try_point`]; `trusted`: the caller has validated `g`.
+    pub(crate) fn try_point_with(
+        &mut self,
+        g: &Graph<'_, T>,
+        spec: &Spec<'_, T>,
+        x: &[T],
+        cex: &mut [T],
+        trusted: bool,
+    ) -> bool {
+        let v = g.total_len();
+        if x.len() != cex.len()
+            || self.attack.len() < v
+            || !attack::confirm_with(g, spec, x, &mut self.attack[..v], trusted)
+        {
+            return false;
+        }
+        cex.copy_from_slice(x);
+        true
     }
 }
 
@@ -821,9 +858,23 @@ pub fn verify<T: Scalar>(
     keep_going: &mut dyn FnMut(&Stats) -> bool,
     cex: &mut [T],
 ) -> (Verdict, Stats) {
+    verify_with(g, spec, settings, ws, keep_going, cex, false)
+}
+
+/// [`verify`]; `trusted`: the caller has validated `g` (a monitor checks it once per stream,
+/// not once per frame: validation reads every weight, as much work as a forward pass).
+pub(crate) fn verify_with<T: Scalar>(
+    g: &Graph<'_, T>,
+    spec: &Spec<'_, T>,
+    settings: &Settings,
+    ws: &mut BabWorkspace<'_, T>,
+    keep_going: &mut dyn FnMut(&Stats) -> bool,
+    cex: &mut [T],
+    trusted: bool,
+) -> (Verdict, Stats) {
     let mut stats = Stats::default();
     let d = g.input_len();
-    if g.validate().is_err()
+    if (!trusted && g.validate().is_err())
         || spec.validate(d, g.output_len()).is_err()
         || d != ws.plan.input
         || spec.atoms() > ws.plan.atoms
@@ -833,10 +884,13 @@ pub fn verify<T: Scalar>(
     {
         return (Verdict::Unknown(Reason::Shape), stats);
     }
+    if ws.bound.trust(g).is_err() {
+        return (Verdict::Unknown(Reason::Shape), stats);
+    }
     let cfg = settings.bound;
     // 1. Attack.
     let mut rng = attack::Rng::new(settings.seed);
-    if let Some(mut atk) = attack::Attack::new(g, ws.attack) {
+    if let Some(mut atk) = attack::Attack::trusted(g, ws.attack) {
         let snapshot = stats;
         let n = settings.attack_samples;
         let (passes, found) =
@@ -933,13 +987,21 @@ pub fn verify<T: Scalar>(
         }
         // A cheap look for a witness in this domain: its centre and the corner minimising the
         // target row's linear lower bound.
-        if let Some(mut atk) = attack::Attack::new(g, ws.attack) {
+        if let Some(mut atk) = attack::Attack::trusted(g, ws.attack) {
             let lam = &ws.input_a[target * (d + 1)..target * (d + 1) + d];
+            let mut seen = f64::INFINITY;
             for corner in [false, true] {
                 stats.attack_passes += 1;
                 if atk.try_box_point(g, spec, ws.x_lo, ws.x_hi, lam, corner, cex) {
                     return (Verdict::Violated, stats);
                 }
+                seen = seen.min(atk.last_margin(g, spec));
+            }
+            if settings.split_promise > 0.0
+                && margin < 0.0
+                && seen < f64::from(settings.split_promise) * -margin
+            {
+                return (Verdict::Unknown(Reason::Gap), stats);
             }
             // (An activation split keeps the box, so there this would repeat the same search.)
             if settings.domain_attack_steps > 0 && !activation {

@@ -177,19 +177,6 @@ pub struct Workspace<'w, T> {
     epoch: u64,
 }
 
-/// Identity of a graph's arrays (addresses and lengths) and output.
-fn fingerprint<T>(g: &Graph<'_, T>) -> [usize; 7] {
-    [
-        g.nodes.as_ptr() as usize,
-        g.nodes.len(),
-        g.weights.as_ptr() as usize,
-        g.weights.len(),
-        g.indices.as_ptr() as usize,
-        g.indices.len(),
-        g.output as usize,
-    ]
-}
-
 /// Optional outputs of a bounding run used by branch and bound.
 pub struct Saves<'s, T> {
     /// Per node of interest, the linear bounds w.r.t. the input from its CROWN pass: for node `n`
@@ -307,18 +294,24 @@ impl<'w, T: Scalar> Workspace<'w, T> {
     /// the addresses and lengths of its arrays, so the hot path (many output passes per domain)
     /// does not re-check every weight.
     fn check_plan(&mut self, g: &Graph<'_, T>) -> Result<(), BoundError> {
-        let id = fingerprint(g);
+        let id = g.fingerprint();
         if self.validated == Some(id) {
             return Ok(());
         }
         g.validate()?;
+        self.trust(g)
+    }
+
+    /// [`Workspace::check_plan`] for a graph the caller has validated: only the plan's sizes are
+    /// checked.
+    pub(crate) fn trust(&mut self, g: &Graph<'_, T>) -> Result<(), BoundError> {
         if g.nodes.len() != self.plan.nodes
             || g.total_len() != self.plan.values
             || line_base(g, g.nodes.len()) != self.plan.lines
         {
             return Err(BoundError::Shape);
         }
-        self.validated = Some(id);
+        self.validated = Some(g.fingerprint());
         Ok(())
     }
 
@@ -487,7 +480,11 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                 self.aux[..len].fill(T::ZERO);
                 self.consts[0] = T::ZERO;
             } else {
-                self.ibp_node(g, id, off, node_lb, cfg)?;
+                // A zonotope tightens a linear node's interval right after, far below IBP's on the
+                // small boxes it is for, so IBP gives only a magnitude bound there (one product
+                // per weight instead of four).
+                let coarse = cfg.method == Method::Zonotope && id <= last_fwd;
+                self.ibp_node(g, id, off, node_lb, cfg, coarse)?;
                 if id <= last_fwd {
                     if cfg.method == Method::Zonotope {
                         self.zonotope_node(g, id, off, node_lb, x_lo, x_hi, &mut zono)?;
@@ -556,6 +553,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         off: usize,
         lb: usize,
         cfg: &Config,
+        coarse: bool,
     ) -> Result<(), BoundError> {
         let node = g.nodes[id as usize];
         let len = node.len as usize;
@@ -574,6 +572,8 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             konst,
             lines: &mut self.lines[lb..lb + line_stride(&node.op) * len],
             deploy: cfg.deploy,
+            coarse,
+            scratch: &mut self.a[..],
         };
         ops::ibp(g, &node, &mut cx)
     }

@@ -32,10 +32,17 @@ use crate::num::Scalar;
 use crate::ops::rows::SumErr;
 use crate::ops::{self, BoundError};
 use crate::relax;
+use crate::unary::Unary;
 
 /// The f32 product's rounding, relative (`2^-24`, with slack) and absolute.
 const F32_U: f64 = 5.960_464_477_539_063e-8 * 1.000_001;
 const F32_ETA: f64 = 7.888_609_052_210_118e-31;
+
+/// Most leading entries of a form (coefficients, centre, symbols in use) a dense row composes in
+/// a local accumulator; beyond, it goes term by term.
+const BLOCK: usize = 48;
+/// Most operand elements a dense node lists (their forms' norms and errors) once for all rows.
+const LIST: usize = 128;
 
 /// Scalars of one form of `d` inputs and `s` symbols.
 const fn stride(d: usize, s: usize) -> usize {
@@ -133,6 +140,9 @@ impl<T: Scalar> Workspace<'_, T> {
                     let s = su;
                     let t_lo = if sl == su {
                         bl
+                    } else if f == Unary::Relu && s >= T::ZERO && s <= T::ONE {
+                        // DeepZ: ReLU(y) ≥ s·y on all of ℝ for a slope in [0, 1].
+                        T::ZERO
                     } else {
                         let (lf, uf) = (l.to_f64(), u.to_f64());
                         let tight = relax::relax_line(f, lf, uf, false, s.to_f64())
@@ -147,29 +157,25 @@ impl<T: Scalar> Workspace<'_, T> {
                     };
                     let dst = slot(off + r);
                     self.fwd[dst..dst + w].fill(T::ZERO);
-                    let s_abs = if s == T::ZERO {
-                        T::ZERO
-                    } else if x == 0 {
-                        self.fwd[dst + r] = s;
-                        s.abs().mul(m(r))
-                    } else if xo + r + cap < off + len {
-                        self.interval_term(dst, &ly, s, xo + r)
+                    if s == T::ZERO && t_lo == T::ZERO && bu == T::ZERO {
+                        // Exactly 0 (an inactive ReLU): no term, no rounding; the zeroed form with
+                        // `N = 0` and no error is what the next linear node skips outright.
+                        self.fwd[dst + ly.err()] = self.aux[off + r];
+                        continue;
+                    }
+                    let sums = if s == T::ZERO {
+                        (T::ZERO, T::ZERO)
                     } else {
-                        let src = slot(xo + r);
-                        let (to, from) = pair(self.fwd, dst, src, w);
-                        for (t, &v) in to[..used].iter_mut().zip(&from[..used]) {
-                            *t = s.mul(v);
-                        }
-                        to[ly.err()] = s.abs().mul_up(from[ly.err()]);
-                        s.abs().mul(from[ly.norm()])
+                        self.add_scaled(dst, &ly, used, s, xo + r, cap, off + len, d, m)
                     };
-                    self.finish_row(dst, &ly, bu, t_lo, s_abs, &k_err, mags, off + r);
+                    self.finish_row(dst, &ly, (t_lo, bu), sums, &k_err, mags, off + r);
                 }
             }
             Op::Mul { a, b } => {
                 let (ao, bo) = (g.offset(a), g.offset(b));
                 let k_err = SumErr::<T>::new(3);
                 let half = T::from_f64_near(0.5);
+                let (u32_, eta32) = (T::from_f64_up(F32_U), T::from_f64_up(F32_ETA));
                 for r in 0..len {
                     // x·y = m_y·x + m_x·y + t, t = (x − m_x)(y − m_y) − m_x·m_y.
                     let (lx, ux, lyv, uy) =
@@ -189,16 +195,17 @@ impl<T: Scalar> Workspace<'_, T> {
                     let p_hi = qr.iter().fold(qr[0], |acc, &v| acc.max_of(v));
                     // The f32 product's rounding (`u·|xy| + η`, `|xy|` within the IBP interval).
                     let z = self.lo[off + r].abs().max_of(self.hi[off + r].abs());
-                    let dep = T::from_f64_up(F32_U).mul_up(z).add_up(T::from_f64_up(F32_ETA));
+                    let dep = u32_.mul_up(z).add_up(eta32);
                     let t_lo = p_lo.sub_down(mx.mul_up(my)).sub_down(dep);
                     let t_hi = p_hi.add_up(mx.mul_down(my).neg()).add_up(dep);
                     let dst = slot(off + r);
                     self.fwd[dst..dst + w].fill(T::ZERO);
-                    let mut s_abs = T::ZERO;
+                    let (mut sn, mut se) = (T::ZERO, T::ZERO);
                     for (o, coef) in [(ao, my), (bo, mx)] {
-                        s_abs = s_abs.add(self.add_scaled(g, dst, &ly, used, coef, o + r, cap, off + len, m));
+                        let (n, e) = self.add_scaled(dst, &ly, used, coef, o + r, cap, off + len, d, m);
+                        (sn, se) = (sn.add(n), se.add(e));
                     }
-                    self.finish_row(dst, &ly, t_hi, t_lo, s_abs, &k_err, mags, off + r);
+                    self.finish_row(dst, &ly, (t_lo, t_hi), (sn, se), &k_err, mags, off + r);
                 }
             }
             Op::MatMul { .. } => {
@@ -207,6 +214,79 @@ impl<T: Scalar> Workspace<'_, T> {
                     self.fwd[dst..dst + w].fill(T::ZERO);
                     let v = off + r;
                     self.interval_form(dst, &ly, v);
+                }
+            }
+            Op::Affine { x, w: ws, b } => {
+                // The weights themselves: the rows of a CROWN step on `e_r`, with the exact bias.
+                let (wts, bias) = (&g.weights[ws.range()], &g.weights[b.range()]);
+                let n_in = g.nodes[x as usize].len as usize;
+                let xo = g.offset(x);
+                let k_err = SumErr::<T>::new(n_in + 1);
+                // The operand's forms still in the ring: from element `jmin` on (not the input,
+                // not overwritten); element `j`'s slot without a division per weight.
+                let jmin = if x == 0 { n_in } else { (off + len).saturating_sub(cap + xo).min(n_in) };
+                let s0 = xo % cap;
+                let src_of = |j: usize| {
+                    let s = s0 + j;
+                    (if s >= cap { s - cap } else { s }) * w
+                };
+                // The operand's forms that are not exactly 0, listed once for all rows (on small
+                // boxes about half a ReLU layer is inactive).
+                let mut list = [(0u16, T::ZERO, T::ZERO); LIST];
+                let mut active = 0;
+                let listed = used <= BLOCK && n_in <= LIST;
+                if listed {
+                    for j in jmin..n_in {
+                        let src = src_of(j);
+                        let (n, e) = (self.fwd[src + ly.norm()], self.fwd[src + ly.err()]);
+                        if n != T::ZERO || e != T::ZERO {
+                            list[active] = (j as u16, n, e);
+                            active += 1;
+                        }
+                    }
+                }
+                for r in 0..len {
+                    let row = &wts[r * n_in..(r + 1) * n_in];
+                    let dst = slot(off + r);
+                    // The stored forms into a local accumulator, their error and norm sums.
+                    let (mut sn, mut se) = (T::ZERO, T::ZERO);
+                    if listed {
+                        let mut acc = [T::ZERO; BLOCK];
+                        for &(j, n, e) in &list[..active] {
+                            let j = j as usize;
+                            let a = row[j];
+                            if a == T::ZERO {
+                                continue;
+                            }
+                            sn = sn.add(a.abs().mul(n));
+                            se = se.add(a.abs().mul(e));
+                            if n != T::ZERO {
+                                let src = src_of(j);
+                                for (t, &v) in acc[..used].iter_mut().zip(&self.fwd[src..src + used]) {
+                                    *t = t.add(a.mul(v));
+                                }
+                            }
+                        }
+                        self.fwd[dst..dst + w].fill(T::ZERO);
+                        self.fwd[dst..dst + used].copy_from_slice(&acc[..used]);
+                    } else {
+                        self.fwd[dst..dst + w].fill(T::ZERO);
+                        for (j, &a) in row.iter().enumerate().skip(jmin) {
+                            if a != T::ZERO {
+                                let (n, e) = self.add_scaled(dst, &ly, used, a, xo + j, cap, off + len, d, m);
+                                (sn, se) = (sn.add(n), se.add(e));
+                            }
+                        }
+                    }
+                    // The input's values and the overwritten ones.
+                    for (j, &a) in row.iter().enumerate().take(jmin) {
+                        if a != T::ZERO {
+                            let (n, e) = self.add_scaled(dst, &ly, used, a, xo + j, cap, off + len, d, m);
+                            (sn, se) = (sn.add(n), se.add(e));
+                        }
+                    }
+                    let br = bias.get(r).copied().unwrap_or(T::ZERO);
+                    self.finish_row(dst, &ly, (br, br), (sn, se), &k_err, mags, off + r);
                 }
             }
             _ => self.linear_node(g, id, off, lb, &ly, used, mags, m)?,
@@ -231,8 +311,9 @@ impl<T: Scalar> Workspace<'_, T> {
             }
         }
         let slack = self.consts[id as usize];
+        let k_sym = SumErr::<T>::new(budget.used);
         for r in 0..len {
-            self.conclude(slot(off + r), &ly, budget.used, (x_lo, x_hi), off + r, slack);
+            self.conclude(slot(off + r), &ly, (budget.used, &k_sym), (x_lo, x_hi), off + r, slack);
         }
         Ok(())
     }
@@ -278,7 +359,7 @@ impl<T: Scalar> Workspace<'_, T> {
                 let dst = ((off + k + r) % cap) * w;
                 let t_hi = self.fwd[dst + ly.gap()];
                 self.fwd[dst..dst + w].fill(T::ZERO);
-                let mut s_abs = T::ZERO;
+                let (mut sn, mut se) = (T::ZERO, T::ZERO);
                 for i in 0..ins.len() {
                     let p = ins.get(i);
                     if (0..i).any(|q| ins.get(q) == p) || !self.touched[p as usize] {
@@ -289,27 +370,27 @@ impl<T: Scalar> Workspace<'_, T> {
                     for j in 0..lp {
                         let a = self.a[bx + j];
                         if a != T::ZERO {
-                            s_abs =
-                                s_abs.add(self.add_scaled(g, dst, ly, used, a, po + j, cap, off + len, m));
+                            let (n, e) = self.add_scaled(dst, ly, used, a, po + j, cap, off + len, ly.d, m);
+                            (sn, se) = (sn.add(n), se.add(e));
                         }
                     }
                 }
                 let t_lo = self.bias[r];
-                self.finish_row(dst, ly, t_hi, t_lo, s_abs, &k_err, mags, off + k + r);
+                self.finish_row(dst, ly, (t_lo, t_hi), (sn, se), &k_err, mags, off + k + r);
             }
             k += rows;
         }
         Ok(())
     }
 
-    /// `form[dst] += a·form(value v)` over the `used` leading entries, and its error term into
-    /// the error radius; returns `|a|·N_v` for the composition's rounding. The input's value `v`
-    /// is `x_v` itself; a value whose slot may hold a later one by now (`v + cap < end`) is its
-    /// interval.
+    /// `form[dst] += a·form(value v)` over the `used` leading entries; returns `|a|·N_v` (for
+    /// the composition's rounding) and `|a|·e_v` (the error radius it adds), both in plain
+    /// arithmetic (the caller bounds their sums). A value of the input (`v < d`) is `x_v` itself;
+    /// a value whose slot may hold a later one by now (`v + cap < end`) is its interval: the
+    /// midpoint in the centre, the radius in the error.
     #[allow(clippy::too_many_arguments)]
     fn add_scaled(
         &mut self,
-        g: &Graph<'_, T>,
         dst: usize,
         ly: &Layout,
         used: usize,
@@ -317,33 +398,26 @@ impl<T: Scalar> Workspace<'_, T> {
         v: usize,
         cap: usize,
         end: usize,
+        d: usize,
         m: impl Fn(usize) -> T,
-    ) -> T {
+    ) -> (T, T) {
         let w = ly.len();
-        if v < g.input_len() {
+        let aa = a.abs();
+        if v < d {
             self.fwd[dst + v] = self.fwd[dst + v].add(a);
-            return a.abs().mul(m(v));
+            return (aa.mul(m(v)), T::ZERO);
         }
         if v + cap < end {
-            return self.interval_term(dst, ly, a, v);
+            let (mid, rad) = mid_rad(self.lo[v], self.hi[v]);
+            let c = dst + ly.centre();
+            self.fwd[c] = self.fwd[c].add(a.mul(mid));
+            return (aa.mul(mid.abs()), aa.mul(rad));
         }
         let (to, from) = pair(self.fwd, dst, (v % cap) * w, w);
         for (t, &f) in to[..used].iter_mut().zip(&from[..used]) {
             *t = t.add(a.mul(f));
         }
-        to[ly.err()] = to[ly.err()].add_up(a.abs().mul_up(from[ly.err()]));
-        a.abs().mul(from[ly.norm()])
-    }
-
-    /// `form[dst] += a·(value v's interval)`: its midpoint into the centre, its radius into the
-    /// error; returns `|a·mid|` for the composition's rounding.
-    fn interval_term(&mut self, dst: usize, ly: &Layout, a: T, v: usize) -> T {
-        let (mid, rad) = mid_rad(self.lo[v], self.hi[v]);
-        let c = dst + ly.centre();
-        self.fwd[c] = self.fwd[c].add(a.mul(mid));
-        let e = dst + ly.err();
-        self.fwd[e] = self.fwd[e].add_up(a.abs().mul_up(rad));
-        a.abs().mul(mid.abs())
+        (aa.mul(from[ly.norm()]), aa.mul(from[ly.err()]))
     }
 
     /// Value `v`'s interval as its form (no correlation).
@@ -356,26 +430,25 @@ impl<T: Scalar> Workspace<'_, T> {
     }
 
     /// Finish a composed row: `t = [t_lo, t_hi]`'s midpoint into the centre and its radius as
-    /// the pending gap, the composition's rounding (`s_abs` = `Σ|A_j|·N_j` so far) and the
-    /// value's deployed slack into the error radius.
+    /// the pending gap; into the error radius the operands' errors (`se`, the plain sum of
+    /// `|A_j|·e_j`), the composition's rounding (`sn`, the plain sum of `|A_j|·N_j`) and the
+    /// value's deployed slack.
     #[allow(clippy::too_many_arguments)]
     fn finish_row(
         &mut self,
         dst: usize,
         ly: &Layout,
-        t_hi: T,
-        t_lo: T,
-        s_abs: T,
+        (t_lo, t_hi): (T, T),
+        (sn, se): (T, T),
         k: &SumErr<T>,
         mags: T,
         v: usize,
     ) {
         let (mid, rad) = mid_rad(t_lo, t_hi);
         let c = dst + ly.centre();
-        let s_abs = s_abs.add(mid.abs());
         self.fwd[c] = self.fwd[c].add(mid);
-        let e = dst + ly.err();
-        self.fwd[e] = self.fwd[e].add_up(k.composed(s_abs, mags)).add_up(self.aux[v]);
+        let e = k.bound_sum(se).add_up(k.composed(sn.add(mid.abs()), mags)).add_up(self.aux[v]);
+        self.fwd[dst + ly.err()] = e;
         self.fwd[dst + ly.gap()] = rad;
     }
 
@@ -385,7 +458,7 @@ impl<T: Scalar> Workspace<'_, T> {
         &mut self,
         dst: usize,
         ly: &Layout,
-        used: usize,
+        (used, k_sym): (usize, &SumErr<T>),
         (x_lo, x_hi): (&[T], &[T]),
         v: usize,
         slack: T,
@@ -403,18 +476,26 @@ impl<T: Scalar> Workspace<'_, T> {
         for i in 0..d {
             let c = f[i];
             ok &= c.is_usable();
+            if c == T::ZERO {
+                continue; // (a directed 0·x would move off 0, and `N = 0` must stay exact)
+            }
             n = n.add_up(c.abs().mul_up(x_lo[i].abs().max_of(x_hi[i].abs())));
             let (a, b) = if c >= T::ZERO { (x_lo[i], x_hi[i]) } else { (x_hi[i], x_lo[i]) };
             lo = lo.add_down(c.mul_down(a));
             hi = hi.add_up(c.mul_up(b));
         }
+        // The symbols' radius: a plain sum, bounded once.
         let mut gs = T::ZERO;
-        for k in 0..used {
-            let g = f[ly.sym(k)];
-            ok &= g.is_usable();
-            gs = gs.add_up(g.abs());
+        for &g in &f[ly.sym(0)..ly.sym(used)] {
+            gs = gs.add(g.abs());
         }
-        n = n.add_up(gs);
+        ok &= gs.is_usable();
+        // A plain sum of absolute values is 0 only when every term is: then exactly 0, so that
+        // `N = 0` marks a zero form (which the next linear node skips).
+        let gs = if gs == T::ZERO { T::ZERO } else { k_sym.bound_sum(gs) };
+        if gs != T::ZERO {
+            n = n.add_up(gs);
+        }
         let r = gs.add_up(e);
         lo = lo.sub_down(r);
         hi = hi.add_up(r);

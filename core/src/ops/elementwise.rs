@@ -39,6 +39,12 @@ pub(crate) fn relax_element<T: Scalar>(
     inp: usize,
     lines: &mut [T],
 ) -> Result<(f64, f64), BoundError> {
+    if f == Unary::Relu
+        && let Some((c, (a, b))) = relax::relu_lines(lo[inp], hi[inp])
+    {
+        lines[..4].copy_from_slice(&c);
+        return Ok((a.to_f64(), b.to_f64()));
+    }
     let (l, u) = (lo[inp].to_f64(), hi[inp].to_f64());
     let image = relax::interval(f, l, u)?;
     let r = relax::relax(f, l, u)?;

@@ -204,10 +204,69 @@ pub(crate) fn ibp<T: Scalar>(g: &Graph<'_, T>, node: &Node, cx: &mut IbpCx<'_, T
     let g_n = T::from_f64_up(gamma(terms + 1, T::REL_ERR));
     let eta = T::from_f64_up(T::ABS_ERR);
     let eta_n = T::from_f64_up(T::ABS_ERR * (4 * terms + 8) as f64);
+    // Only the slack exactly, and `|y_k| ≤ R + |b| + e` as the interval (one product per weight
+    // instead of four): a forward engine tightens it next. Where that magnitude overflows the
+    // scalar (fixed point), the IBP image below.
+    if cx.coarse {
+        let pre = cx.scratch.len() >= n_in;
+        if pre {
+            for j in 0..n_in {
+                cx.scratch[j] = xl[j].abs().max_of(xh[j].abs());
+            }
+        }
+        let ms = &cx.scratch[..if pre { n_in } else { 0 }];
+        let mut fits = true;
+        for k in 0..len {
+            let bk = lin.bias(k);
+            let mut rr = T::ZERO;
+            match lin.map {
+                Map::Dense { w, cols } if pre => {
+                    for (&wj, &m) in w[k * cols..(k + 1) * cols].iter().zip(ms) {
+                        rr = rr.add(wj.abs().mul(m));
+                    }
+                }
+                _ => lin.for_each(k, |j, wj| rr = rr.add(wj.abs().mul(xl[j].abs().max_of(xh[j].abs())))),
+            }
+            let r = rr.add_up(g_n.mul_up(rr)).add_up(eta_n);
+            let e = g_dep.mul_up(r.add_up(bk.abs())).add_up(eta_d);
+            let m = r.add_up(bk.abs()).add_up(e);
+            if !m.is_usable() {
+                fits = false;
+                break;
+            }
+            cx.out_lo[k] = m.neg();
+            cx.out_hi[k] = m;
+            cx.aux[k] = e.add_up(g_own.mul_up(r));
+        }
+        if fits {
+            return Ok(());
+        }
+    }
+    // Each input's midpoint, radius and magnitude once (not once per weight), when the scratch
+    // holds them: the same values, so the same sums.
+    let pre = cx.scratch.len() >= 3 * n_in;
+    if pre {
+        let (c, r) = cx.scratch.split_at_mut(n_in);
+        let (rho, r) = r.split_at_mut(n_in);
+        for j in 0..n_in {
+            let (l, h) = (xl[j], xh[j]);
+            c[j] = l.add(h).mul(half);
+            rho[j] = h.sub(l).mul(half);
+            r[j] = l.abs().max_of(h.abs());
+        }
+    }
+    let (cs, rest) = cx.scratch.split_at(if pre { n_in } else { 0 });
+    let (rhos, ms) = rest.split_at(if pre { n_in } else { 0 });
     for k in 0..len {
         let bk = lin.bias(k);
         let mut acc = MidRad { sc: bk, sr: T::ZERO, rr: T::ZERO, ws: T::ZERO };
         match lin.map {
+            Map::Dense { w, cols } if pre => {
+                let row = &w[k * cols..(k + 1) * cols];
+                for (((&wj, &c), &rho), &m) in row.iter().zip(cs).zip(rhos).zip(ms) {
+                    acc.add_pre(wj, c, rho, m);
+                }
+            }
             Map::Dense { w, cols } => {
                 for ((&wj, &l), &h) in w[k * cols..(k + 1) * cols].iter().zip(xl).zip(xh) {
                     acc.add(wj, l, h, half);
@@ -289,6 +348,12 @@ impl<T: Scalar> MidRad<T> {
         let rho = h.sub(l).mul(half);
         let (la, ha) = (l.abs(), h.abs());
         let m = if ha > la { ha } else { la };
+        self.add_pre(wj, c, rho, m);
+    }
+
+    /// [`MidRad::add`] with the input's `c`, `ρ̃` and `m` computed already.
+    #[inline(always)]
+    fn add_pre(&mut self, wj: T, c: T, rho: T, m: T) {
         let wa = wj.abs();
         self.sc = self.sc.add(wj.mul(c));
         self.sr = self.sr.add(wa.mul(rho));

@@ -294,6 +294,11 @@ pub struct IbpCx<'w, T> {
     pub lines: &'w mut [T],
     /// The deployed arithmetic.
     pub deploy: Deploy,
+    /// A forward engine tightens this node's interval right after: a linear node may give a
+    /// cheap magnitude bound instead of its IBP image (its slack must be exact all the same).
+    pub coarse: bool,
+    /// Scratch a step may use (the backward coefficient buffer, idle during the sweep's IBP).
+    pub scratch: &'w mut [T],
 }
 
 /// `node`'s interval image (IBP) from its inputs' intervals, plus the deployed evaluation's error;

@@ -113,6 +113,15 @@ impl<T: Scalar> SumErr<T> {
         s.add_up(self.eta_n).mul_up(self.one_g)
     }
 
+    /// An upper bound of the exact `Σ_k |a_k|·m_k` of `n` terms given its plain-arithmetic sum
+    /// `s` (as [`SumErr::abs_dot_up`] bounds it).
+    pub(crate) fn bound_sum(&self, s: T) -> T {
+        if s == T::ZERO && self.eta_n == T::ZERO {
+            return T::ZERO;
+        }
+        s.add_up(self.eta_n).mul_up(self.one_g)
+    }
+
     /// An upper bound of the error, over a box, of a linear function composed in plain
     /// arithmetic as `Σ_j a_j·F_j + b` from `n` terms (forward-mode bounds): each computed
     /// coefficient `c_i` is within `γ·Σ_j |a_j F_ji| + nη` of exact, so the function is off by at

@@ -49,6 +49,7 @@ use gelu::Gelu;
 pub use bilinear::mul_relax_mix;
 pub(crate) use param::project;
 pub use param::{SlopeRange, relax_line, relax_slopes, slope_range};
+pub(crate) use relu::relu_lines;
 
 /// `y = slope·x + bias`.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -110,6 +110,32 @@ pub(super) fn err(f: Unary, l: f64, _u: f64) -> f64 {
     }
 }
 
+/// ReLU's lines on `[l, u]` and its image, in `T` directly (the hot case of every ReLU network
+/// on a device without f64 hardware, where the f64 construction costs thousands of
+/// instructions per element): `[sl, bl, su, bu]` as [`relax`] chooses them (identity, zero, or
+/// the chord above and the adaptive `0`/`x` below), the chord's slope rounded to `T` and its
+/// intercept `max(−s·l, u·(1 − s))` rounded up, which puts the line above both ends, hence above
+/// the convex ReLU on all of `[l, u]`. The f32 ReLU is exact, so no margin is needed. `None` for
+/// an interval that is not finite.
+pub(crate) fn relu_lines<T: crate::num::Scalar>(l: T, u: T) -> Option<([T; 4], (T, T))> {
+    if !(l.is_usable() && u.is_usable() && l <= u) {
+        return None;
+    }
+    let (z, one) = (T::ZERO, T::ONE);
+    if l >= z {
+        return Some(([one, z, one, z], (l, u)));
+    }
+    if u <= z {
+        return Some(([z, z, z, z], (z, z)));
+    }
+    let k = u.to_f64() / (u.to_f64() - l.to_f64());
+    let s = T::from_f64_near(k).max_of(z).min_of(one);
+    let b = l.neg().mul_up(s).max_of(u.mul_up(one.sub_up(s)));
+    // Lower slope 1 when the chord is steeper than 1/2 (u > −l), else 0 (auto_LiRPA's choice).
+    let sl = if u > l.neg() { one } else { z };
+    Some(([sl, z, s, b], (z, u)))
+}
+
 const ID: Line = Line { slope: 1.0, bias: 0.0 };
 const ZERO: Line = Line { slope: 0.0, bias: 0.0 };
 
@@ -174,6 +200,52 @@ mod tests {
     use super::super::*;
     #[allow(unused_imports)]
     use super::super::{interval, relax, value, value_f32};
+
+    /// The `T`-native ReLU lines hold at every point of the interval (the ends, 0 and random
+    /// points, evaluated exactly in f64), in f32 and Q16.16, over intervals from tiny to huge,
+    /// and they are the f64 construction's lines up to the chord's rounding.
+    #[test]
+    fn relu_lines_in_t_are_sound() {
+        use crate::num::{Fix, Scalar};
+        fn check<T: Scalar>(l: T, u: T) -> usize {
+            let Some((c, (a, b))) = super::relu_lines(l, u) else { return 0 };
+            let (sl, bl, su, bu) = (c[0].to_f64(), c[1].to_f64(), c[2].to_f64(), c[3].to_f64());
+            let (lf, uf) = (l.to_f64(), u.to_f64());
+            let mut n = 0;
+            for t in [0.0, 1.0, 0.5, 0.25, 0.999_999, 1e-7] {
+                for x in [lf + t * (uf - lf), 0.0f64.clamp(lf, uf)] {
+                    let x = x.clamp(lf, uf);
+                    let r = x.max(0.0);
+                    assert!(sl * x + bl <= r && r <= su * x + bu, "{l:?} {u:?} at {x}: {c:?}");
+                    assert!(a.to_f64() <= r && r <= b.to_f64());
+                    n += 1;
+                }
+            }
+            n
+        }
+        let mut s = 0x1234_5678_u64;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let mut n = 0;
+        for _ in 0..200_000 {
+            let e1 = (next() % 40) as i32 - 20;
+            let e2 = (next() % 40) as i32 - 20;
+            let l = -((next() % 1000) as f64 / 1000.0 + 1e-3) * 2f64.powi(e1);
+            let u = ((next() % 1000) as f64 / 1000.0 + 1e-3) * 2f64.powi(e2);
+            n += check::<f32>(l as f32, u as f32);
+            n += check::<Fix>(Fix::from_f64_down(l), Fix::from_f64_up(u));
+        }
+        assert!(n > 2_000_000);
+        // Same choices as the f64 construction (lower slope, chord slope to rounding).
+        let (c, _) = super::relu_lines(-1.0f32, 3.0f32).unwrap();
+        let r = relax(Unary::Relu, -1.0, 3.0).unwrap();
+        assert_eq!(c[0] as f64, r.lower.slope);
+        assert!((c[2] as f64 - r.upper.slope).abs() < 1e-7 && (c[3] as f64 - r.upper.bias).abs() < 1e-6);
+    }
 
     #[test]
     fn relu_family_sound() {

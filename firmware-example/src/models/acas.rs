@@ -5,7 +5,9 @@
 //!     -o firmware-example/src/models/acas.rs \
 //!     --name "ACAS Xu network 2_1 (prop_2)" \
 //!     --domains 16 --depth 0 --chunk 4 --branching auto \
-//!     --max-steps 3 --attack-restarts 2 --attack-steps 8 --seed 11400714819323198485 --beta-iters 6 \
+//!     --max-steps 3 --attack-restarts 0 --attack-steps 8 --seed 11400714819323198485 --beta-iters 6 \
+//!     --method zonotope --symbols 8 \
+//!     --split-promise 0.5 \
 //!     --fixed \
 //!     --frames 51 --frame-seed 1 --frame-spread 1.0 --frame-radius 0.01,0.05,0.25
 //! ```
@@ -14,8 +16,9 @@
 //! Property `firmware-example/models/prop_2.vnnlib`, input box 0: 4 atoms.
 
 use genbab_core::bab::{BabPlan, Branching, Settings};
-use genbab_core::bound::Plan;
+use genbab_core::bound::{Config, Method, Plan};
 use genbab_core::graph::{Graph, Node, NodeId, Op, Span, Unary};
+use genbab_core::monitor::Reuse;
 use genbab_core::spec::Spec;
 
 /// Input length.
@@ -14288,9 +14291,10 @@ pub const ATOMS: usize = 4;
 /// Whether `PLAN` reserves the buffers of activation splitting (BBPS).
 pub const ACTIVATION_SPLIT: bool = false;
 /// The branch-and-bound plan (`BabPlan::new` on the host gave the sizes below).
-pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes(14, 610, 1200, 4), 5, 4, 16, 0, 0);
+pub const PLAN: BabPlan =
+    BabPlan::from_sizes(Plan::from_sizes(14, 610, 1200, 4).with_zonotope(1700, 8), 5, 4, 16, 0, 0);
 /// `PLAN.scalars()`: scalars of the branch-and-bound workspace.
-pub const SCALARS: usize = 6970;
+pub const SCALARS: usize = 8670;
 /// `PLAN.flags()`.
 pub const FLAGS: usize = 14;
 /// `PLAN.splits()`: split records.
@@ -14301,24 +14305,29 @@ pub const RECORDS: usize = 16;
 pub const OFFSETS: usize = 14;
 /// `PLAN.input`: f64 scratch of the BBPS heuristic.
 pub const SUM: usize = 5;
-/// `Plan::new(graph, CHUNK).scalars()`: a bounds-only workspace (IBP/CROWN, no branching).
-pub const BOUND_SCALARS: usize = 5492;
-/// `Plan::new(graph, CHUNK).flags()`.
+/// `PLAN.bound.scalars()`: a bounds-only workspace (no branching).
+pub const BOUND_SCALARS: usize = 7192;
+/// `PLAN.bound.flags()`.
 pub const BOUND_FLAGS: usize = 14;
 
 /// Branch-and-bound settings of a check (`max_steps` is the per-frame budget); the fields not
 /// listed keep the core's defaults, as they did on the host.
 pub fn settings() -> Settings {
     Settings {
+        bound: Config { method: Method::Zonotope, ..Config::default() },
         branching: Branching::Auto,
         max_steps: 3,
-        attack_restarts: 2,
+        attack_restarts: 0,
         attack_steps: 8,
         seed: 0x9e37_79b9_7f4a_7c15,
         beta_iters: 6,
+        split_promise: 0.5,
         ..Settings::default()
     }
 }
+
+/// How the monitor reuses earlier frames.
+pub const REUSE: Reuse = Reuse { on: false, grow: 0.0 };
 
 /// The property's input box, lower ends (rounded down to f32).
 pub static SPEC_LO: [f32; 5] = [0.59999996, -0.5, -0.5, 0.45, -0.5];
@@ -14366,11 +14375,11 @@ pub static FRAME_X: [f32; 255] = [
     -0.11407284,
     0.47498104,
     -0.4783257,
-    0.6200538,
-    -0.033905976,
-    -0.28531837,
-    0.4668119,
-    -0.46860653,
+    0.62005574,
+    -0.03393325,
+    -0.28532404,
+    0.46681377,
+    -0.46860537,
     0.6398353,
     -0.32294616,
     -0.3451118,
@@ -14381,11 +14390,11 @@ pub static FRAME_X: [f32; 255] = [
     -0.27792916,
     0.46434078,
     -0.4701322,
-    0.6148845,
-    -0.036557533,
-    0.3998146,
-    0.47667342,
-    -0.45732546,
+    0.6121163,
+    -0.014845569,
+    0.46305603,
+    0.47678936,
+    -0.4574558,
     0.6505073,
     -0.31595385,
     -0.41399577,
@@ -14396,11 +14405,11 @@ pub static FRAME_X: [f32; 255] = [
     0.4650395,
     0.476793,
     -0.4574599,
-    0.6365409,
-    -0.02030695,
-    -0.37913865,
-    0.46900833,
-    -0.49204665,
+    0.6365408,
+    -0.020295013,
+    -0.3791767,
+    0.4690093,
+    -0.4920468,
     0.63805693,
     -0.19192216,
     0.16796006,
@@ -14411,11 +14420,11 @@ pub static FRAME_X: [f32; 255] = [
     -0.4099661,
     0.46980116,
     -0.4921659,
-    0.6674913,
-    0.026114583,
-    0.38525164,
-    0.46890777,
-    -0.48606604,
+    0.6660462,
+    0.008023276,
+    -0.020366892,
+    0.46982133,
+    -0.48030683,
     0.6674913,
     0.026114583,
     0.38525164,
@@ -14426,11 +14435,11 @@ pub static FRAME_X: [f32; 255] = [
     -0.42970106,
     0.47074324,
     -0.47449484,
-    0.6658625,
-    -0.01021596,
-    -0.05233813,
-    0.47271717,
-    -0.47550765,
+    0.6697816,
+    0.0038267646,
+    -0.09456177,
+    0.47356212,
+    -0.47461513,
     0.6223159,
     -0.16624847,
     0.41682014,
@@ -14471,11 +14480,11 @@ pub static FRAME_X: [f32; 255] = [
     -0.27792916,
     0.46434078,
     -0.4701322,
-    0.6134349,
-    0.036101125,
-    0.40718907,
-    0.47993615,
-    -0.45759568,
+    0.6121132,
+    -0.011170584,
+    0.4615937,
+    0.4769802,
+    -0.45746797,
     0.62197506,
     0.34152925,
     0.055674493,
@@ -14486,11 +14495,11 @@ pub static FRAME_X: [f32; 255] = [
     0.4650395,
     0.476793,
     -0.4574599,
-    0.63912743,
-    0.015589747,
-    -0.053232368,
-    0.49084538,
-    -0.47287253,
+    0.6391269,
+    0.015584298,
+    -0.053306475,
+    0.49084103,
+    -0.47287652,
     0.6402273,
     0.026385566,
     0.093611784,
@@ -14501,11 +14510,11 @@ pub static FRAME_X: [f32; 255] = [
     -0.4099661,
     0.46980116,
     -0.4921659,
-    0.65776676,
-    -0.041462928,
-    -0.37830102,
-    0.47291693,
-    -0.4729192,
+    0.657776,
+    -0.041420702,
+    -0.37837052,
+    0.47291398,
+    -0.47292134,
     0.6047512,
     -0.2841882,
     0.021200053,
@@ -14516,11 +14525,11 @@ pub static FRAME_X: [f32; 255] = [
     -0.42970106,
     0.47074324,
     -0.47449484,
-    0.65543646,
-    0.079238676,
-    -0.0988949,
-    0.47535497,
-    -0.47424242,
+    0.67015046,
+    0.012091925,
+    -0.10723536,
+    0.47390914,
+    -0.47433183,
     0.6055553,
     0.30686903,
     -0.070620395,
@@ -14531,11 +14540,11 @@ pub static FRAME_X: [f32; 255] = [
     -0.10771848,
     0.4738254,
     -0.474337,
-    0.6221646,
-    -0.0037899537,
-    -0.025921984,
-    0.4760249,
-    -0.47760254,
+    0.6221765,
+    -0.0034846996,
+    -0.028306682,
+    0.47599664,
+    -0.4776221,
     0.61954314,
     -0.07094859,
     0.49873304,
@@ -14561,11 +14570,11 @@ pub static FRAME_X: [f32; 255] = [
     -0.27792916,
     0.46434078,
     -0.4701322,
-    0.6157804,
-    0.017704153,
-    0.428009,
-    0.47909486,
-    -0.45896885,
+    0.61238366,
+    -0.011155076,
+    0.46154252,
+    0.47701037,
+    -0.45760238,
     0.6484868,
     0.29558343,
     0.10512232,
@@ -14591,11 +14600,11 @@ pub static FRAME_X: [f32; 255] = [
     -0.4099661,
     0.46980116,
     -0.4921659,
-    0.66322935,
-    -0.041106313,
-    -0.43160665,
-    0.47089478,
-    -0.47282138,
+    0.6634545,
+    -0.035990138,
+    -0.43129086,
+    0.47086966,
+    -0.4730987,
 ];
 /// Frame uncertainty radii: the box is `[x.sub_down(r), x.add_up(r)]` per input.
 pub static FRAME_R: [f32; 255] = [
@@ -14863,16 +14872,21 @@ pub static FRAME_KIND: [u8; 51] = [
 
 /// The host's decision per frame: 0 certified, 1 violated, 2 undecided (same core, same `settings()`).
 pub static EXPECTED: [u8; 51] = [
-    0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 1, 2, 1, 2, 0, 1, 2, 0, 1, 2, 2, 1, 2, 0, 1, 2, 0, 1, 2, 2, 1,
+    0, 1, 2, 0, 1, 2, 2, 1, 2, 0, 1, 2, 0, 1, 2, 2, 1, 2, 0, 1, 2, 0, 1, 2, 2, 1, 2, 0, 1, 2, 0, 1, 2, 2, 1,
     2, 0, 1, 2, 0, 1, 2, 2, 1, 2, 0, 1, 2, 0, 1, 2,
 ];
 /// Domains the host bounded per frame (`Stats::bounded`).
 pub static EXPECTED_BOUNDED: [u32; 51] = [
-    1, 0, 3, 1, 0, 3, 3, 0, 3, 1, 0, 3, 1, 0, 0, 3, 0, 3, 1, 0, 3, 1, 0, 3, 3, 0, 3, 1, 0, 3, 3, 0, 3, 3, 0,
-    3, 1, 0, 3, 1, 0, 3, 3, 0, 3, 1, 0, 3, 1, 0, 3,
+    1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 3, 0, 1, 1, 0,
+    1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1,
+];
+/// What decided each frame on the host (`monitor::Step as u8`).
+pub static EXPECTED_STEP: [u8; 51] = [
+    4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2,
+    4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4,
 ];
 /// The witnesses of the violated frames, in frame order, `INPUT_LEN` values each.
-pub static EXPECTED_WITNESS: [f32; 90] = [
+pub static EXPECTED_WITNESS: [f32; 85] = [
     0.6710028,
     0.00820242,
     -0.10771848,
@@ -14898,11 +14912,6 @@ pub static EXPECTED_WITNESS: [f32; 90] = [
     -0.4099661,
     0.46980116,
     -0.4921659,
-    0.6654948,
-    0.005170596,
-    0.40561756,
-    0.46825767,
-    -0.48652655,
     0.6645878,
     -0.010233756,
     -0.4297011,

@@ -6,7 +6,9 @@
 //!     --name "ml4acopf IEEE 14-bus (prop6)" \
 //!     --blob firmware-example/src/models/acopf.blob \
 //!     --domains 16 --depth 0 --chunk 2 --branching input \
-//!     --max-steps 2 --attack-restarts 2 --attack-steps 8 --seed 11400714819323198485 --beta-iters 6 \
+//!     --max-steps 3 --attack-restarts 0 --attack-steps 8 --seed 11400714819323198485 --beta-iters 6 \
+//!     --method zonotope --symbols 8 \
+//!     --split-promise 0.5 \
 //!     --frames 51 --frame-seed 1 --frame-spread 10.0 --frame-radius 0.005,0.02,0.1
 //! ```
 //!
@@ -15,8 +17,9 @@
 //! Property `firmware-example/models/14_ieee_prop6.vnnlib`, input box 0: 2 atoms.
 
 use genbab_core::bab::{BabPlan, Branching, Settings};
-use genbab_core::bound::Plan;
+use genbab_core::bound::{Config, Method, Plan};
 use genbab_core::graph::{Graph, Node, NodeId, Op, Span, Unary};
+use genbab_core::monitor::Reuse;
 use genbab_core::spec::Spec;
 
 /// Input length.
@@ -4243,9 +4246,10 @@ pub const ATOMS: usize = 2;
 /// Whether `PLAN` reserves the buffers of activation splitting (BBPS).
 pub const ACTIVATION_SPLIT: bool = false;
 /// The branch-and-bound plan (`BabPlan::new` on the host gave the sizes below).
-pub const PLAN: BabPlan = BabPlan::from_sizes(Plan::from_sizes(49, 837, 1144, 2), 22, 2, 16, 0, 0);
+pub const PLAN: BabPlan =
+    BabPlan::from_sizes(Plan::from_sizes(49, 837, 1144, 2).with_zonotope(5100, 8), 22, 2, 16, 0, 0);
 /// `PLAN.scalars()`: scalars of the branch-and-bound workspace.
-pub const SCALARS: usize = 8046;
+pub const SCALARS: usize = 13146;
 /// `PLAN.flags()`.
 pub const FLAGS: usize = 49;
 /// `PLAN.splits()`: split records.
@@ -4256,24 +4260,29 @@ pub const RECORDS: usize = 16;
 pub const OFFSETS: usize = 49;
 /// `PLAN.input`: f64 scratch of the BBPS heuristic.
 pub const SUM: usize = 22;
-/// `Plan::new(graph, CHUNK).scalars()`: a bounds-only workspace (IBP/CROWN, no branching).
-pub const BOUND_SCALARS: usize = 5382;
-/// `Plan::new(graph, CHUNK).flags()`.
+/// `PLAN.bound.scalars()`: a bounds-only workspace (no branching).
+pub const BOUND_SCALARS: usize = 10482;
+/// `PLAN.bound.flags()`.
 pub const BOUND_FLAGS: usize = 49;
 
 /// Branch-and-bound settings of a check (`max_steps` is the per-frame budget); the fields not
 /// listed keep the core's defaults, as they did on the host.
 pub fn settings() -> Settings {
     Settings {
+        bound: Config { method: Method::Zonotope, ..Config::default() },
         branching: Branching::Input,
-        max_steps: 2,
-        attack_restarts: 2,
+        max_steps: 3,
+        attack_restarts: 0,
         attack_steps: 8,
         seed: 0x9e37_79b9_7f4a_7c15,
         beta_iters: 6,
+        split_promise: 0.5,
         ..Settings::default()
     }
 }
+
+/// How the monitor reuses earlier frames.
+pub const REUSE: Reuse = Reuse { on: false, grow: 0.0 };
 
 /// The property's input box, lower ends (rounded down to f32).
 pub static SPEC_LO: [f32; 22] = [
@@ -5178,27 +5187,27 @@ pub static FRAME_X: [f32; 1122] = [
     0.056644276,
     0.04944746,
     0.21370569,
-    0.9631605,
+    0.9631606,
     0.46953094,
-    0.076562636,
-    0.10955277,
+    0.07656264,
+    0.10955276,
     0.31467885,
-    0.086998165,
-    0.033713333,
+    0.08699817,
+    0.03371333,
     0.057109907,
     0.13155285,
     0.14158735,
     0.12516463,
     0.18358734,
     -0.038198683,
-    0.016001692,
+    0.016001694,
     0.07357242,
-    0.16434988,
-    0.05457815,
-    0.017335901,
+    0.16434987,
+    0.054578155,
+    0.017335903,
     0.014841086,
-    0.0543693,
-    0.048143916,
+    0.054369297,
+    0.04814392,
     0.21300574,
     0.9341824,
     0.47896197,
@@ -5375,27 +5384,27 @@ pub static FRAME_X: [f32; 1122] = [
     0.015086248,
     0.05432486,
     0.047061116,
-    0.20806865,
-    0.9639021,
+    0.20806856,
+    0.96390253,
     0.4757372,
-    0.071711525,
-    0.11340585,
+    0.07171151,
+    0.113405876,
     0.28915977,
-    0.08928258,
-    0.03326039,
-    0.05740618,
-    0.13194144,
-    0.1405793,
-    0.12182348,
-    0.18398796,
-    -0.038416434,
-    0.015893726,
-    0.073077366,
-    0.17117837,
-    0.056037936,
-    0.017953612,
-    0.015214513,
-    0.056459203,
+    0.089282595,
+    0.03326037,
+    0.057406183,
+    0.13194148,
+    0.14057928,
+    0.121823415,
+    0.18398795,
+    -0.038416415,
+    0.015893722,
+    0.07307738,
+    0.17117843,
+    0.056037925,
+    0.017953617,
+    0.015214512,
+    0.056459222,
     0.05020641,
     0.22006409,
     0.9175895,
@@ -6602,8 +6611,13 @@ pub static EXPECTED: [u8; 51] = [
 ];
 /// Domains the host bounded per frame (`Stats::bounded`).
 pub static EXPECTED_BOUNDED: [u32; 51] = [
-    1, 0, 2, 1, 0, 2, 1, 0, 2, 1, 0, 2, 1, 0, 2, 0, 0, 2, 1, 0, 2, 1, 0, 2, 1, 0, 2, 1, 0, 2, 1, 0, 2, 1, 0,
-    2, 1, 0, 2, 1, 0, 2, 0, 0, 2, 1, 0, 2, 1, 0, 2,
+    1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0,
+    1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1,
+];
+/// What decided each frame on the host (`monitor::Step as u8`).
+pub static EXPECTED_STEP: [u8; 51] = [
+    4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2,
+    4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4, 4, 2, 4,
 ];
 /// The witnesses of the violated frames, in frame order, `INPUT_LEN` values each.
 pub static EXPECTED_WITNESS: [f32; 418] = [
@@ -6717,28 +6731,28 @@ pub static EXPECTED_WITNESS: [f32; 418] = [
     0.015168908,
     0.053114217,
     0.04687532,
-    0.2021865,
-    0.9523242,
-    0.49429107,
-    0.0712225,
-    0.10683668,
-    0.31035867,
-    0.091682255,
-    0.03397138,
-    0.059681542,
-    0.12519841,
-    0.13826036,
-    0.12225689,
-    0.18310893,
-    -0.037978828,
-    0.016466338,
-    0.07221967,
-    0.16401732,
-    0.056149796,
-    0.01823711,
-    0.01563478,
-    0.05842689,
-    0.05057672,
+    0.20165583,
+    0.9546574,
+    0.49548882,
+    0.07103483,
+    0.10711145,
+    0.31111127,
+    0.09190242,
+    0.033886425,
+    0.0598276,
+    0.12552339,
+    0.13790117,
+    0.12256746,
+    0.18263833,
+    -0.037881106,
+    0.016505849,
+    0.07203568,
+    0.16359383,
+    0.056007914,
+    0.018280802,
+    0.015596471,
+    0.05828727,
+    0.050697252,
     0.21603101,
     0.89637345,
     0.4622257,
@@ -6937,28 +6951,28 @@ pub static EXPECTED_WITNESS: [f32; 418] = [
     0.014811038,
     0.05396763,
     0.04834901,
-    0.20614538,
-    0.91681606,
-    0.46994323,
-    0.07315818,
-    0.10618478,
-    0.28897578,
-    0.09093579,
-    0.032921582,
-    0.056487657,
-    0.13082291,
-    0.14382191,
-    0.120460264,
-    0.19681679,
-    -0.04052435,
-    0.015028255,
-    0.07131525,
-    0.1730517,
-    0.056204014,
-    0.017012738,
-    0.015906371,
-    0.057612054,
-    0.047066994,
+    0.20622498,
+    0.91646606,
+    0.46976355,
+    0.07318633,
+    0.106143564,
+    0.28886288,
+    0.09090277,
+    0.032934327,
+    0.056465752,
+    0.13077417,
+    0.14387578,
+    0.12041368,
+    0.19688737,
+    -0.040539004,
+    0.015022329,
+    0.07134285,
+    0.17311522,
+    0.056225292,
+    0.017006183,
+    0.015912117,
+    0.057632998,
+    0.047048915,
     0.21047564,
     0.9729635,
     0.49975252,
