@@ -18,7 +18,7 @@ use heapless::Vec;
 use crate::{forward, measure};
 
 /// Most frames per model the decision log holds.
-pub const MAX_FRAMES: usize = 64;
+pub const MAX_FRAMES: usize = 128;
 /// Largest input the monitor's box buffers hold.
 pub const MAX_INPUT: usize = 32;
 
@@ -120,16 +120,23 @@ pub struct Entry {
     pub bounded: u32,
     /// The pre-screen's margin at the centre was `≤ 0` (it guessed "unsafe").
     pub hint_unsafe: bool,
+    /// The frame's kind code.
+    pub kind: u8,
 }
 
 /// The per-model decision log (fixed capacity, no heap).
 pub type Log = Vec<Entry, MAX_FRAMES>;
 
+/// Kind code of a trajectory frame (as baked in `FRAME_KIND`).
+pub const TRACK: u8 = 3;
+
 fn kind_name(k: u8) -> &'static str {
     match k {
         0 => "safe",
         1 => "unsafe",
-        _ => "borderline",
+        2 => "borderline",
+        TRACK => "track",
+        _ => "frame",
     }
 }
 
@@ -171,13 +178,19 @@ pub fn run(m: &Baked, b: Buffers<'_>, log: &mut Log) -> (u32, u32) {
         sum.fill(0.0);
         cex.fill(0.0);
         let spec = Spec { lo: &lo[..d], hi: &hi[..d], rows: m.rows, rhs: m.rhs, clause_ends: m.ends };
+        // Reuse within a trajectory only, from its first frame on (as on the host).
+        let track = m.kind[k] == TRACK;
+        if track && (k == 0 || m.kind[k - 1] != TRACK) {
+            mon.reset();
+        }
+        let reuse = if track { m.reuse } else { Reuse::OFF };
         let (c, instructions) = measure::instructions(|| {
             let ws = BabWorkspace::new(m.plan, scalars, flags, splits, records, offsets, sum);
             match ws {
                 Ok(mut ws) => {
                     let t0 = measure::ticks();
                     let mut keep_going = |_: &bab::Stats| measure::ticks() - t0 < budget_ticks;
-                    mon.check(&m.graph, &spec, &m.settings, m.reuse, &mut ws, &mut keep_going, &mut cex[..d])
+                    mon.check(&m.graph, &spec, &m.settings, reuse, &mut ws, &mut keep_going, &mut cex[..d])
                 }
                 Err(_) => Check {
                     verdict: Verdict::Unknown(Reason::Shape),
@@ -262,6 +275,7 @@ pub fn run(m: &Baked, b: Buffers<'_>, log: &mut Log) -> (u32, u32) {
             instructions: instructions.min(u64::from(u32::MAX)) as u32,
             bounded: stats.bounded as u32,
             hint_unsafe,
+            kind: m.kind[k],
         };
         // Capacity was checked above.
         let _ = log.push(e);
@@ -269,44 +283,49 @@ pub fn run(m: &Baked, b: Buffers<'_>, log: &mut Log) -> (u32, u32) {
     (passed, failed)
 }
 
-/// Summary figures of a decision log.
+/// Summary figures of a decision log: the independent frames and the trajectory apart.
 pub fn summary(name: &str, log: &Log, units: &crate::costs::Units) {
-    let count = |c: u8| log.iter().filter(|e| e.decision == c).count();
-    let n = log.len().max(1) as u64;
-    let total: u64 = log.iter().map(|e| u64::from(e.instructions)).sum();
-    let max = log.iter().map(|e| e.instructions).max().unwrap_or(0);
-    let min = log.iter().map(|e| e.instructions).min().unwrap_or(0);
+    for (part, track) in [("independent frames", false), ("trajectory", true)] {
+        let part_log = || log.iter().filter(move |e| (e.kind == TRACK) == track);
+        let len = part_log().count();
+        if len == 0 {
+            continue;
+        }
+        let count = |c: u8| part_log().filter(|e| e.decision == c).count();
+        let n = len as u64;
+        let total: u64 = part_log().map(|e| u64::from(e.instructions)).sum();
+        let max = part_log().map(|e| e.instructions).max().unwrap_or(0);
+        let min = part_log().map(|e| e.instructions).min().unwrap_or(0);
+        defmt::info!(
+            "{=str} {=str}: {=usize} frames: {=usize} certified, {=usize} violated, {=usize} undecided; {=usize} agree with the host",
+            name,
+            part,
+            len,
+            count(CERTIFIED),
+            count(VIOLATED),
+            count(UNDECIDED),
+            part_log().filter(|e| e.agrees).count()
+        );
+        let f = units.forward.max(1);
+        let fp = |x: u64| (x / f, x * 10 / f % 10);
+        let ((a, b), (c, e), (g, h)) = (fp(u64::from(min)), fp(total / n), fp(u64::from(max)));
+        defmt::info!(
+            "{=str} {=str}: instructions per check: min {=u32}, mean {=u64}, max {=u32} = {=u64}.{=u64} / {=u64}.{=u64} / {=u64}.{=u64} forward passes of {=u64} (SysTick under -icount shift=0, 40 per tick)",
+            name,
+            part,
+            min,
+            total / n,
+            max,
+            a,
+            b,
+            c,
+            e,
+            g,
+            h,
+            f
+        );
+    }
     let hints = log.iter().filter(|e| e.hint_unsafe == (e.decision == VIOLATED)).count();
-    defmt::info!(
-        "{=str}: {=usize} frames: {=usize} certified, {=usize} violated, {=usize} undecided; {=usize} agree with the host",
-        name,
-        log.len(),
-        count(CERTIFIED),
-        count(VIOLATED),
-        count(UNDECIDED),
-        log.iter().filter(|e| e.agrees).count()
-    );
-    defmt::info!(
-        "{=str}: instructions per check: min {=u32}, mean {=u64}, max {=u32} (SysTick under -icount shift=0, 40 per tick)",
-        name,
-        min,
-        total / n,
-        max
-    );
-    let f = units.forward.max(1);
-    let fp = |x: u64| (x / f, x * 10 / f % 10);
-    let ((a, b), (c, e), (g, h)) = (fp(u64::from(min)), fp(total / n), fp(u64::from(max)));
-    defmt::info!(
-        "{=str}: in forward passes ({=u64} instructions each): min {=u64}.{=u64}, mean {=u64}.{=u64}, max {=u64}.{=u64}",
-        name,
-        f,
-        a,
-        b,
-        c,
-        e,
-        g,
-        h
-    );
     defmt::info!(
         "{=str}: the micromath pre-screen's guess (unsafe iff margin <= 0 at the centre) matched violated/not in {=usize} of {=usize} frames",
         name,

@@ -63,6 +63,7 @@ use genbab_core::monitor::{self, Monitor, Reuse};
 use genbab_core::num::{Fix, Scalar};
 use genbab_core::spec::Spec;
 
+use crate::frames::{self, Frame, Kind};
 use crate::onnx;
 use crate::vnnlib;
 
@@ -74,9 +75,9 @@ pub struct Args {
     /// A property (VNN-LIB): an input box and the unsafe region are baked as `SPEC_*`, and the model
     /// is restricted to the outputs they read.
     pub property: Option<PathBuf>,
-    /// The Rust module to write.
+    /// The Rust module to write (required by `bake`; `monitor` writes none).
     #[arg(short, long)]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
     /// A name for the module's title line (default: the model file's stem).
     #[arg(long)]
     pub name: Option<String>,
@@ -148,9 +149,22 @@ pub struct Args {
     /// Also bake the weights as Q16.16 bit patterns (`WEIGHTS_FIX_BITS`, for `num::Fix`).
     #[arg(long)]
     pub fixed: bool,
-    /// Bake this many sensor frames and the host's decisions for them (needs a property).
+    /// Sensor frames to bake with the host's decisions for them (needs a property): a number of
+    /// frames to generate (safe, unsafe and borderline in turn), or a CSV stream file (format in
+    /// [`crate::frames`]).
+    #[arg(long, default_value = "0")]
+    pub frames: FramesArg,
+    /// Append a trajectory of this many `track` frames (a slow random walk through the frame
+    /// region from the first safe frame, radius the first `--frame-radius`): consecutive frames
+    /// overlap, which `--reuse` exploits.
     #[arg(long, default_value_t = 0)]
-    pub frames: usize,
+    pub trajectory: usize,
+    /// The trajectory's step: its speed as a fraction of the region's half-width per frame.
+    #[arg(long, default_value_t = 0.02)]
+    pub trajectory_step: f64,
+    /// Also write the frames (generated or read) as a CSV stream to this file.
+    #[arg(long)]
+    pub write_frames: Option<PathBuf>,
     /// Seed of the frame generator.
     #[arg(long, default_value_t = 1)]
     pub frame_seed: u64,
@@ -170,6 +184,41 @@ pub struct Args {
 pub enum ScalarArg {
     /// IEEE binary32 (the Cortex-M4F's FPU).
     F32,
+}
+
+/// `--frames`: how many to generate, or a stream file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FramesArg {
+    /// Generate this many (0: none).
+    Count(usize),
+    /// Read them from this CSV file.
+    File(PathBuf),
+}
+
+impl std::str::FromStr for FramesArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.parse::<usize>() {
+            Ok(n) => FramesArg::Count(n),
+            Err(_) => FramesArg::File(PathBuf::from(s)),
+        })
+    }
+}
+
+impl std::fmt::Display for FramesArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FramesArg::Count(n) => write!(f, "{n}"),
+            FramesArg::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+impl Args {
+    /// Whether any frames are baked.
+    pub fn has_frames(&self) -> bool {
+        self.frames != FramesArg::Count(0) || self.trajectory > 0
+    }
 }
 
 /// Bound engines of a check on the device.
@@ -235,8 +284,12 @@ pub fn run(a: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = std::fs::write(&a.output, &baked.module) {
-        eprintln!("error: {}: cannot write: {e}", a.output.display());
+    let Some(output) = &a.output else {
+        eprintln!("error: bake: give the module to write with -o/--output");
+        return ExitCode::from(2);
+    };
+    if let Err(e) = std::fs::write(output, &baked.module) {
+        eprintln!("error: {}: cannot write: {e}", output.display());
         return ExitCode::from(2);
     }
     if let (Some(path), Some(blob)) = (&a.blob, &baked.blob)
@@ -373,7 +426,7 @@ pub fn bake(a: &Args, base: &Path) -> Result<Baked, String> {
         }
         _ => None,
     };
-    if a.frames > 0 && prop.is_none() {
+    if a.has_frames() && prop.is_none() {
         return Err("--frames needs a property (its box is the frame region, its atoms the check)".into());
     }
     if a.frame_radius.is_empty() || a.frame_radius.iter().any(|r| !(r.is_finite() && *r >= 0.0)) {
@@ -412,8 +465,8 @@ pub fn bake(a: &Args, base: &Path) -> Result<Baked, String> {
     let mut decisions = Vec::new();
     if let Some(p) = &prop {
         spec_items(&mut w, p);
-        if a.frames > 0 {
-            decisions = frame_items(&mut w, a, &g, p, &plan, &settings)?;
+        if a.has_frames() {
+            decisions = frame_items(&mut w, a, base, &g, p, &plan, &settings)?;
         }
     }
     let blob = a.blob.as_ref().map(|_| blob(&og.graph()));
@@ -474,7 +527,7 @@ fn command_line(a: &Args) -> Vec<String> {
         l[0].push(' ');
         l[0].push_str(&p.display().to_string());
     }
-    let mut opts = vec![format!("-o {}", a.output.display())];
+    let mut opts: Vec<String> = a.output.iter().map(|o| format!("-o {}", o.display())).collect();
     if let Some(n) = &a.name {
         opts.push(format!("--name {n:?}"));
     }
@@ -519,7 +572,9 @@ fn command_line(a: &Args) -> Vec<String> {
     if a.fixed {
         opts.push("--fixed".into());
     }
-    if a.frames > 0 {
+    if let FramesArg::File(p) = &a.frames {
+        opts.push(format!("--frames {}", p.display()));
+    } else if a.has_frames() {
         let radii: Vec<String> = a.frame_radius.iter().map(|r| format!("{r:?}")).collect();
         opts.push(format!(
             "--frames {} --frame-seed {} --frame-spread {:?} --frame-radius {}",
@@ -528,6 +583,12 @@ fn command_line(a: &Args) -> Vec<String> {
             a.frame_spread,
             radii.join(",")
         ));
+    }
+    if a.trajectory > 0 {
+        opts.push(format!("--trajectory {} --trajectory-step {:?}", a.trajectory, a.trajectory_step));
+    }
+    if let Some(p) = &a.write_frames {
+        opts.push(format!("--write-frames {}", p.display()));
     }
     l.extend(opts.into_iter().map(|o| format!("    {o}")));
     l
@@ -746,62 +807,139 @@ fn spec_items(w: &mut Writer, p: &Prop) {
     w.blank();
 }
 
-/// What a generated frame was meant to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Safe = 0,
-    Unsafe = 1,
-    Borderline = 2,
+/// One frame's decision on the host, as the device will reach it.
+pub struct Replayed {
+    /// The monitor's decision.
+    pub check: monitor::Check,
+    /// The witness of a violated frame (empty otherwise).
+    pub witness: Vec<f32>,
+}
+
+/// Decide every frame of `frames` as the device will: the monitor (state kept from frame to
+/// frame) in a workspace of exactly `plan`'s sizes, zeroed before each frame, with `s` and no
+/// clock. Reuse (`--reuse`) applies within a trajectory (consecutive `track` frames); the
+/// monitor forgets its region and witness when one starts.
+pub fn replay(
+    a: &Args,
+    g: &Graph<'_, f32>,
+    spec: &Spec<'_, f32>,
+    plan: &BabPlan,
+    s: &Settings,
+    frames: &[Frame],
+) -> Result<Vec<Replayed>, String> {
+    let d = g.input_len();
+    let mut ws = DeviceWorkspace::new(*plan, d);
+    let mut state = vec![0.0f32; Monitor::<f32>::scalars(d)];
+    let mut mon = Monitor::new(&mut state, d).ok_or("monitor state")?;
+    let mut out = Vec::with_capacity(frames.len());
+    let mut prev = None;
+    for f in frames {
+        if f.x.len() != d || f.r.len() != d {
+            return Err(format!("a frame has {} inputs, the model {d}", f.x.len()));
+        }
+        let track = f.kind == Kind::Track;
+        if track && prev != Some(Kind::Track) {
+            mon.reset();
+        }
+        prev = Some(f.kind);
+        let (lo, hi) = frame_box(&f.x, &f.r);
+        let frame = Spec { lo: &lo, hi: &hi, ..*spec };
+        let r = if track { reuse(a) } else { Reuse::OFF };
+        let (c, cex) = ws.check(g, &frame, s, r, &mut mon);
+        let witness = if c.verdict == Verdict::Violated { cex.to_vec() } else { vec![] };
+        out.push(Replayed { check: c, witness });
+    }
+    Ok(out)
+}
+
+/// The frames of `a`: read from the stream file or generated, then the trajectory.
+pub fn stream(
+    a: &Args,
+    base: &Path,
+    g: &Graph<'_, f32>,
+    spec: &Spec<'_, f32>,
+    region: (&[f64], &[f64]),
+    plan: &BabPlan,
+    s: &Settings,
+) -> Result<Vec<Frame>, String> {
+    let d = g.input_len();
+    let mut ws = DeviceWorkspace::new(*plan, d);
+    let mut frames = match &a.frames {
+        FramesArg::File(p) => frames::read(&base.join(p), d)?,
+        FramesArg::Count(0) => vec![],
+        FramesArg::Count(n) => generate_frames(a, *n, g, spec, region, &mut ws, s)?,
+    };
+    if a.trajectory > 0 {
+        let (lo, hi) = region;
+        let centre: Vec<f64> = lo.iter().zip(hi).map(|(l, h)| 0.5 * (l + h)).collect();
+        let half: Vec<f64> = lo.iter().zip(hi).map(|(l, h)| 0.5 * (h - l) * a.frame_spread).collect();
+        let (rlo, rhi): (Vec<f64>, Vec<f64>) =
+            (0..d).map(|i| (centre[i] - half[i], centre[i] + half[i])).unzip();
+        let f0 = a.frame_radius.first().copied().unwrap_or(0.0);
+        let r: Vec<f32> = half.iter().map(|h| (h * f0) as f32).collect();
+        let start = frames
+            .iter()
+            .find(|f| f.kind == Kind::Safe)
+            .map_or_else(|| centre.iter().map(|&c| c as f32).collect(), |f| f.x.clone());
+        frames.extend(frames::trajectory(
+            &start,
+            &rlo,
+            &rhi,
+            &r,
+            a.trajectory,
+            a.trajectory_step,
+            a.frame_seed,
+        ));
+    }
+    Ok(frames)
 }
 
 /// The frames, the host's decisions for them; returns the decisions.
+#[allow(clippy::too_many_arguments)]
 fn frame_items(
     w: &mut Writer,
     a: &Args,
+    base: &Path,
     g: &Graph<'_, f32>,
     p: &Prop,
     plan: &BabPlan,
     s: &Settings,
 ) -> Result<Vec<u8>, String> {
-    let d = g.input_len();
-    // The device's workspace, exactly: the baked plan's sizes.
-    let mut ws = DeviceWorkspace::new(*plan, d);
-    let frames = generate_frames(a, g, p, &mut ws, s)?;
+    let spec = p.spec(&p.lo, &p.hi);
+    let frames = stream(a, base, g, &spec, (&p.lo64, &p.hi64), plan, s)?;
+    if let Some(path) = &a.write_frames {
+        std::fs::write(base.join(path), frames::to_csv(&frames))
+            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+    }
+    let replayed = replay(a, g, &spec, plan, s, &frames)?;
     let mut decisions = Vec::new();
     let mut bounded = Vec::new();
     let mut steps = Vec::new();
     let mut witness = Vec::new();
-    // The monitor's state carries from frame to frame, as on the device.
-    let mut state = vec![0.0f32; Monitor::<f32>::scalars(d)];
-    let mut mon = Monitor::new(&mut state, d).ok_or("monitor state")?;
-    for (x, r, _) in &frames {
-        let (lo, hi) = frame_box(x, r);
-        let spec = p.spec(&lo, &hi);
-        let (c, cex) = ws.check(g, &spec, s, reuse(a), &mut mon);
-        let code = match c.verdict {
+    for r in &replayed {
+        let code = match r.check.verdict {
             Verdict::Holds => CERTIFIED,
             Verdict::Violated => VIOLATED,
             Verdict::Unknown(_) => UNDECIDED,
         };
         decisions.push(code);
-        bounded.push(c.stats.bounded.to_string());
-        steps.push((c.step as u8).to_string());
-        if code == VIOLATED {
-            witness.extend(cex.iter().map(|v| format!("{v:?}")));
-        }
+        bounded.push(r.check.stats.bounded.to_string());
+        steps.push((r.check.step as u8).to_string());
+        witness.extend(r.witness.iter().map(|v| format!("{v:?}")));
     }
     let n = frames.len();
     let fmt = |v: &mut dyn Iterator<Item = f32>| v.map(|x| format!("{x:?}")).collect::<Vec<_>>();
     w.line("/// Number of sensor frames.");
     w.line(&format!("pub const FRAMES: usize = {n};"));
     w.line("/// Frame readings (box centres), `FRAMES × INPUT_LEN` row-major.");
-    let xs = fmt(&mut frames.iter().flat_map(|f| f.0.iter().copied()));
+    let xs = fmt(&mut frames.iter().flat_map(|f| f.x.iter().copied()));
     w.array(&format!("pub static FRAME_X: [f32; {}]", xs.len()), &xs);
     w.line("/// Frame uncertainty radii: the box is `[x.sub_down(r), x.add_up(r)]` per input.");
-    let rs = fmt(&mut frames.iter().flat_map(|f| f.1.iter().copied()));
+    let rs = fmt(&mut frames.iter().flat_map(|f| f.r.iter().copied()));
     w.array(&format!("pub static FRAME_R: [f32; {}]", rs.len()), &rs);
-    w.line("/// What the generator meant each frame to be: 0 safe, 1 unsafe, 2 borderline.");
-    let kinds: Vec<String> = frames.iter().map(|f| (f.2 as u8).to_string()).collect();
+    w.line("/// What each frame is: 0 safe, 1 unsafe, 2 borderline (as generated), 3 track (a trajectory,");
+    w.line("/// where the monitor reuses earlier frames: `REUSE`), 4 any other reading.");
+    let kinds: Vec<String> = frames.iter().map(|f| (f.kind as u8).to_string()).collect();
     w.array(&format!("pub static FRAME_KIND: [u8; {n}]"), &kinds);
     w.blank();
     w.line("/// The host's decision per frame: 0 certified, 1 violated, 2 undecided (same core, same `settings()`).");
@@ -825,30 +963,12 @@ pub fn frame_box(x: &[f32], r: &[f32]) -> (Vec<f32>, Vec<f32>) {
     )
 }
 
-/// Margin of an output against the unsafe region: ≤ 0 iff `y` is unsafe.
-fn margin(p: &Prop, y: &[f32]) -> f64 {
-    let n = y.len();
-    let mut start = 0usize;
-    let mut m = f64::INFINITY;
-    for &e in &p.ends {
-        let mut best = f64::NEG_INFINITY;
-        for i in start..e as usize {
-            let s: f64 =
-                p.rows[i * n..(i + 1) * n].iter().zip(y).map(|(c, v)| f64::from(*c) * f64::from(*v)).sum();
-            best = best.max(s - f64::from(p.rhs[i]));
-        }
-        start = e as usize;
-        m = m.min(best);
-    }
-    m
-}
-
-type Frame = (Vec<f32>, Vec<f32>, Kind);
-
 fn generate_frames(
     a: &Args,
+    count: usize,
     g: &Graph<'_, f32>,
-    p: &Prop,
+    p: &Spec<'_, f32>,
+    (lo64, hi64): (&[f64], &[f64]),
     ws: &mut DeviceWorkspace,
     s: &Settings,
 ) -> Result<Vec<Frame>, String> {
@@ -856,13 +976,13 @@ fn generate_frames(
     let mut values = vec![0.0f32; g.total_len()];
     let mut eval = |x: &[f32]| -> Result<f64, String> {
         let y = g.eval(x, &mut values).map_err(|e| format!("forward pass failed: {e:?}"))?;
-        Ok(margin(p, y))
+        Ok(p.margin(y))
     };
-    let centre: Vec<f64> = p.lo64.iter().zip(&p.hi64).map(|(l, h)| 0.5 * (l + h)).collect();
-    let half: Vec<f64> = p.lo64.iter().zip(&p.hi64).map(|(l, h)| 0.5 * (h - l) * a.frame_spread).collect();
+    let centre: Vec<f64> = lo64.iter().zip(hi64).map(|(l, h)| 0.5 * (l + h)).collect();
+    let half: Vec<f64> = lo64.iter().zip(hi64).map(|(l, h)| 0.5 * (h - l) * a.frame_spread).collect();
     let mut rng = bab::attack::Rng::new(a.frame_seed);
     let (mut safe, mut unsafe_) = (Vec::new(), Vec::new());
-    for _ in 0..20 * a.frames {
+    for _ in 0..20 * count {
         let x: Vec<f32> = (0..d).map(|i| (centre[i] + (2.0 * rng.unit() - 1.0) * half[i]) as f32).collect();
         if eval(&x)? > 0.0 {
             safe.push(x);
@@ -875,11 +995,11 @@ fn generate_frames(
             "the frame region holds {} safe and {} unsafe points out of {}: change --frame-spread",
             safe.len(),
             unsafe_.len(),
-            20 * a.frames
+            20 * count
         ));
     }
-    let mut frames = Vec::with_capacity(a.frames);
-    for k in 0..a.frames {
+    let mut frames = Vec::with_capacity(count);
+    for k in 0..count {
         let j = k / 3;
         let f = a.frame_radius[j % a.frame_radius.len()];
         let r: Vec<f32> = half.iter().map(|h| (h * f) as f32).collect();
@@ -907,7 +1027,7 @@ fn generate_frames(
                 // …then the centre closest to it whose box the check does not find violated.
                 let violated = |ws: &mut DeviceWorkspace, t: f64| {
                     let (lo, hi) = frame_box(&at(t), &r);
-                    matches!(ws.verify(g, &p.spec(&lo, &hi), s).0, Verdict::Violated)
+                    matches!(ws.verify(g, &Spec { lo: &lo, hi: &hi, ..*p }, s).0, Verdict::Violated)
                 };
                 let (mut tn, mut tv) = (0.0f64, ts);
                 if violated(ws, tn) {
@@ -924,7 +1044,7 @@ fn generate_frames(
                 (at(tn), Kind::Borderline)
             }
         };
-        frames.push((x, r, kind));
+        frames.push(Frame { x, r, kind });
     }
     Ok(frames)
 }

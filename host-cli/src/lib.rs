@@ -4,6 +4,7 @@
 pub mod bake;
 pub mod cex;
 pub mod engine;
+pub mod frames;
 pub mod onnx;
 pub mod parallel;
 pub mod report;

@@ -11,6 +11,7 @@ macro_rules! outln {
 
 mod bench;
 mod bounds;
+mod monitor;
 mod opts;
 mod verify;
 
@@ -45,6 +46,8 @@ enum Command {
     Bench(bench::Args),
     /// Turn a model (and optionally a property and sensor frames) into a Rust module for firmware.
     Bake(genbab_cli::bake::Args),
+    /// Replay a sensor stream through the device's check (the same settings as `bake`).
+    Monitor(monitor::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,5 +57,6 @@ fn main() -> ExitCode {
         Command::Bounds(a) => bounds::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Bake(a) => genbab_cli::bake::run(a),
+        Command::Monitor(a) => monitor::run(a),
     }
 }

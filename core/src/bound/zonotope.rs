@@ -42,7 +42,7 @@ const F32_ETA: f64 = 7.888_609_052_210_118e-31;
 /// a local accumulator; beyond, it goes term by term.
 const BLOCK: usize = 48;
 /// Most operand elements a dense node lists (their forms' norms and errors) once for all rows.
-const LIST: usize = 128;
+const LIST: usize = 64;
 
 /// Scalars of one form of `d` inputs and `s` symbols.
 const fn stride(d: usize, s: usize) -> usize {

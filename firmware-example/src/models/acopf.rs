@@ -9,7 +9,7 @@
 //!     --max-steps 3 --attack-restarts 0 --attack-steps 8 --seed 11400714819323198485 --beta-iters 6 \
 //!     --method zonotope --symbols 8 \
 //!     --split-promise 0.5 \
-//!     --frames 51 --frame-seed 1 --frame-spread 10.0 --frame-radius 0.005,0.02,0.1
+//!     --frames firmware-example/models/acopf_frames.csv
 //! ```
 //!
 //! Model `firmware-example/models/14_ieee_ml4acopf.onnx` restricted to the outputs the property reads (1 of 186: 160):
@@ -6598,7 +6598,8 @@ pub static FRAME_R: [f32; 1122] = [
     5.58463e-5,
     4.82113e-5,
 ];
-/// What the generator meant each frame to be: 0 safe, 1 unsafe, 2 borderline.
+/// What each frame is: 0 safe, 1 unsafe, 2 borderline (as generated), 3 track (a trajectory,
+/// where the monitor reuses earlier frames: `REUSE`), 4 any other reading.
 pub static FRAME_KIND: [u8; 51] = [
     0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1,
     2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2,
