@@ -485,3 +485,75 @@ fn verify_layer_normalization() {
         }
     }
 }
+
+/// `genbab monitor` replays the firmware's ACAS Xu stream with the firmware's settings and
+/// reaches the decisions baked into the firmware module, frame for frame (the module's
+/// `EXPECTED` array); JSON lines carry every frame; a malformed stream is one error line.
+#[test]
+fn monitor_replays_the_firmware_stream_as_baked() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let module = std::fs::read_to_string(root.join("firmware-example/src/models/acas.rs")).unwrap();
+    // The bake command in the module's header, minus `-o` and `--name`: the device's settings.
+    let header: String = module
+        .lines()
+        .skip_while(|l| !l.starts_with("//! ```sh"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("//! ```"))
+        .map(|l| l.trim_start_matches("//! ").trim_end_matches('\\').to_string() + " ")
+        .collect();
+    let words: Vec<String> = header.split_whitespace().map(str::to_string).collect();
+    let start = words.iter().position(|w| w == "bake").unwrap() + 1;
+    let mut args = vec!["monitor".to_string()];
+    let mut i = start;
+    while i < words.len() {
+        match words[i].as_str() {
+            "-o" => i += 2,
+            "--name" => {
+                i += 1;
+                while !words[i].ends_with('"') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            w => {
+                args.push(w.to_string());
+                i += 1;
+            }
+        }
+    }
+    args.push("--json".into());
+    let out = Command::cargo_bin("genbab").unwrap().current_dir(&root).args(&args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let expected: Vec<u8> = module
+        .split("pub static EXPECTED: [u8;")
+        .nth(1)
+        .and_then(|t| t.split('[').nth(1))
+        .and_then(|t| t.split(']').next())
+        .unwrap()
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    let words = ["CERTIFIED", "VIOLATED", "UNDECIDED"];
+    let got: Vec<u8> = text
+        .lines()
+        .filter(|l| l.contains("\"decision\""))
+        .map(|l| words.iter().position(|w| l.contains(&format!("\"decision\":\"{w}\""))).unwrap() as u8)
+        .collect();
+    assert_eq!(got, expected);
+    assert!(text.contains("\"step\":\"region\""), "the trajectory reuses its region");
+    // A malformed stream: one line naming the file and the line.
+    let bad = std::env::temp_dir().join(format!("genbab-bad-stream-{}.csv", std::process::id()));
+    std::fs::write(&bad, "kind,x_0,x_1,x_2,x_3,x_4,r_0,r_1,r_2,r_3,r_4\nsafe,1,2,3,4,5,0,0,0,0\n").unwrap();
+    let (_, err, code) = stdout_of(&[
+        "monitor",
+        &path("acasxu/onnx/ACASXU_run2a_2_1_batch_2000.onnx"),
+        &path("acasxu/vnnlib/prop_2.vnnlib"),
+        "--frames",
+        &bad.display().to_string(),
+    ]);
+    let _ = std::fs::remove_file(&bad);
+    assert_eq!(code, 2);
+    assert!(err.contains(":2: 10 cells, the header has 11"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

@@ -126,6 +126,15 @@ fn committed_modules_are_what_the_documented_commands_bake() {
     }
 }
 
+/// Frames a module of these arguments holds: the stream's (read or generated) and the trajectory.
+fn frame_count(args: &bake::Args, d: usize) -> usize {
+    let stream = match &args.frames {
+        genbab_cli::bake::FramesArg::Count(n) => *n,
+        genbab_cli::bake::FramesArg::File(p) => genbab_cli::frames::read(&root().join(p), d).unwrap().len(),
+    };
+    stream + args.trajectory
+}
+
 #[test]
 fn baked_sizes_are_the_core_plans() {
     for path in MODULES {
@@ -160,7 +169,7 @@ fn baked_sizes_are_the_core_plans() {
             ("SUM", plan.input),
             ("BOUND_SCALARS", bound.scalars()),
             ("BOUND_FLAGS", bound.flags()),
-            ("FRAMES", args.frames),
+            ("FRAMES", frame_count(&args, g.input_len())),
         ] {
             assert_eq!(const_usize(&text, name), want, "{path}: {name}");
         }
@@ -386,7 +395,7 @@ fn bake_without_property_emits_model_and_sizes_only() {
 fn bake_with_alpha_reserves_its_buffers() {
     let mut args = header_args(&committed(MODULES[0]));
     args.alpha_iters = 20;
-    args.frames = 6;
+    args.frames = genbab_cli::bake::FramesArg::Count(6);
     let dir = std::env::temp_dir().join(format!("genbab-bake-alpha-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let output = dir.join("acas_alpha.rs");
