@@ -258,7 +258,16 @@ pub struct Baked {
     pub blob: Option<Vec<u8>>,
     /// Host decisions per frame (0 certified, 1 violated, 2 undecided).
     pub decisions: Vec<u8>,
+    /// The work of each frame's check on the host, as the device will do it: domains bounded,
+    /// attack passes, the monitor's own forward passes.
+    pub work: Vec<Work>,
+    /// Bytes of the plan's `f32` scalars (most of the device's workspace; the firmware reports the
+    /// whole of it, flags, records and stack included).
+    pub plan_bytes: usize,
 }
+
+/// A check's work: domains bounded, attack passes, the monitor's own forward passes.
+pub type Work = (u64, u64, u32);
 
 /// Decision codes baked into `EXPECTED`.
 pub const CERTIFIED: u8 = 0;
@@ -298,6 +307,7 @@ pub fn run(a: Args) -> ExitCode {
         eprintln!("error: {}: cannot write: {e}", path.display());
         return ExitCode::from(2);
     }
+    eprintln!("plan: {} B of f32 scalars in the core's workspace", baked.plan_bytes);
     if !baked.decisions.is_empty() {
         let count = |c: u8| baked.decisions.iter().filter(|&&d| d == c).count();
         eprintln!(
@@ -306,6 +316,17 @@ pub fn run(a: Args) -> ExitCode {
             count(CERTIFIED),
             count(VIOLATED),
             count(UNDECIDED)
+        );
+        // The expected cost of a check: its work, which the firmware's unit costs (its
+        // `unit costs` line) turn into instructions, as `genbab monitor --unit-costs` does.
+        let n = baked.work.len().max(1) as f64;
+        let sum = |f: fn(&Work) -> f64| baked.work.iter().map(f).sum::<f64>() / n;
+        let max_dom = baked.work.iter().map(|w| w.0).max().unwrap_or(0);
+        eprintln!(
+            "expected cost per check: {:.2} domains bounded (at most {max_dom}), {:.2} attack passes, {:.2} forward passes of the monitor",
+            sum(|w| w.0 as f64),
+            sum(|w| w.1 as f64),
+            sum(|w| f64::from(w.2))
         );
     }
     ExitCode::SUCCESS
@@ -462,15 +483,16 @@ pub fn bake(a: &Args, base: &Path) -> Result<Baked, String> {
         fixed_items(&mut w, &og.weights)?;
     }
     plan_items(&mut w, &plan, &bound_plan, &settings, activation, reuse(a));
-    let mut decisions = Vec::new();
+    let (mut decisions, mut work) = (Vec::new(), Vec::new());
     if let Some(p) = &prop {
         spec_items(&mut w, p);
         if a.has_frames() {
-            decisions = frame_items(&mut w, a, base, &g, p, &plan, &settings)?;
+            (decisions, work) = frame_items(&mut w, a, base, &g, p, &plan, &settings)?;
         }
     }
     let blob = a.blob.as_ref().map(|_| blob(&og.graph()));
-    Ok(Baked { module: w.finish(), blob, decisions })
+    let plan_bytes = plan.scalars() * size_of::<f32>();
+    Ok(Baked { module: w.finish(), blob, decisions, work, plan_bytes })
 }
 
 // ---- the parts of the module --------------------------------------------------------------------
@@ -904,7 +926,7 @@ fn frame_items(
     p: &Prop,
     plan: &BabPlan,
     s: &Settings,
-) -> Result<Vec<u8>, String> {
+) -> Result<(Vec<u8>, Vec<Work>), String> {
     let spec = p.spec(&p.lo, &p.hi);
     let frames = stream(a, base, g, &spec, (&p.lo64, &p.hi64), plan, s)?;
     if let Some(path) = &a.write_frames {
@@ -952,7 +974,11 @@ fn frame_items(
     w.line("/// The witnesses of the violated frames, in frame order, `INPUT_LEN` values each.");
     w.array(&format!("pub static EXPECTED_WITNESS: [f32; {}]", witness.len()), &witness);
     w.blank();
-    Ok(decisions)
+    let work = replayed
+        .iter()
+        .map(|r| (r.check.stats.bounded, r.check.stats.attack_passes, r.check.passes))
+        .collect();
+    Ok((decisions, work))
 }
 
 /// A frame's box: `[x − r, x + r]`, each end rounded outward by one ulp (as the firmware does).
