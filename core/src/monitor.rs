@@ -69,6 +69,13 @@ pub struct Check {
     pub passes: u32,
 }
 
+impl Check {
+    /// The answer to a model, property or buffer that does not fit: `Unknown(Shape)`, no work.
+    pub const fn refused() -> Check {
+        Check { verdict: Verdict::Unknown(Reason::Shape), step: Step::Search, stats: Stats::new(), passes: 0 }
+    }
+}
+
 /// The monitor's state: the certified region and the last witness, in a caller buffer.
 pub struct Monitor<'m, T> {
     region_lo: &'m mut [T],

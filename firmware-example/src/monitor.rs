@@ -192,12 +192,7 @@ pub fn run(m: &Baked, b: Buffers<'_>, log: &mut Log) -> (u32, u32) {
                     let mut keep_going = |_: &bab::Stats| measure::ticks() - t0 < budget_ticks;
                     mon.check(&m.graph, &spec, &m.settings, reuse, &mut ws, &mut keep_going, &mut cex[..d])
                 }
-                Err(_) => Check {
-                    verdict: Verdict::Unknown(Reason::Shape),
-                    step: Step::Search,
-                    stats: bab::Stats::default(),
-                    passes: 0,
-                },
+                Err(_) => Check::refused(),
             }
         });
         let (verdict, stats) = (c.verdict, c.stats);
@@ -213,13 +208,15 @@ pub fn run(m: &Baked, b: Buffers<'_>, log: &mut Log) -> (u32, u32) {
         let r0 = m.frame_r[k * d];
         match verdict {
             Verdict::Holds => defmt::info!(
-                "{=str} frame {=usize} ({=str}, r0={=f32}): CERTIFIED ({}), {=u64} domains, {=u64} instructions",
+                "{=str} frame {=usize} ({=str}, r0={=f32}): CERTIFIED ({}), {=u64} domains, {=u64} attack passes, {=u32} passes, {=u64} instructions",
                 m.name,
                 k,
                 kind,
                 r0,
                 c.step,
                 stats.bounded,
+                stats.attack_passes,
+                c.passes,
                 instructions
             ),
             Verdict::Violated => {
@@ -239,13 +236,15 @@ pub fn run(m: &Baked, b: Buffers<'_>, log: &mut Log) -> (u32, u32) {
             }
             Verdict::Unknown(reason) => {
                 defmt::warn!(
-                    "{=str} frame {=usize} ({=str}, r0={=f32}): UNDECIDED ({}) after {=u64} domains, {=u64} instructions -> fallback",
+                    "{=str} frame {=usize} ({=str}, r0={=f32}): UNDECIDED ({}) after {=u64} domains, {=u64} attack passes, {=u32} passes, {=u64} instructions -> fallback",
                     m.name,
                     k,
                     kind,
                     r0,
                     reason,
                     stats.bounded,
+                    stats.attack_passes,
+                    c.passes,
                     instructions
                 );
                 if reason == Reason::Timeout {

@@ -1053,7 +1053,7 @@ fn generate_frames(
                 // …then the centre closest to it whose box the check does not find violated.
                 let violated = |ws: &mut DeviceWorkspace, t: f64| {
                     let (lo, hi) = frame_box(&at(t), &r);
-                    matches!(ws.verify(g, &Spec { lo: &lo, hi: &hi, ..*p }, s).0, Verdict::Violated)
+                    matches!(ws.verify(g, &Spec { lo: &lo, hi: &hi, ..*p }, s), Verdict::Violated)
                 };
                 let (mut tn, mut tv) = (0.0f64, ts);
                 if violated(ws, tn) {
@@ -1076,7 +1076,7 @@ fn generate_frames(
 }
 
 /// Heap copies of the device's static buffers, sized by the plan exactly.
-struct DeviceWorkspace {
+pub struct DeviceWorkspace {
     plan: BabPlan,
     scalars: Vec<f32>,
     flags: Vec<bool>,
@@ -1088,7 +1088,8 @@ struct DeviceWorkspace {
 }
 
 impl DeviceWorkspace {
-    fn new(plan: BabPlan, d: usize) -> Self {
+    /// The buffers of `plan` for a model of `d` inputs.
+    pub fn new(plan: BabPlan, d: usize) -> Self {
         DeviceWorkspace {
             plan,
             scalars: vec![0.0; plan.scalars()],
@@ -1101,40 +1102,10 @@ impl DeviceWorkspace {
         }
     }
 
-    /// One monitor check as the firmware runs it: buffers zeroed, then [`Monitor::check`] with no
-    /// clock.
-    fn check(
-        &mut self,
-        g: &Graph<'_, f32>,
-        spec: &Spec<'_, f32>,
-        s: &Settings,
-        reuse: Reuse,
-        mon: &mut Monitor<'_, f32>,
-    ) -> (monitor::Check, &[f32]) {
-        self.clear();
-        let ws = bab::BabWorkspace::new(
-            self.plan,
-            &mut self.scalars,
-            &mut self.flags,
-            &mut self.splits,
-            &mut self.records,
-            &mut self.offsets,
-            &mut self.sum,
-        );
-        let c = match ws {
-            Ok(mut ws) => mon.check(g, spec, s, reuse, &mut ws, &mut |_| true, &mut self.cex),
-            Err(_) => monitor::Check {
-                verdict: Verdict::Unknown(bab::Reason::Shape),
-                step: monitor::Step::Search,
-                stats: bab::Stats::default(),
-                passes: 0,
-            },
-        };
-        (c, &self.cex)
-    }
-
-    /// Zero every buffer, so that a check does not depend on the previous one (as on the device).
-    fn clear(&mut self) {
+    /// Run `f` in a branch-and-bound workspace carved from the buffers, all zeroed first, so that
+    /// a check does not depend on the previous one (as on the device); `f` also gets the witness
+    /// buffer. `None` if the plan does not fit (it always does: the buffers are its sizes).
+    fn with<R>(&mut self, f: impl FnOnce(&mut bab::BabWorkspace<'_, f32>, &mut [f32]) -> R) -> Option<R> {
         self.scalars.fill(0.0);
         self.flags.fill(false);
         self.splits.fill(Split { node: 0, idx: 0, upper: false, point: 0.0 });
@@ -1142,17 +1113,7 @@ impl DeviceWorkspace {
         self.offsets.fill(0);
         self.sum.fill(0.0);
         self.cex.fill(0.0);
-    }
-
-    /// One branch-and-bound run on a box, buffers zeroed (the frame generator's test).
-    fn verify(
-        &mut self,
-        g: &Graph<'_, f32>,
-        spec: &Spec<'_, f32>,
-        s: &Settings,
-    ) -> (Verdict, bab::Stats, &[f32]) {
-        self.clear();
-        let ws = bab::BabWorkspace::new(
+        let mut ws = bab::BabWorkspace::new(
             self.plan,
             &mut self.scalars,
             &mut self.flags,
@@ -1160,12 +1121,29 @@ impl DeviceWorkspace {
             &mut self.records,
             &mut self.offsets,
             &mut self.sum,
-        );
-        let Ok(mut ws) = ws else {
-            return (Verdict::Unknown(bab::Reason::Shape), bab::Stats::default(), &self.cex);
-        };
-        let (v, st) = bab::verify(g, spec, s, &mut ws, &mut |_| true, &mut self.cex);
-        (v, st, &self.cex)
+        )
+        .ok()?;
+        Some(f(&mut ws, &mut self.cex))
+    }
+
+    /// One monitor check as the firmware runs it: [`Monitor::check`] with no clock; the check
+    /// and the witness buffer.
+    pub fn check(
+        &mut self,
+        g: &Graph<'_, f32>,
+        spec: &Spec<'_, f32>,
+        s: &Settings,
+        reuse: Reuse,
+        mon: &mut Monitor<'_, f32>,
+    ) -> (monitor::Check, &[f32]) {
+        let c = self.with(|ws, cex| mon.check(g, spec, s, reuse, ws, &mut |_| true, cex));
+        (c.unwrap_or(monitor::Check::refused()), &self.cex)
+    }
+
+    /// One branch-and-bound run on a box (the frame generator's test).
+    fn verify(&mut self, g: &Graph<'_, f32>, spec: &Spec<'_, f32>, s: &Settings) -> Verdict {
+        self.with(|ws, cex| bab::verify(g, spec, s, ws, &mut |_| true, cex).0)
+            .unwrap_or(Verdict::Unknown(bab::Reason::Shape))
     }
 }
 

@@ -4,64 +4,23 @@
 //! decide frames without a search while agreeing with the monitor that checks every frame from
 //! scratch.
 
-use genbab_core::bab::{BabPlan, BabWorkspace, DomainRecord, Settings, Verdict};
-use genbab_core::bound::{Method, Split};
+use genbab_cli::bake::DeviceWorkspace;
+use genbab_core::bab::{BabPlan, Settings, Verdict};
+use genbab_core::bound::Method;
 use genbab_core::graph::{Graph, Unary};
-use genbab_core::monitor::{Check, Monitor, Reuse, Step};
+use genbab_core::monitor::{Monitor, Reuse, Step};
 use genbab_core::spec::Spec;
 use genbab_tests::random_dag::{OwnedGraph, mlp};
 
-/// Heap buffers of a branch-and-bound workspace for `plan`.
-struct Buffers {
-    plan: BabPlan,
-    scalars: Vec<f32>,
-    flags: Vec<bool>,
-    splits: Vec<Split<f32>>,
-    records: Vec<DomainRecord<f32>>,
-    offsets: Vec<usize>,
-    sum: Vec<f64>,
-}
-
-impl Buffers {
-    fn new(g: &Graph<'_, f32>, method: Method) -> Buffers {
-        let mut plan = BabPlan::new(g, 1, 16, 0, 4, false).unwrap();
-        plan.bound = match method {
-            Method::Zonotope => plan.bound.with_zonotope_for(g, 8),
-            Method::Forward => plan.bound.with_forward_for(g),
-            _ => plan.bound,
-        };
-        Buffers {
-            plan,
-            scalars: vec![0.0; plan.scalars()],
-            flags: vec![false; plan.flags()],
-            splits: vec![Split { node: 0, idx: 0, upper: false, point: 0.0 }; plan.splits()],
-            records: vec![DomainRecord::EMPTY; plan.records()],
-            offsets: vec![0; plan.offsets()],
-            sum: vec![0.0; plan.input],
-        }
-    }
-
-    fn check(
-        &mut self,
-        mon: &mut Monitor<'_, f32>,
-        g: &Graph<'_, f32>,
-        spec: &Spec<'_, f32>,
-        s: &Settings,
-        reuse: Reuse,
-        cex: &mut [f32],
-    ) -> Check {
-        let mut ws = BabWorkspace::new(
-            self.plan,
-            &mut self.scalars,
-            &mut self.flags,
-            &mut self.splits,
-            &mut self.records,
-            &mut self.offsets,
-            &mut self.sum,
-        )
-        .unwrap();
-        mon.check(g, spec, s, reuse, &mut ws, &mut |_| true, cex)
-    }
+/// The device's buffers (the ones `bake` decides frames in) for `g` and `method`.
+fn buffers(g: &Graph<'_, f32>, method: Method) -> DeviceWorkspace {
+    let mut plan = BabPlan::new(g, 1, 16, 0, 4, false).unwrap();
+    plan.bound = match method {
+        Method::Zonotope => plan.bound.with_zonotope_for(g, 8),
+        Method::Forward => plan.bound.with_forward_for(g),
+        _ => plan.bound,
+    };
+    DeviceWorkspace::new(plan, g.input_len())
 }
 
 /// Minimum of the single output over a 41 × 41 grid of the 2-D box.
@@ -110,7 +69,7 @@ fn replay(
     s: &Settings,
     reuse: Reuse,
 ) -> (Vec<(Verdict, Step)>, u64) {
-    let mut bufs = Buffers::new(g, s.bound.method);
+    let mut bufs = buffers(g, s.bound.method);
     let mut state = vec![0.0f32; Monitor::<f32>::scalars(2)];
     let mut mon = Monitor::new(&mut state, 2).unwrap();
     let (mut out, mut domains) = (vec![], 0);
@@ -118,8 +77,8 @@ fn replay(
     for x in path {
         let (lo, hi) = ([x[0] - r, x[1] - r], [x[0] + r, x[1] + r]);
         let spec = Spec { lo: &lo, hi: &hi, rows: &[1.0], rhs: &[threshold], clause_ends: &[1] };
-        let mut cex = [0.0f32; 2];
-        let c = bufs.check(&mut mon, g, &spec, s, reuse, &mut cex);
+        let (c, w) = bufs.check(g, &spec, s, reuse, &mut mon);
+        let cex = [w[0], w[1]];
         match c.verdict {
             Verdict::Holds => {
                 let m = grid_min(g, &lo, &hi);
@@ -143,11 +102,11 @@ fn replay(
 fn a_spec_of_the_wrong_shape_is_refused() {
     let g: OwnedGraph<f32> = mlp(5, &[2, 8, 3], Unary::Relu).convert();
     let g = g.graph();
-    let mut bufs = Buffers::new(&g, Method::Crown);
+    let mut bufs = buffers(&g, Method::Crown);
     let mut state = vec![0.0f32; Monitor::<f32>::scalars(2)];
     let mut mon = Monitor::new(&mut state, 2).unwrap();
     let spec = Spec { lo: &[0.0, 0.0], hi: &[0.1, 0.1], rows: &[1.0], rhs: &[0.0], clause_ends: &[1] };
-    let c = bufs.check(&mut mon, &g, &spec, &settings(Method::Crown), Reuse::OFF, &mut [0.0; 2]);
+    let (c, _) = bufs.check(&g, &spec, &settings(Method::Crown), Reuse::OFF, &mut mon);
     assert_eq!(c.verdict, Verdict::Unknown(genbab_core::bab::Reason::Shape));
 }
 

@@ -210,6 +210,18 @@ pub enum Phase {
 }
 
 impl Stats {
+    /// No work yet (the `Default`, as a `const fn`).
+    pub const fn new() -> Stats {
+        Stats {
+            bounded: 0,
+            max_live: 0,
+            verified: 0,
+            attack_passes: 0,
+            clipped: 0,
+            probed: 0,
+            phase: Phase::Search,
+        }
+    }
     /// Add the counters of another run (of a part of the same search); `max_live` is the larger.
     pub fn add(&mut self, other: &Stats) {
         self.bounded += other.bounded;

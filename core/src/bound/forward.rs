@@ -33,7 +33,7 @@ use super::Workspace;
 use crate::graph::{Graph, NodeId};
 use crate::num::Scalar;
 use crate::ops::rows::SumErr;
-use crate::ops::{self, BackCx, BoundError, line_stride};
+use crate::ops::{self, BoundError, line_stride};
 
 /// The last node whose functions are needed: the last input of a relaxed node (nothing after it
 /// builds a relaxation on an interval). 0 if nothing is relaxed.
@@ -276,20 +276,7 @@ impl<T: Scalar> Workspace<'_, T> {
         }
         self.touched[id as usize] = true;
         self.bias[..rows].fill(T::ZERO);
-        let (head, tail) = self.a.split_at_mut(bn);
-        let mut cx = BackCx {
-            a: head,
-            own: &tail[..rows * len],
-            len,
-            chunk,
-            rows,
-            touched: &mut self.touched[..],
-            bias: &mut self.bias[..rows],
-            lo: &self.lo[..],
-            hi: &self.hi[..],
-            lines: &self.lines[lb..lb + line_stride(&node.op) * len],
-            elem_a: None,
-        };
+        let mut cx = self.back_cx(bn, (rows, len), lb..lb + line_stride(&node.op) * len, None);
         ops::backward(g, &node, &mut cx)
     }
 }

@@ -453,7 +453,8 @@ impl<'w, T: Scalar> Workspace<'w, T> {
         } else {
             0
         };
-        let mut zono = zonotope::Budget::new(g, self.plan.symbols);
+        let mut zono =
+            zonotope::Budget::new(g, if cfg.method == Method::Zonotope { self.plan.symbols } else { 0 });
         let mut cap_at = 0;
         if x_lo.len() != g.input_len() || x_hi.len() != g.input_len() {
             return Err(BoundError::Shape);
@@ -985,26 +986,42 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                     return Ok(());
                 }
                 _ => {
-                    let (head, tail) = self.a.split_at_mut(bn);
-                    let lines = &self.lines[lb_n..lb_n + line_stride(&node.op) * len];
-                    let mut cx = BackCx {
-                        a: head,
-                        own: &tail[..rows * len],
-                        len,
-                        chunk,
-                        rows,
-                        touched: &mut self.touched[..],
-                        bias: &mut self.bias[..rows],
-                        lo: &self.lo[..],
-                        hi: &self.hi[..],
-                        lines,
-                        elem_a: elem_a.as_deref_mut().map(|b| &mut b[lb_n..lb_n + lines.len()]),
-                    };
+                    let nl = line_stride(&node.op) * len;
+                    let ea = elem_a.as_deref_mut().map(|b| &mut b[lb_n..lb_n + nl]);
+                    let mut cx = self.back_cx(bn, (rows, len), lb_n..lb_n + nl, ea);
                     ops::backward(g, &node, &mut cx)?;
                 }
             }
         }
         Err(BoundError::Shape)
+    }
+}
+
+impl<T: Scalar> Workspace<'_, T> {
+    /// What one backward step of a node gets: the coefficient blocks before its own (which
+    /// starts at `bn`), its `rows × len` rows, their biases, every interval, its relaxation lines
+    /// (`lines` in the cache) and, for α-CROWN, where to record its elements' coefficients.
+    fn back_cx<'s>(
+        &'s mut self,
+        bn: usize,
+        (rows, len): (usize, usize),
+        lines: core::ops::Range<usize>,
+        elem_a: Option<&'s mut [T]>,
+    ) -> BackCx<'s, T> {
+        let (head, tail) = self.a.split_at_mut(bn);
+        BackCx {
+            a: head,
+            own: &tail[..rows * len],
+            len,
+            chunk: self.plan.chunk,
+            rows,
+            touched: &mut self.touched[..],
+            bias: &mut self.bias[..rows],
+            lo: &self.lo[..],
+            hi: &self.hi[..],
+            lines: &self.lines[lines],
+            elem_a,
+        }
     }
 }
 

@@ -65,6 +65,9 @@ pub(super) struct Budget {
 impl Budget {
     /// A fresh budget of `symbols` for `g`.
     pub(super) fn new<T: Scalar>(g: &Graph<'_, T>, symbols: usize) -> Budget {
+        if symbols == 0 {
+            return Budget { used: 0, cap: 0, per_node: 0 };
+        }
         let last = last_node(g);
         let relaxed = g.nodes[..=last as usize].iter().filter(|n| ops::relaxes(&n.op)).count();
         Budget { used: 0, cap: symbols, per_node: symbols.div_ceil(relaxed.max(1)) }
