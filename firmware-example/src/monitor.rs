@@ -10,7 +10,7 @@
 use genbab_core::bab::{self, BabPlan, BabWorkspace, DomainRecord, Reason, Settings, Verdict};
 use genbab_core::bound::Split;
 use genbab_core::graph::Graph;
-use genbab_core::monitor::{Check, Monitor, Reuse, Step};
+use genbab_core::monitor::{Check, Monitor, Reuse};
 use genbab_core::num::Scalar;
 use genbab_core::spec::Spec;
 use heapless::Vec;
