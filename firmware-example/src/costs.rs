@@ -102,6 +102,13 @@ pub fn measure(m: &Baked, scalars: &mut [f32], flags: &mut [bool]) -> Option<Uni
     Some(u)
 }
 
+/// [`measure`] in the model's monitor buffers, then [`report`].
+pub fn measured(m: &Baked, b: crate::monitor::Buffers<'_>) -> Option<Units> {
+    let u = measure(m, b.scalars, b.flags)?;
+    report(m.name, &u);
+    Some(u)
+}
+
 /// Log the unit costs.
 pub fn report(name: &str, u: &Units) {
     let f = u.forward.max(1);

@@ -135,13 +135,9 @@ fn main() -> ! {
     }
 
     // ---- ACAS Xu -------------------------------------------------------------------------------
-    let units = {
-        let b = unsafe { &mut arena.acas }.buffers();
-        costs::measure(&acas_m, b.scalars, b.flags)
-    };
-    t.check("acas_unit_costs", units.is_some(), 0);
-    let acas_units = units.unwrap_or_default();
-    costs::report("acas", &acas_units);
+    let acas_units = costs::measured(&acas_m, unsafe { &mut arena.acas }.buffers());
+    t.check("acas_unit_costs", acas_units.is_some(), 0);
+    let acas_units = acas_units.unwrap_or_default();
     measure::paint_stack();
     let mut log = monitor::Log::new();
     // SAFETY (union access): every member is valid for any bytes the others leave behind (plain
@@ -153,13 +149,9 @@ fn main() -> ! {
     let acas_stack = measure::stack_hwm();
 
     // ---- ml4acopf ------------------------------------------------------------------------------
-    let units = {
-        let b = unsafe { &mut arena.acopf }.buffers();
-        costs::measure(&acopf_m, b.scalars, b.flags)
-    };
-    t.check("acopf_unit_costs", units.is_some(), 0);
-    let acopf_units = units.unwrap_or_default();
-    costs::report("acopf", &acopf_units);
+    let acopf_units = costs::measured(&acopf_m, unsafe { &mut arena.acopf }.buffers());
+    t.check("acopf_unit_costs", acopf_units.is_some(), 0);
+    let acopf_units = acopf_units.unwrap_or_default();
     measure::paint_stack();
     log.clear();
     t.add(monitor::run(&acopf_m, unsafe { &mut arena.acopf }.buffers(), &mut log));
