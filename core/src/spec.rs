@@ -95,21 +95,27 @@ impl<T: Scalar> Spec<'_, T> {
         })
     }
 
-    /// How far the output `y` is from the unsafe region: the smallest over the clauses of the
-    /// largest `c·y − d` over the clause's atoms (≤ 0 when `y` is unsafe), in f64.
+    /// How far the output `y` is from the unsafe region: the smallest over the clauses of
+    /// [`Spec::clause_margin`] (≤ 0 when `y` is unsafe), in f64.
     pub fn margin(&self, y: &[T]) -> f64 {
+        (0..self.clauses()).map(|k| self.clause_margin(k, y).0).fold(f64::INFINITY, f64::min)
+    }
+
+    /// Clause `k`'s margin at output `y`: the largest `c·y − d` over its atoms (≤ 0 when every
+    /// atom holds, i.e. `y` is in this clause's part of the unsafe region), in f64, and the atom
+    /// attaining it.
+    pub fn clause_margin(&self, k: usize, y: &[T]) -> (f64, usize) {
         let n = y.len();
-        let mut m = f64::INFINITY;
-        for k in 0..self.clauses() {
-            let mut best = f64::NEG_INFINITY;
-            for i in self.clause(k) {
-                let row = &self.rows[i * n..(i + 1) * n];
-                let s: f64 = row.iter().zip(y).map(|(c, v)| c.to_f64() * v.to_f64()).sum();
-                best = best.max(s - self.rhs[i].to_f64());
+        let mut best = (f64::NEG_INFINITY, 0);
+        for i in self.clause(k) {
+            let row = &self.rows[i * n..(i + 1) * n];
+            let s: f64 =
+                row.iter().zip(y).map(|(c, v)| c.to_f64() * v.to_f64()).sum::<f64>() - self.rhs[i].to_f64();
+            if s > best.0 {
+                best = (s, i);
             }
-            m = m.min(best);
         }
-        m
+        best
     }
 
     /// Whether `x` lies in the input box.

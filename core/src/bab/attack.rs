@@ -62,22 +62,6 @@ pub(crate) fn confirm_with<T: Scalar>(
     }
 }
 
-/// Violation measure of clause `k` at output `y`: the largest `c·y − d` over its atoms (≤ 0 means
-/// every atom holds, so `y` is unsafe) and the atom attaining it.
-fn clause_violation<T: Scalar>(spec: &Spec<'_, T>, k: usize, y: &[T]) -> (f64, usize) {
-    let n = y.len();
-    let mut best = (f64::NEG_INFINITY, 0);
-    for i in spec.clause(k) {
-        let row = &spec.rows[i * n..(i + 1) * n];
-        let s: f64 =
-            row.iter().zip(y).map(|(c, v)| c.to_f64() * v.to_f64()).sum::<f64>() - spec.rhs[i].to_f64();
-        if s > best.0 {
-            best = (s, i);
-        }
-    }
-    best
-}
-
 /// Gradient of `row·y` w.r.t. every node value, given forward `values`; into `grads`.
 fn backprop<T: Scalar>(g: &Graph<'_, T>, row: &[T], values: &[T], grads: &mut [T]) {
     let v = g.total_len();
@@ -285,7 +269,7 @@ impl<'b, T: Scalar> Attack<'b, T> {
                 // Descend on the clause closest to being reached.
                 let mut best = (f64::INFINITY, 0usize);
                 for k in 0..spec.clauses() {
-                    let (viol, atom) = clause_violation(spec, k, y);
+                    let (viol, atom) = spec.clause_margin(k, y);
                     if viol < best.0 {
                         best = (viol, atom);
                     }

@@ -30,7 +30,7 @@
 //! loses only that edge's correlation.
 
 use super::Workspace;
-use crate::graph::{Graph, NodeId};
+use crate::graph::{Graph, Inputs, NodeId};
 use crate::num::Scalar;
 use crate::ops::rows::SumErr;
 use crate::ops::{self, BoundError, line_stride};
@@ -46,6 +46,42 @@ pub(super) fn last_node<T: Scalar>(g: &Graph<'_, T>) -> NodeId {
         }
     }
     last
+}
+
+/// Operand `i` of `ins` if the last op step reached it and no earlier operand is the same node
+/// (a repeated operand's block holds both uses): `(node, length, value offset)`.
+pub(super) fn reached<T: Scalar>(
+    g: &Graph<'_, T>,
+    ins: Inputs<'_>,
+    i: usize,
+    touched: &[bool],
+) -> Option<(NodeId, usize, usize)> {
+    let p = ins.get(i);
+    if (0..i).any(|q| ins.get(q) == p) || !touched[p as usize] {
+        return None;
+    }
+    Some((p, g.nodes[p as usize].len as usize, g.offset(p)))
+}
+
+/// The range of `c·x + c₀` over the box `[x_lo, x_hi]` (directed rounding) and its norm
+/// `N ≥ |c₀| + Σ_i |c_i|·max|x_i|`: `(lo, hi, N)`; zero coefficients add nothing (a directed
+/// `0·x` would move off 0, and a zero form's `N` must stay exactly 0). Not finite when a
+/// coefficient is not.
+pub(super) fn linear_range<T: Scalar>(c: &[T], c0: T, x_lo: &[T], x_hi: &[T]) -> (T, T, T) {
+    let (mut lo, mut hi, mut n) = (c0, c0, c0.abs());
+    for ((&ci, &l), &h) in c.iter().zip(x_lo).zip(x_hi) {
+        if !ci.is_usable() {
+            return (ci, ci, ci);
+        }
+        if ci == T::ZERO {
+            continue;
+        }
+        n = n.add_up(ci.abs().mul_up(l.abs().max_of(h.abs())));
+        let (a, b) = if ci >= T::ZERO { (l, h) } else { (h, l) };
+        lo = lo.add_down(ci.mul_down(a));
+        hi = hi.add_up(ci.mul_up(b));
+    }
+    (lo, hi, n)
 }
 
 /// Scalars of one slot: a lower and an upper function of `d` inputs.
@@ -140,19 +176,19 @@ impl<T: Scalar> Workspace<'_, T> {
                 for (r, &e) in idx[..rows].iter().enumerate() {
                     self.bias[r] = self.bias[r].sub_down(self.aux[off + e].add_up(self.consts[id as usize]));
                 }
-                // Compose each row with the operands' functions.
+                // Compose each row with the operands' functions, operand by operand.
+                let mut sums = [T::ZERO; CAP];
                 for (r, &e) in idx[..rows].iter().enumerate() {
                     let dst = ((off + e) % cap) * 2 * w + if upper { w } else { 0 };
                     self.fwd[dst..dst + w].fill(T::ZERO);
-                    let mut s = self.bias[r].abs();
-                    for i in 0..ins.len() {
-                        let p = ins.get(i);
-                        if (0..i).any(|q| ins.get(q) == p) || !self.touched[p as usize] {
-                            continue; // a repeated operand: its block holds both uses
-                        }
-                        let lp = g.nodes[p as usize].len as usize;
-                        let bx = chunk * g.offset(p) + r * lp;
-                        let po = g.offset(p);
+                    sums[r] = self.bias[r].abs();
+                }
+                for i in 0..ins.len() {
+                    let Some((p, lp, po)) = reached(g, ins, i, self.touched) else { continue };
+                    for (r, &e) in idx[..rows].iter().enumerate() {
+                        let dst = ((off + e) % cap) * 2 * w + if upper { w } else { 0 };
+                        let bx = chunk * po + r * lp;
+                        let mut s = sums[r];
                         for j in 0..lp {
                             let a = self.a[bx + j];
                             if a == T::ZERO {
@@ -179,9 +215,13 @@ impl<T: Scalar> Workspace<'_, T> {
                             }
                             s = s.add(a.abs().mul(from[d + 1]));
                         }
+                        sums[r] = s;
                     }
+                }
+                for (r, &e) in idx[..rows].iter().enumerate() {
+                    let dst = ((off + e) % cap) * 2 * w + if upper { w } else { 0 };
                     let c = self.fwd[dst + d].add(self.bias[r]);
-                    self.fwd[dst + d] = c.sub_down(k_err.composed(s, mags));
+                    self.fwd[dst + d] = c.sub_down(k_err.composed(sums[r], mags));
                     if upper {
                         for t in &mut self.fwd[dst..dst + d + 1] {
                             *t = t.neg();
@@ -209,20 +249,9 @@ impl<T: Scalar> Workspace<'_, T> {
         w: usize,
     ) {
         let f = &mut self.fwd[dst..dst + d + 2];
-        let mut n = f[d].abs();
-        let mut b = f[d];
-        let mut ok = b.is_usable();
-        for i in 0..d {
-            let c = f[i];
-            ok &= c.is_usable();
-            n = n.add_up(c.abs().mul_up(x_lo[i].abs().max_of(x_hi[i].abs())));
-            b = if upper {
-                b.add_up(if c >= T::ZERO { c.mul_up(x_hi[i]) } else { c.mul_up(x_lo[i]) })
-            } else {
-                b.add_down(if c >= T::ZERO { c.mul_down(x_lo[i]) } else { c.mul_down(x_hi[i]) })
-            };
-        }
-        if !(ok && n.is_usable() && b.is_usable()) {
+        let (lo, hi, n) = linear_range(&f[..d], f[d], x_lo, x_hi);
+        let b = if upper { hi } else { lo };
+        if !(n.is_usable() && b.is_usable()) {
             self.constant_function(v, cap, w, upper);
             return;
         }

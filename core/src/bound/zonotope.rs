@@ -26,7 +26,7 @@
 //! symbols): coefficients, centre, symbols, error, `N` and the pending `t_rad`.
 
 use super::Workspace;
-use super::forward::{last_node, pair, ring_slots};
+use super::forward::{last_node, linear_range, pair, reached, ring_slots};
 use crate::graph::{Graph, NodeId, Op};
 use crate::num::Scalar;
 use crate::ops::rows::SumErr;
@@ -358,28 +358,31 @@ impl<T: Scalar> Workspace<'_, T> {
                 self.fwd[dst + ly.gap()] = self.bias[r].neg();
             }
             self.op_step(g, id, off, lb, &idx[..rows], false)?;
+            let mut sums = [(T::ZERO, T::ZERO); CAP];
             for r in 0..rows {
                 let dst = ((off + k + r) % cap) * w;
                 let t_hi = self.fwd[dst + ly.gap()];
                 self.fwd[dst..dst + w].fill(T::ZERO);
-                let (mut sn, mut se) = (T::ZERO, T::ZERO);
-                for i in 0..ins.len() {
-                    let p = ins.get(i);
-                    if (0..i).any(|q| ins.get(q) == p) || !self.touched[p as usize] {
-                        continue; // a repeated operand: its block holds both uses
-                    }
-                    let lp = g.nodes[p as usize].len as usize;
-                    let (bx, po) = (self.plan.chunk * g.offset(p) + r * lp, g.offset(p));
+                self.fwd[dst + ly.gap()] = t_hi;
+            }
+            for i in 0..ins.len() {
+                let Some((_, lp, po)) = reached(g, ins, i, self.touched) else { continue };
+                for (r, (sn, se)) in sums[..rows].iter_mut().enumerate() {
+                    let dst = ((off + k + r) % cap) * w;
+                    let bx = self.plan.chunk * po + r * lp;
                     for j in 0..lp {
                         let a = self.a[bx + j];
                         if a != T::ZERO {
                             let (n, e) = self.add_scaled(dst, ly, used, a, po + j, cap, off + len, ly.d, m);
-                            (sn, se) = (sn.add(n), se.add(e));
+                            (*sn, *se) = (sn.add(n), se.add(e));
                         }
                     }
                 }
-                let t_lo = self.bias[r];
-                self.finish_row(dst, ly, (t_lo, t_hi), (sn, se), &k_err, mags, off + k + r);
+            }
+            for (r, &sums) in sums[..rows].iter().enumerate() {
+                let dst = ((off + k + r) % cap) * w;
+                let (t_lo, t_hi) = (self.bias[r], self.fwd[dst + ly.gap()]);
+                self.finish_row(dst, ly, (t_lo, t_hi), sums, &k_err, mags, off + k + r);
             }
             k += rows;
         }
@@ -472,21 +475,8 @@ impl<T: Scalar> Workspace<'_, T> {
         self.fwd[dst + ly.gap()] = T::ZERO;
         self.fwd[dst + ly.err()] = e;
         let f = &self.fwd[dst..dst + ly.len()];
-        let c0 = f[ly.centre()];
-        let (mut lo, mut hi) = (c0, c0);
-        let mut n = c0.abs();
-        let mut ok = c0.is_usable() && e.is_usable();
-        for i in 0..d {
-            let c = f[i];
-            ok &= c.is_usable();
-            if c == T::ZERO {
-                continue; // (a directed 0·x would move off 0, and `N = 0` must stay exact)
-            }
-            n = n.add_up(c.abs().mul_up(x_lo[i].abs().max_of(x_hi[i].abs())));
-            let (a, b) = if c >= T::ZERO { (x_lo[i], x_hi[i]) } else { (x_hi[i], x_lo[i]) };
-            lo = lo.add_down(c.mul_down(a));
-            hi = hi.add_up(c.mul_up(b));
-        }
+        let (mut lo, mut hi, mut n) = linear_range(&f[..d], f[ly.centre()], x_lo, x_hi);
+        let mut ok = e.is_usable();
         // The symbols' radius: a plain sum, bounded once.
         let mut gs = T::ZERO;
         for &g in &f[ly.sym(0)..ly.sym(used)] {
