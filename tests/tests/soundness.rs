@@ -162,6 +162,15 @@ fn zonotope_contains_deployed_values() {
     assert!(c >= 10_000, "{c}");
     let (g, _) = suite::<Fix>(Method::Zonotope, 0.3);
     assert!(g as u64 >= GRAPHS / 2);
+    // Small boxes: the smooth functions get the Taylor lines (`relax::narrow`).
+    for radius in [0.02, 0.001] {
+        let (g, c) = suite::<f32>(Method::Zonotope, radius);
+        assert_eq!(g as u64, GRAPHS);
+        assert!(c >= 10_000, "{c}");
+        let (g, c) = suite::<f64>(Method::Zonotope, radius);
+        assert_eq!(g as u64, GRAPHS);
+        assert!(c >= 10_000, "{c}");
+    }
 }
 
 #[test]

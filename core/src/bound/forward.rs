@@ -63,25 +63,31 @@ pub(super) fn reached<T: Scalar>(
     Some((p, g.nodes[p as usize].len as usize, g.offset(p)))
 }
 
-/// The range of `c·x + c₀` over the box `[x_lo, x_hi]` (directed rounding) and its norm
-/// `N ≥ |c₀| + Σ_i |c_i|·max|x_i|`: `(lo, hi, N)`; zero coefficients add nothing (a directed
-/// `0·x` would move off 0, and a zero form's `N` must stay exactly 0). Not finite when a
-/// coefficient is not.
-pub(super) fn linear_range<T: Scalar>(c: &[T], c0: T, x_lo: &[T], x_hi: &[T]) -> (T, T, T) {
+/// The range of `c·x + c₀` over the box `[x_lo, x_hi]` and its norm
+/// `N ≥ |c₀| + Σ_i |c_i|·max|x_i|`: `(lo, hi, N)`. Three plain sums of `n = c.len() + 1` terms
+/// (`k = SumErr::new(n)`), each within `γ·N + nη` of exact, so one error bound serves all three:
+/// a directed sum would round each of its `3n` operations outward, which costs the device more
+/// than the whole sum. A zero form (every coefficient and `c₀` zero) gets exactly `N = 0`; not
+/// finite when a coefficient is not.
+pub(super) fn linear_range<T: Scalar>(c: &[T], c0: T, x_lo: &[T], x_hi: &[T], k: &SumErr<T>) -> (T, T, T) {
     let (mut lo, mut hi, mut n) = (c0, c0, c0.abs());
+    let mut any = c0 != T::ZERO;
     for ((&ci, &l), &h) in c.iter().zip(x_lo).zip(x_hi) {
-        if !ci.is_usable() {
-            return (ci, ci, ci);
-        }
         if ci == T::ZERO {
             continue;
         }
-        n = n.add_up(ci.abs().mul_up(l.abs().max_of(h.abs())));
+        any = true;
         let (a, b) = if ci >= T::ZERO { (l, h) } else { (h, l) };
-        lo = lo.add_down(ci.mul_down(a));
-        hi = hi.add_up(ci.mul_up(b));
+        lo = lo.add(ci.mul(a));
+        hi = hi.add(ci.mul(b));
+        n = n.add(ci.abs().mul(l.abs().max_of(h.abs())));
     }
-    (lo, hi, n)
+    if !any {
+        return (T::ZERO, T::ZERO, T::ZERO);
+    }
+    let n = k.bound_sum(n);
+    let e = k.dot_err(n);
+    (lo.sub_down(e), hi.add_up(e), n)
 }
 
 /// Scalars of one slot: a lower and an upper function of `d` inputs.
@@ -144,6 +150,7 @@ impl<T: Scalar> Workspace<'_, T> {
         // Terms of one composed coefficient: every operand element (and the bias).
         let terms: usize = (0..ins.len()).map(|k| g.nodes[ins.get(k) as usize].len as usize).sum();
         let k_err = SumErr::<T>::new(terms + 1);
+        let k_in = SumErr::<T>::new(d + 1);
         let m = |i: usize| x_lo[i].abs().max_of(x_hi[i].abs());
         let mut mags = T::ONE;
         for i in 0..d {
@@ -227,7 +234,7 @@ impl<T: Scalar> Workspace<'_, T> {
                             *t = t.neg();
                         }
                     }
-                    self.finish(dst, d, x_lo, x_hi, off + e, upper, cap, w);
+                    self.finish(dst, d, (x_lo, x_hi, &k_in), off + e, upper, cap, w);
                 }
             }
         }
@@ -241,15 +248,14 @@ impl<T: Scalar> Workspace<'_, T> {
         &mut self,
         dst: usize,
         d: usize,
-        x_lo: &[T],
-        x_hi: &[T],
+        (x_lo, x_hi, k_in): (&[T], &[T], &SumErr<T>),
         v: usize,
         upper: bool,
         cap: usize,
         w: usize,
     ) {
         let f = &mut self.fwd[dst..dst + d + 2];
-        let (lo, hi, n) = linear_range(&f[..d], f[d], x_lo, x_hi);
+        let (lo, hi, n) = linear_range(&f[..d], f[d], x_lo, x_hi, k_in);
         let b = if upper { hi } else { lo };
         if !(n.is_usable() && b.is_usable()) {
             self.constant_function(v, cap, w, upper);

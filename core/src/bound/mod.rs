@@ -436,7 +436,10 @@ impl<'w, T: Scalar> Workspace<'w, T> {
     ) -> Result<bool, BoundError> {
         self.epoch = self.epoch.wrapping_add(1);
         self.check_plan(g)?;
-        let half = caps_len(g) / 2;
+        // The graph scans (`caps_len`, `needs_crown`) only where CROWN passes or caps are wanted:
+        // on the device's forward engines they were a tenth of a bound.
+        let capped = matches!(caps, Some(Caps::Crown { .. }));
+        let half = if capped { caps_len(g) / 2 } else { 0 };
         if let Some(Caps::Crown { buf, .. }) = &caps
             && buf.len() != 2 * half
         {
@@ -483,7 +486,8 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             } else {
                 // A zonotope tightens a linear node's interval right after, far below IBP's on the
                 // small boxes it is for, so IBP gives only a magnitude bound there (one product
-                // per weight instead of four).
+                // per weight instead of four), and a smooth function on a narrow interval the cheap
+                // Taylor lines.
                 let coarse = cfg.method == Method::Zonotope && id <= last_fwd;
                 self.ibp_node(g, id, off, node_lb, cfg, coarse)?;
                 if id <= last_fwd {
@@ -493,7 +497,7 @@ impl<'w, T: Scalar> Workspace<'w, T> {
                         self.forward_node(g, id, off, node_lb, x_lo, x_hi)?;
                     }
                 }
-                if needs_crown(g, id) {
+                if (crown_pass || capped) && needs_crown(g, id) {
                     if crown_pass {
                         self.crown_node(g, id, off, cfg, saves, keep_going)?;
                     }

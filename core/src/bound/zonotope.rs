@@ -314,9 +314,9 @@ impl<T: Scalar> Workspace<'_, T> {
             }
         }
         let slack = self.consts[id as usize];
-        let k_sym = SumErr::<T>::new(budget.used);
+        let (k_sym, k_in) = (SumErr::<T>::new(budget.used), SumErr::<T>::new(d + 1));
         for r in 0..len {
-            self.conclude(slot(off + r), &ly, (budget.used, &k_sym), (x_lo, x_hi), off + r, slack);
+            self.conclude(slot(off + r), &ly, (budget.used, &k_sym), (x_lo, x_hi, &k_in), off + r, slack);
         }
         Ok(())
     }
@@ -465,7 +465,7 @@ impl<T: Scalar> Workspace<'_, T> {
         dst: usize,
         ly: &Layout,
         (used, k_sym): (usize, &SumErr<T>),
-        (x_lo, x_hi): (&[T], &[T]),
+        (x_lo, x_hi, k_in): (&[T], &[T], &SumErr<T>),
         v: usize,
         slack: T,
     ) {
@@ -475,7 +475,7 @@ impl<T: Scalar> Workspace<'_, T> {
         self.fwd[dst + ly.gap()] = T::ZERO;
         self.fwd[dst + ly.err()] = e;
         let f = &self.fwd[dst..dst + ly.len()];
-        let (mut lo, mut hi, mut n) = linear_range(&f[..d], f[ly.centre()], x_lo, x_hi);
+        let (mut lo, mut hi, mut n) = linear_range(&f[..d], f[ly.centre()], x_lo, x_hi, k_in);
         let mut ok = e.is_usable();
         // The symbols' radius: a plain sum, bounded once.
         let mut gs = T::ZERO;

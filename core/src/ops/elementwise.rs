@@ -8,7 +8,7 @@
 use super::rows::{SumErr, elementwise_row};
 use super::{BackCx, BoundError, Check, Elem, IbpCx};
 use crate::graph::{Graph, GraphError, NodeId};
-use crate::num::Scalar;
+use crate::num::{Format, Scalar};
 use crate::relax;
 use crate::unary::Unary;
 
@@ -32,12 +32,15 @@ pub(crate) fn forward<T: Scalar>(f: Unary, x: &[T], out: &mut [T]) {
 }
 
 /// Cache the lines of `f` on the interval of node-value element `inp` into `lines` (4 scalars);
-/// returns the interval image.
+/// returns the interval image. `narrow`: a narrow interval of a smooth function gets the
+/// parallel Taylor lines ([`relax::narrow`]), the cheap choice for a forward engine, computed
+/// in f32 when `T` is f32 (a core with a single-precision unit does the work in hardware).
 pub(crate) fn relax_element<T: Scalar>(
     f: Unary,
     (lo, hi): (&[T], &[T]),
     inp: usize,
     lines: &mut [T],
+    narrow: bool,
 ) -> Result<(f64, f64), BoundError> {
     if f == Unary::Relu
         && let Some((c, (a, b))) = relax::relu_lines(lo[inp], hi[inp])
@@ -46,8 +49,18 @@ pub(crate) fn relax_element<T: Scalar>(
         return Ok((a.to_f64(), b.to_f64()));
     }
     let (l, u) = (lo[inp].to_f64(), hi[inp].to_f64());
-    let image = relax::interval(f, l, u)?;
-    let r = relax::relax(f, l, u)?;
+    if narrow && T::FORMAT == Format::F32 {
+        // `T` is f32: the bounds are f32 numbers and the lines' f32 values are `T`'s exactly.
+        if let Some((p, (a, b))) = relax::narrow_in::<f32>(f, l as f32, u as f32) {
+            let t = |v: f32| T::from_f64_near(v as f64);
+            lines[..4].copy_from_slice(&[t(p.s), t(p.b_lo), t(p.s), t(p.b_hi)]);
+            return Ok((a as f64, b as f64));
+        }
+    }
+    let (r, image) = match narrow.then(|| relax::narrow(f, l, u)).flatten() {
+        Some(t) => t,
+        None => (relax::relax(f, l, u)?, relax::interval(f, l, u)?),
+    };
     let (sl, bl) = r.lower.to_scalar_lower::<T>(l, u);
     let (su, bu) = r.upper.to_scalar_upper::<T>(l, u);
     lines[..4].copy_from_slice(&[sl, bl, su, bu]);
@@ -57,7 +70,7 @@ pub(crate) fn relax_element<T: Scalar>(
 /// IBP: every element's lines and interval image (which cover the deployed function: no slack).
 pub(crate) fn ibp<T: Scalar>(f: Unary, xo: usize, cx: &mut IbpCx<'_, T>) -> Result<(), BoundError> {
     for k in 0..cx.out_lo.len() {
-        let (il, iu) = relax_element(f, (cx.lo, cx.hi), xo + k, &mut cx.lines[4 * k..4 * k + 4])?;
+        let (il, iu) = relax_element(f, (cx.lo, cx.hi), xo + k, &mut cx.lines[4 * k..4 * k + 4], cx.coarse)?;
         cx.out_lo[k] = T::from_f64_down(il);
         cx.out_hi[k] = T::from_f64_up(iu);
     }

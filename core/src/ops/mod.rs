@@ -295,7 +295,9 @@ pub struct IbpCx<'w, T> {
     /// The deployed arithmetic.
     pub deploy: Deploy,
     /// A forward engine tightens this node's interval right after: a linear node may give a
-    /// cheap magnitude bound instead of its IBP image (its slack must be exact all the same).
+    /// cheap magnitude bound instead of its IBP image (its slack must be exact all the same), and
+    /// a smooth function on a narrow interval gets the parallel Taylor lines (one slope, the
+    /// only one a forward engine uses).
     pub coarse: bool,
     /// Scratch a step may use (the backward coefficient buffer, idle during the sweep's IBP).
     pub scratch: &'w mut [T],
@@ -332,7 +334,7 @@ pub(crate) fn rerelax<T: Scalar>(
 ) -> Result<(), BoundError> {
     match node.op {
         Op::Unary { x, f } if x == split => {
-            elementwise::relax_element(f, (lo, hi), g.offset(x) + e, &mut lines[4 * e..4 * e + 4])?;
+            elementwise::relax_element(f, (lo, hi), g.offset(x) + e, &mut lines[4 * e..4 * e + 4], false)?;
         }
         Op::Mul { a, b } if a == split || b == split => {
             let (ia, ib) = (g.offset(a) + e, g.offset(b) + e);

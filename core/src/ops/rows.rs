@@ -122,6 +122,12 @@ impl<T: Scalar> SumErr<T> {
         s.add_up(self.eta_n).mul_up(self.one_g)
     }
 
+    /// An upper bound of the error of a plain-arithmetic sum of `n` terms, each a rounded product
+    /// (or exact), given `nb ≥ Σ_k |exact term k|`: `γ·nb + nη`.
+    pub(crate) fn dot_err(&self, nb: T) -> T {
+        self.g.mul_up(nb).add_up(self.eta_n)
+    }
+
     /// An upper bound of the error, over a box, of a linear function composed in plain
     /// arithmetic as `Σ_j a_j·F_j + b` from `n` terms (forward-mode bounds): each computed
     /// coefficient `c_i` is within `γ·Σ_j |a_j F_ji| + nη` of exact, so the function is off by at

@@ -21,7 +21,8 @@
 //!
 //! Files: `relu` (ReLU, LeakyReLU, Abs, Neg), `s_shaped` (sigmoid, tanh), `trig` (sin, cos),
 //! `gelu` (the exact and the tanh-approximated GeLU), `convex` (exp, log, reciprocal, sqrt, pow),
-//! `floor`, `bilinear` (x·y), `engine` (the shared machinery).
+//! `floor`, `bilinear` (x·y), `taylor` (parallel lines on narrow intervals), `engine` (the shared
+//! machinery).
 
 // `!(a <= b)` is used on purpose throughout: it is true for NaN operands, which must be rejected.
 #![allow(clippy::neg_cmp_op_on_partial_ord, clippy::nonminimal_bool)]
@@ -38,6 +39,7 @@ mod gelu;
 mod param;
 mod relu;
 mod s_shaped;
+mod taylor;
 mod trig;
 
 #[cfg(test)]
@@ -50,6 +52,8 @@ pub use bilinear::mul_relax_mix;
 pub(crate) use param::project;
 pub use param::{SlopeRange, relax_line, relax_slopes, slope_range};
 pub(crate) use relu::relu_lines;
+pub use taylor::narrow;
+pub(crate) use taylor::narrow_in;
 
 /// `y = slope·x + bias`.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -20,7 +20,7 @@
 use core::f64::consts::PI;
 
 use super::engine::{self, Ctx, EPS, ETA, F32_ABS, Fun, Pieces, Shape};
-use super::{Line, Relax, RelaxError};
+use super::{Relax, RelaxError, taylor};
 use crate::unary::Unary;
 
 /// Relative error bound of `sinf`/`cosf` against the f64 reference (2^-22: twice the largest
@@ -204,22 +204,9 @@ pub(super) fn relax(f: Unary, ctx: &Ctx) -> Result<Relax, RelaxError> {
 /// Taylor lines for huge arguments: `f(m) + s·(x − m) ± (r²/2 + |s − f'(m)|·r)` plus margins.
 fn taylor(t: &Trig, ctx: &Ctx) -> Result<Relax, RelaxError> {
     let m = ctx.mid();
-    let r = (ctx.u - m).max(m - ctx.l) * (1.0 + 2.0 * EPS);
     let (fm, s) = (t.f(m), t.df(m));
-    // Taylor remainder, the slope's error over the half-width, f(m)'s error, the roundings of
-    // `s·m` and of the sums, and the usual margin (f32/f64 errors, line evaluation).
-    let w = (0.5 * r * r + (t.df_err(m, s) + 2.0 * EPS * s.abs()) * r) * (1.0 + 4.0 * EPS)
-        + t.f_err(m, fm)
-        + 4.0 * EPS * (fm.abs() + (s * m).abs())
-        + ctx.err
-        + 8.0 * EPS * (ctx.fmax + s.abs() * ctx.xmax)
-        + ETA;
-    let b = fm - s * m;
-    let lo = b - w;
-    let hi = b + w;
-    let lower = Line { slope: s, bias: lo - 2.0 * EPS * lo.abs() };
-    let upper = Line { slope: s, bias: hi + 2.0 * EPS * hi.abs() };
-    Ok(Relax { lower, upper })
+    let rem = taylor::unit_curvature_remainder(taylor::half_width(ctx.l, ctx.u, m));
+    Ok(taylor::lines(ctx, m, (fm, t.f_err(m, fm)), (s, t.df_err(m, s)), rem))
 }
 
 #[cfg(test)]
