@@ -63,31 +63,60 @@ pub(super) fn reached<T: Scalar>(
     Some((p, g.nodes[p as usize].len as usize, g.offset(p)))
 }
 
-/// The range of `c·x + c₀` over the box `[x_lo, x_hi]` and its norm
-/// `N ≥ |c₀| + Σ_i |c_i|·max|x_i|`: `(lo, hi, N)`. Three plain sums of `n = c.len() + 1` terms
-/// (`k = SumErr::new(n)`), each within `γ·N + nη` of exact, so one error bound serves all three:
-/// a directed sum would round each of its `3n` operations outward, which costs the device more
-/// than the whole sum. A zero form (every coefficient and `c₀` zero) gets exactly `N = 0`; not
-/// finite when a coefficient is not.
-pub(super) fn linear_range<T: Scalar>(c: &[T], c0: T, x_lo: &[T], x_hi: &[T], k: &SumErr<T>) -> (T, T, T) {
-    let (mut lo, mut hi, mut n) = (c0, c0, c0.abs());
-    let mut any = c0 != T::ZERO;
-    for ((&ci, &l), &h) in c.iter().zip(x_lo).zip(x_hi) {
-        if ci == T::ZERO {
-            continue;
-        }
-        any = true;
-        let (a, b) = if ci >= T::ZERO { (l, h) } else { (h, l) };
-        lo = lo.add(ci.mul(a));
-        hi = hi.add(ci.mul(b));
-        n = n.add(ci.abs().mul(l.abs().max_of(h.abs())));
+/// Scalars at the end of a forward arena: the input box as [`linear_range`] reads it, per input
+/// its midpoint, a radius covering the box from there and its magnitude.
+pub(super) const fn box_len(d: usize) -> usize {
+    3 * d
+}
+
+/// The forward arena's part before the input box (the ring).
+pub(super) fn ring_len<T>(fwd: &[T], d: usize) -> usize {
+    fwd.len().saturating_sub(box_len(d))
+}
+
+/// Write the input box `[x_lo, x_hi]` at the end of `fwd`, once per sweep.
+pub(super) fn fill_box<T: Scalar>(fwd: &mut [T], x_lo: &[T], x_hi: &[T]) -> Result<(), BoundError> {
+    let d = x_lo.len();
+    let s = fwd.len().checked_sub(box_len(d)).ok_or(BoundError::Shape)?;
+    let bx = &mut fwd[s..];
+    for (i, (&l, &h)) in x_lo.iter().zip(x_hi).enumerate() {
+        let (mid, rad) = mid_rad(l, h);
+        bx[i] = mid;
+        bx[d + i] = rad;
+        bx[2 * d + i] = l.abs().max_of(h.abs()).max_of(mid.abs());
     }
-    if !any {
+    Ok(())
+}
+
+/// A midpoint of `[lo, hi]` and a radius covering it from there (rounded up).
+pub(super) fn mid_rad<T: Scalar>(lo: T, hi: T) -> (T, T) {
+    let mid = lo.add(hi).mul(T::from_f64_near(0.5));
+    (mid, hi.add_up(mid.neg()).max_of(mid.add_up(lo.neg())))
+}
+
+/// The range of `c·x + c₀` over the input box (`bx`, as [`fill_box`] wrote it) and its norm
+/// `N ≥ |c₀| + Σ_i |c_i|·max|x_i|`: `(lo, hi, N)`. Three plain sums of `n = c.len() + 1` terms
+/// (`k = SumErr::new(n)`): `c₀ + Σ c_i·mid_i` (within `γ·N + nη` of exact, as `|mid_i| ≤ M_i`),
+/// `Σ |c_i|·rad_i` and `N`, the last two bounded by their own sums. On the device a directed sum
+/// (each of its `3n` operations rounded outward) cost more than the whole bound's relaxations. A
+/// zero form (every coefficient and `c₀` zero) gets exactly `N = 0`; not finite when a
+/// coefficient is not.
+pub(super) fn linear_range<T: Scalar>(c: &[T], c0: T, bx: &[T], k: &SumErr<T>) -> (T, T, T) {
+    let d = c.len();
+    let (mid, rad, mag) = (&bx[..d], &bx[d..2 * d], &bx[2 * d..3 * d]);
+    let (mut s, mut r, mut n) = (c0, T::ZERO, c0.abs());
+    for i in 0..d {
+        let (ci, a) = (c[i], c[i].abs());
+        s = s.add(ci.mul(mid[i]));
+        r = r.add(a.mul(rad[i]));
+        n = n.add(a.mul(mag[i]));
+    }
+    if n == T::ZERO && c0 == T::ZERO && c.iter().all(|&v| v == T::ZERO) {
         return (T::ZERO, T::ZERO, T::ZERO);
     }
     let n = k.bound_sum(n);
-    let e = k.dot_err(n);
-    (lo.sub_down(e), hi.add_up(e), n)
+    let e = k.dot_err(n).add_up(k.bound_sum(r));
+    (s.sub_down(e), s.add_up(e), n)
 }
 
 /// Scalars of one slot: a lower and an upper function of `d` inputs.
@@ -95,9 +124,10 @@ const fn slot_len(d: usize) -> usize {
     2 * (d + 2)
 }
 
-/// Scalars of the forward-mode arena of `g`: [`ring_slots`] slots of `2·(d + 2)` scalars.
+/// Scalars of the forward-mode arena of `g`: [`ring_slots`] slots of `2·(d + 2)` scalars and
+/// the input box.
 pub fn arena_len<T: Scalar>(g: &Graph<'_, T>) -> usize {
-    ring_slots(g) * slot_len(g.input_len())
+    ring_slots(g) * slot_len(g.input_len()) + box_len(g.input_len())
 }
 
 /// Slots of a ring in which no value is overwritten before its last reader has run (see the
@@ -140,7 +170,7 @@ impl<T: Scalar> Workspace<'_, T> {
         let len = node.len as usize;
         let d = g.input_len();
         let w = d + 2;
-        let cap = self.fwd.len() / slot_len(d);
+        let cap = ring_len(self.fwd, d) / slot_len(d);
         let chunk = self.plan.chunk;
         if cap < len || chunk == 0 {
             // The node's own rows would overwrite each other.
@@ -234,7 +264,7 @@ impl<T: Scalar> Workspace<'_, T> {
                             *t = t.neg();
                         }
                     }
-                    self.finish(dst, d, (x_lo, x_hi, &k_in), off + e, upper, cap, w);
+                    self.finish(dst, d, &k_in, off + e, upper, cap, w);
                 }
             }
         }
@@ -248,20 +278,20 @@ impl<T: Scalar> Workspace<'_, T> {
         &mut self,
         dst: usize,
         d: usize,
-        (x_lo, x_hi, k_in): (&[T], &[T], &SumErr<T>),
+        k_in: &SumErr<T>,
         v: usize,
         upper: bool,
         cap: usize,
         w: usize,
     ) {
-        let f = &mut self.fwd[dst..dst + d + 2];
-        let (lo, hi, n) = linear_range(&f[..d], f[d], x_lo, x_hi, k_in);
+        let bx = ring_len(self.fwd, d);
+        let (lo, hi, n) = linear_range(&self.fwd[dst..dst + d], self.fwd[dst + d], &self.fwd[bx..], k_in);
         let b = if upper { hi } else { lo };
         if !(n.is_usable() && b.is_usable()) {
             self.constant_function(v, cap, w, upper);
             return;
         }
-        f[d + 1] = n;
+        self.fwd[dst + d + 1] = n;
         if upper {
             self.hi[v] = self.hi[v].min_of(b);
         } else {

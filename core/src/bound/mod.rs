@@ -449,9 +449,10 @@ impl<'w, T: Scalar> Workspace<'w, T> {
             cfg.method == Method::Crown && !matches!(caps, Some(Caps::Crown { crown: false, .. }));
         // Forward modes carry every node's linear bounds from the input on, so they start there.
         let last_fwd = if matches!(cfg.method, Method::Forward | Method::Zonotope) {
-            if from > 0 || self.fwd.is_empty() {
+            if from > 0 || self.fwd.is_empty() || x_lo.len() != g.input_len() || x_hi.len() != x_lo.len() {
                 return Err(BoundError::Shape);
             }
+            forward::fill_box(self.fwd, x_lo, x_hi)?;
             forward::last_node(g)
         } else {
             0

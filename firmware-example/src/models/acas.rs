@@ -14293,9 +14293,9 @@ pub const ATOMS: usize = 4;
 pub const ACTIVATION_SPLIT: bool = false;
 /// The branch-and-bound plan (`BabPlan::new` on the host gave the sizes below).
 pub const PLAN: BabPlan =
-    BabPlan::from_sizes(Plan::from_sizes(14, 610, 1200, 4).with_zonotope(1500, 6), 5, 4, 16, 0, 0);
+    BabPlan::from_sizes(Plan::from_sizes(14, 610, 1200, 4).with_zonotope(1515, 6), 5, 4, 16, 0, 0);
 /// `PLAN.scalars()`: scalars of the branch-and-bound workspace.
-pub const SCALARS: usize = 8470;
+pub const SCALARS: usize = 8485;
 /// `PLAN.flags()`.
 pub const FLAGS: usize = 14;
 /// `PLAN.splits()`: split records.
@@ -14307,7 +14307,7 @@ pub const OFFSETS: usize = 14;
 /// `PLAN.input`: f64 scratch of the BBPS heuristic.
 pub const SUM: usize = 5;
 /// `PLAN.bound.scalars()`: a bounds-only workspace (no branching).
-pub const BOUND_SCALARS: usize = 6992;
+pub const BOUND_SCALARS: usize = 7007;
 /// `PLAN.bound.flags()`.
 pub const BOUND_FLAGS: usize = 14;
 

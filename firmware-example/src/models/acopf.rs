@@ -4247,9 +4247,9 @@ pub const ATOMS: usize = 2;
 pub const ACTIVATION_SPLIT: bool = false;
 /// The branch-and-bound plan (`BabPlan::new` on the host gave the sizes below).
 pub const PLAN: BabPlan =
-    BabPlan::from_sizes(Plan::from_sizes(49, 837, 1144, 2).with_zonotope(5100, 8), 22, 2, 16, 0, 0);
+    BabPlan::from_sizes(Plan::from_sizes(49, 837, 1144, 2).with_zonotope(5166, 8), 22, 2, 16, 0, 0);
 /// `PLAN.scalars()`: scalars of the branch-and-bound workspace.
-pub const SCALARS: usize = 13146;
+pub const SCALARS: usize = 13212;
 /// `PLAN.flags()`.
 pub const FLAGS: usize = 49;
 /// `PLAN.splits()`: split records.
@@ -4261,7 +4261,7 @@ pub const OFFSETS: usize = 49;
 /// `PLAN.input`: f64 scratch of the BBPS heuristic.
 pub const SUM: usize = 22;
 /// `PLAN.bound.scalars()`: a bounds-only workspace (no branching).
-pub const BOUND_SCALARS: usize = 10482;
+pub const BOUND_SCALARS: usize = 10548;
 /// `PLAN.bound.flags()`.
 pub const BOUND_FLAGS: usize = 49;
 
