@@ -303,6 +303,26 @@ impl<T: Scalar> Workspace<'_, T> {
                     self.finish_row(dst, &ly, (br, br), (sn, se), &k_err, mags, off + r);
                 }
             }
+            ref op if ops::terms(g, op, 0).is_some() => {
+                // An elementwise-structured op: each element from at most two operand forms.
+                let ins = op.inputs(g.indices);
+                let offs = [g.offset(ins.get(0)), if ins.len() > 1 { g.offset(ins.get(1)) } else { 0 }];
+                let k_err = SumErr::<T>::new(3);
+                for r in 0..len {
+                    let t = ops::terms(g, op, r).ok_or(BoundError::Shape)?;
+                    let dst = slot(off + r);
+                    self.fwd[dst..dst + w].fill(T::ZERO);
+                    let (mut sn, mut se) = (T::ZERO, T::ZERO);
+                    for &(i, e, c) in &t.t[..t.n] {
+                        if c != T::ZERO {
+                            let (n, e) =
+                                self.add_scaled(dst, &ly, used, c, offs[i] + e, cap, off + len, d, m);
+                            (sn, se) = (sn.add(n), se.add(e));
+                        }
+                    }
+                    self.finish_row(dst, &ly, (t.b, t.b), (sn, se), &k_err, mags, off + r);
+                }
+            }
             _ => self.linear_node(g, id, off, lb, &ly, used, mags, m)?,
         }
         // The largest gaps of a relaxed node become symbols; every other gap joins the error.

@@ -345,6 +345,36 @@ pub(crate) fn rerelax<T: Scalar>(
     Ok(())
 }
 
+/// Output element `r` of an elementwise-structured linear op as an exact linear function of at
+/// most two operand elements, `y_r = Σ_i c_i·x_{op_i}[e_i] + b` (`(op_i, e_i, c_i)`: the operand's
+/// position in the op's inputs, its element, the coefficient), the deployed rounding being the
+/// node's slack (as in its backward step). The forward engines compose these directly instead of
+/// a backward step on `e_r`, which costs a pass over the whole node per row.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Terms<T> {
+    /// Terms in use.
+    pub n: usize,
+    /// `(operand position, element, coefficient)`.
+    pub t: [(usize, usize, T); 2],
+    /// The constant.
+    pub b: T,
+}
+
+/// [`Terms`] of `op`'s element `r`, for the ops that have them (`None` for the others).
+pub(crate) fn terms<T: Scalar>(g: &Graph<'_, T>, op: &Op, r: usize) -> Option<Terms<T>> {
+    let z = (0, 0, T::ZERO);
+    match *op {
+        Op::ScaleShift { scale, shift, .. } => Some(scale_shift::terms(g, scale, shift, r)),
+        Op::Gather { idx, .. } => {
+            let j = *g.indices.get(idx.range()).and_then(|m| m.get(r))? as usize;
+            Some(Terms { n: 1, t: [(0, j, T::ONE), z], b: T::ZERO })
+        }
+        Op::Add { .. } => Some(Terms { n: 2, t: [(0, r, T::ONE), (1, r, T::ONE)], b: T::ZERO }),
+        Op::Sub { .. } => Some(Terms { n: 2, t: [(0, r, T::ONE), (1, r, T::ONE.neg())], b: T::ZERO }),
+        _ => None,
+    }
+}
+
 /// What a backward (CROWN) step reads and writes: this node's coefficient rows, and the blocks of
 /// the nodes before it that the step adds into.
 pub struct BackCx<'w, T> {

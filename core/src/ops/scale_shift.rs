@@ -72,6 +72,16 @@ pub(crate) fn backward<T: Scalar>(
     }
 }
 
+/// Element `r` as `s_r·x_r + c_r` (see [`super::Terms`]).
+pub(crate) fn terms<T: Scalar>(g: &Graph<'_, T>, scale: Span, shift: Span, r: usize) -> super::Terms<T> {
+    let (sc, sh) = (&g.weights[scale.range()], &g.weights[shift.range()]);
+    super::Terms {
+        n: 1,
+        t: [(0, r, broadcast(sc, r, T::ONE)), (0, 0, T::ZERO)],
+        b: broadcast(sh, r, T::ZERO),
+    }
+}
+
 /// The attack's reverse step.
 pub(crate) fn gradient<T: Scalar>(g: &Graph<'_, T>, scale: Span, own: &[T], xo: usize, head: &mut [T]) {
     let sc = &g.weights[scale.range()];
