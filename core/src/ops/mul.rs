@@ -19,20 +19,17 @@ pub(crate) fn forward<T: Scalar>(a: &[T], b: &[T], out: &mut [T]) {
 
 /// Cache the planes of the product of node-value elements `a` and `b` into `lines` (6 scalars)
 /// from their intervals; returns the product's interval image (covering the f32 product too).
+/// Computed in `T` ([`relax::mccormick`]): on a single-precision core, in hardware.
 pub(crate) fn relax_element<T: Scalar>(
     (lo, hi): (&[T], &[T]),
     a: usize,
     b: usize,
     lines: &mut [T],
 ) -> Result<(f64, f64), BoundError> {
-    let (lx, ux) = (lo[a].to_f64(), hi[a].to_f64());
-    let (ly, uy) = (lo[b].to_f64(), hi[b].to_f64());
-    let image = relax::mul_interval(lx, ux, ly, uy)?;
-    let (lower, upper) = relax::mul_relax(lx, ux, ly, uy)?;
-    let (ax, ay, c) = lower.to_scalar_lower::<T>(lx, ux, ly, uy);
-    let (bx, by, d) = upper.to_scalar_upper::<T>(lx, ux, ly, uy);
-    lines[..6].copy_from_slice(&[ax, ay, c, bx, by, d]);
-    Ok(image)
+    let (lower, upper, (l, h)) = relax::mccormick((lo[a], hi[a]), (lo[b], hi[b]), 0.0)?;
+    lines[..3].copy_from_slice(&lower);
+    lines[3..6].copy_from_slice(&upper);
+    Ok((l.to_f64(), h.to_f64()))
 }
 
 /// IBP: every element's planes and interval. The deployed f32 product's rounding is inside

@@ -8,6 +8,7 @@
 
 use super::engine::{EPS, ETA, F32_ABS, F32_LIMIT};
 use super::{Plane, RelaxError};
+use crate::num::Scalar;
 
 fn check(l: f64, u: f64) -> Result<(), RelaxError> {
     if !(l <= u) || l == f64::INFINITY || u == f64::NEG_INFINITY {
@@ -32,35 +33,61 @@ fn corners(lx: f64, ux: f64, ly: f64, uy: f64) -> Result<([f64; 4], f64), RelaxE
     Ok((c, p))
 }
 
-/// Margin for a box whose largest corner magnitude is `p`:
-/// - `2^-23·p`: the deployed f32 product `fl32(x·y)` is within `2^-24·|x·y| ≤ 2^-24·p` of the real
-///   product (plus `2^-150` underflow, in `F32_ABS`);
-/// - `16 EPS·p`: the f64 rounding of the constant (`≤ EPS·p`) and of evaluating a plane in f64
-///   (two products and two sums of terms each bounded by `p`: `|y_l·x| ≤ p`, `|x_l·y| ≤ p`);
-/// - `ETA`: f64 underflow.
-fn margin(p: f64) -> f64 {
-    (1.0 / 8_388_608.0 + 16.0 * EPS) * p * (1.0 + 4.0 * EPS) + F32_ABS + ETA
+/// The McCormick planes and the corner interval of `x·y` on the box, computed in `T` with
+/// directed rounding: `([ax, ay, c], [bx, by, d], (lo, hi))` with
+/// `ax·x + ay·y + c ≤ x·y ≤ bx·x + by·y + d` on the box and `x·y ∈ [lo, hi]`, each also holding
+/// for the deployed f32 product. The coefficients are the box bounds (exact); the constants and
+/// the interval are rounded outward and carry the margin of [`margin`]: `2^-23·P` for the
+/// deployed product (`P ≥` every corner's magnitude) plus `eval·P` for a caller that evaluates
+/// the planes in plain arithmetic (the f64 API below; the bound engines charge their own).
+pub(crate) fn mccormick<T: Scalar>(
+    (lx, ux): (T, T),
+    (ly, uy): (T, T),
+    eval: f64,
+) -> Result<([T; 3], [T; 3], (T, T)), RelaxError> {
+    check(lx.to_f64(), ux.to_f64())?;
+    check(ly.to_f64(), uy.to_f64())?;
+    let p = lx.abs().max_of(ux.abs()).mul_up(ly.abs().max_of(uy.abs()));
+    // The deployed f32 product of two f32 numbers in the box can overflow beyond this.
+    if !(p.is_usable() && p.to_f64() <= F32_LIMIT) {
+        return Err(RelaxError::Overflow);
+    }
+    let e = T::from_f64_up(margin(eval)).mul_up(p).add_up(T::from_f64_up(F32_ABS + ETA));
+    let lower = [ly, lx, lx.mul_up(ly).neg().sub_down(e)];
+    let upper = [uy, lx, lx.mul_down(uy).neg().add_up(e)];
+    let (xs, ys) = ([lx, lx, ux, ux], [ly, uy, ly, uy]);
+    let (mut lo, mut hi) = (lx.mul_down(ly), lx.mul_up(ly));
+    for k in 1..4 {
+        lo = lo.min_of(xs[k].mul_down(ys[k]));
+        hi = hi.max_of(xs[k].mul_up(ys[k]));
+    }
+    let (lo, hi) = (lo.sub_down(e), hi.add_up(e));
+    if !(lower[2].is_usable() && upper[2].is_usable() && lo.is_usable() && hi.is_usable()) {
+        return Err(RelaxError::Overflow);
+    }
+    Ok((lower, upper, (lo, hi)))
 }
+
+/// The margin per unit of the largest corner: `2^-23` (the deployed f32 product `fl32(x·y)` is
+/// within `2^-24·|x·y|` of the real one; its underflow, `2^-150`, is in `F32_ABS`) plus `eval`,
+/// with room for the rounding of the margin's own product.
+fn margin(eval: f64) -> f64 {
+    (1.0 / 8_388_608.0 + eval) * (1.0 + 4.0 * EPS)
+}
+
+/// For the f64 API: evaluating a plane in f64 (two products and two sums of terms each bounded
+/// by `P`, and `|c| ≤ P`) errs by at most `16 EPS·P`.
+const F64_EVAL: f64 = 16.0 * EPS;
 
 /// Sound interval image of `x·y` on the box.
 pub(super) fn mul_interval(lx: f64, ux: f64, ly: f64, uy: f64) -> Result<(f64, f64), RelaxError> {
-    let (c, p) = corners(lx, ux, ly, uy)?;
-    let lo = c.iter().fold(f64::INFINITY, |m, &v| m.min(v));
-    let hi = c.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-    let e = margin(p);
-    Ok((lo - e, hi + e))
+    Ok(mccormick((lx, ux), (ly, uy), F64_EVAL)?.2)
 }
 
 /// McCormick planes (`r = 1`).
 pub(super) fn mul_relax(lx: f64, ux: f64, ly: f64, uy: f64) -> Result<(Plane, Plane), RelaxError> {
-    let (_, p) = corners(lx, ux, ly, uy)?;
-    let e = margin(p);
-    let lower = Plane { ax: ly, ay: lx, c: -(lx * ly) - e };
-    let upper = Plane { ax: uy, ay: lx, c: -(lx * uy) + e };
-    if !(lower.c.is_finite() && upper.c.is_finite()) {
-        return Err(RelaxError::Overflow);
-    }
-    Ok((lower, upper))
+    let ([ax, ay, c], [bx, by, d], _) = mccormick((lx, ux), (ly, uy), F64_EVAL)?;
+    Ok((Plane { ax, ay, c }, Plane { ax: bx, ay: by, c: d }))
 }
 
 /// The McCormick planes mixed by `λ` (α-CROWN's product parameters, notes §2.12):
@@ -98,7 +125,7 @@ pub fn mul_relax_mix(
     // up to rounding, and max|x|·max|y| = p), three products and two differences: ≤ 12 EPS·p;
     // evaluating the plane later adds terms ≤ p, p and |c| ≤ 3p (the margin's 16 EPS·p assumed
     // |c| ≤ p): 32 EPS·p covers both with room.
-    let e = margin(p) + 32.0 * EPS * p * (1.0 + 4.0 * EPS) + ETA;
+    let e = margin(F64_EVAL) * p + F32_ABS + ETA + 32.0 * EPS * p * (1.0 + 4.0 * EPS) + ETA;
     let lower = Plane { ax, ay, c: lo - e };
     let upper = Plane { ax: bx, ay: by, c: hi + e };
     if !(lower.c.is_finite() && upper.c.is_finite() && ax.is_finite() && ay.is_finite()) {
@@ -183,6 +210,49 @@ mod tests {
             }
         }
         assert!(ok > 100_000, "{ok}");
+    }
+
+    /// The engines' instantiation in f32 (no evaluation margin): on f32 boxes the planes and the
+    /// interval hold for the real product and for the f32 one (both exact in f64 here, as is
+    /// every product of a plane; only the sums round, far below the `2^-23·P` margin).
+    #[test]
+    fn mul_sound_in_f32() {
+        let mut rng = Rng::new(0x5eed_0532);
+        let mut ok = 0;
+        for _ in 0..100_000 {
+            let (lx, ux) = rand_iv(&mut rng);
+            let (ly, uy) = rand_iv(&mut rng);
+            let (Some(lx), Some(ux), Some(ly), Some(uy)) =
+                (f32_down(lx), f32_up(ux), f32_down(ly), f32_up(uy))
+            else {
+                continue;
+            };
+            let Ok((lo, up, (a, b))) = super::mccormick((lx, ux), (ly, uy), 0.0) else { continue };
+            ok += 1;
+            for k in 0..12 {
+                let (x, y) = match k {
+                    0..4 => ([lx, ux][k & 1], [ly, uy][k >> 1]),
+                    _ => (
+                        (lx as f64 + (ux as f64 - lx as f64) * rng.unit()).clamp(lx as f64, ux as f64) as f32,
+                        (ly as f64 + (uy as f64 - ly as f64) * rng.unit()).clamp(ly as f64, uy as f64) as f32,
+                    ),
+                };
+                if !(x >= lx && x <= ux && y >= ly && y <= uy) {
+                    continue;
+                }
+                let (xd, yd) = (x as f64, y as f64);
+                let p = |c: [f32; 3]| c[0] as f64 * xd + c[1] as f64 * yd + c[2] as f64;
+                for z in [xd * yd, (x * y) as f64] {
+                    assert!(
+                        p(lo) <= z && z <= p(up) && a as f64 <= z && z <= b as f64,
+                        "[{lx:e},{ux:e}]x[{ly:e},{uy:e}] at ({x:e},{y:e}): {} <= {z:e} <= {}, [{a:e}, {b:e}]",
+                        p(lo),
+                        p(up)
+                    );
+                }
+            }
+        }
+        assert!(ok > 50_000, "{ok}");
     }
 
     #[test]

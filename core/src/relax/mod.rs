@@ -48,6 +48,7 @@ mod testutil;
 use engine::{Ctx, EPS, ETA, F32_LIMIT};
 use gelu::Gelu;
 
+pub(crate) use bilinear::mccormick;
 pub use bilinear::mul_relax_mix;
 pub(crate) use param::project;
 pub use param::{SlopeRange, relax_line, relax_slopes, slope_range};
