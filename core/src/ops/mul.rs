@@ -26,10 +26,10 @@ pub(crate) fn relax_element<T: Scalar>(
     b: usize,
     lines: &mut [T],
 ) -> Result<(f64, f64), BoundError> {
-    let (lower, upper, (l, h)) = relax::mccormick((lo[a], hi[a]), (lo[b], hi[b]), 0.0)?;
-    lines[..3].copy_from_slice(&lower);
-    lines[3..6].copy_from_slice(&upper);
-    Ok((l.to_f64(), h.to_f64()))
+    let m = relax::mccormick((lo[a], hi[a]), (lo[b], hi[b]), 0.0)?;
+    lines[..3].copy_from_slice(&m.lower);
+    lines[3..6].copy_from_slice(&m.upper);
+    Ok((m.lo.to_f64(), m.hi.to_f64()))
 }
 
 /// IBP: every element's planes and interval. The deployed f32 product's rounding is inside

@@ -33,8 +33,17 @@ fn corners(lx: f64, ux: f64, ly: f64, uy: f64) -> Result<([f64; 4], f64), RelaxE
     Ok((c, p))
 }
 
+/// McCormick planes `ax·x + ay·y + c` (`[ax, ay, c]`) and the corner interval of a product.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct McCormick<T> {
+    pub lower: [T; 3],
+    pub upper: [T; 3],
+    pub lo: T,
+    pub hi: T,
+}
+
 /// The McCormick planes and the corner interval of `x·y` on the box, computed in `T` with
-/// directed rounding: `([ax, ay, c], [bx, by, d], (lo, hi))` with
+/// directed rounding: `lower = [ax, ay, c]`, `upper = [bx, by, d]` and `[lo, hi]` with
 /// `ax·x + ay·y + c ≤ x·y ≤ bx·x + by·y + d` on the box and `x·y ∈ [lo, hi]`, each also holding
 /// for the deployed f32 product. The coefficients are the box bounds (exact); the constants and
 /// the interval are rounded outward and carry the margin of [`margin`]: `2^-23·P` for the
@@ -44,7 +53,7 @@ pub(crate) fn mccormick<T: Scalar>(
     (lx, ux): (T, T),
     (ly, uy): (T, T),
     eval: f64,
-) -> Result<([T; 3], [T; 3], (T, T)), RelaxError> {
+) -> Result<McCormick<T>, RelaxError> {
     check(lx.to_f64(), ux.to_f64())?;
     check(ly.to_f64(), uy.to_f64())?;
     let p = lx.abs().max_of(ux.abs()).mul_up(ly.abs().max_of(uy.abs()));
@@ -65,7 +74,7 @@ pub(crate) fn mccormick<T: Scalar>(
     if !(lower[2].is_usable() && upper[2].is_usable() && lo.is_usable() && hi.is_usable()) {
         return Err(RelaxError::Overflow);
     }
-    Ok((lower, upper, (lo, hi)))
+    Ok(McCormick { lower, upper, lo, hi })
 }
 
 /// The margin per unit of the largest corner: `2^-23` (the deployed f32 product `fl32(x·y)` is
@@ -81,12 +90,13 @@ const F64_EVAL: f64 = 16.0 * EPS;
 
 /// Sound interval image of `x·y` on the box.
 pub(super) fn mul_interval(lx: f64, ux: f64, ly: f64, uy: f64) -> Result<(f64, f64), RelaxError> {
-    Ok(mccormick((lx, ux), (ly, uy), F64_EVAL)?.2)
+    let m = mccormick((lx, ux), (ly, uy), F64_EVAL)?;
+    Ok((m.lo, m.hi))
 }
 
 /// McCormick planes (`r = 1`).
 pub(super) fn mul_relax(lx: f64, ux: f64, ly: f64, uy: f64) -> Result<(Plane, Plane), RelaxError> {
-    let ([ax, ay, c], [bx, by, d], _) = mccormick((lx, ux), (ly, uy), F64_EVAL)?;
+    let McCormick { lower: [ax, ay, c], upper: [bx, by, d], .. } = mccormick((lx, ux), (ly, uy), F64_EVAL)?;
     Ok((Plane { ax, ay, c }, Plane { ax: bx, ay: by, c: d }))
 }
 
@@ -227,7 +237,8 @@ mod tests {
             else {
                 continue;
             };
-            let Ok((lo, up, (a, b))) = super::mccormick((lx, ux), (ly, uy), 0.0) else { continue };
+            let Ok(m) = super::mccormick((lx, ux), (ly, uy), 0.0) else { continue };
+            let (lo, up, a, b) = (m.lower, m.upper, m.lo, m.hi);
             ok += 1;
             for k in 0..12 {
                 let (x, y) = match k {
