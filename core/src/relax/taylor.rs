@@ -61,6 +61,27 @@ pub(crate) trait Real:
     fn value(f: Unary, m: Self) -> (Self, Self);
 }
 
+/// The methods of [`Real`] that are the float type's own.
+macro_rules! float_basics {
+    ($t:ident) => {
+        fn f64(self) -> f64 {
+            self as f64
+        }
+        fn abs(self) -> $t {
+            $t::abs(self)
+        }
+        fn max(self, o: $t) -> $t {
+            $t::max(self, o)
+        }
+        fn min(self, o: $t) -> $t {
+            $t::min(self, o)
+        }
+        fn is_finite(self) -> bool {
+            $t::is_finite(self)
+        }
+    };
+}
+
 impl Real for f64 {
     const U: f64 = EPS;
     const ETA: f64 = ETA;
@@ -71,21 +92,7 @@ impl Real for f64 {
     fn of_up(x: f64) -> f64 {
         x
     }
-    fn f64(self) -> f64 {
-        self
-    }
-    fn abs(self) -> f64 {
-        f64::abs(self)
-    }
-    fn max(self, o: f64) -> f64 {
-        f64::max(self, o)
-    }
-    fn min(self, o: f64) -> f64 {
-        f64::min(self, o)
-    }
-    fn is_finite(self) -> bool {
-        f64::is_finite(self)
-    }
+    float_basics!(f64);
     fn value(f: Unary, m: f64) -> (f64, f64) {
         match f {
             Unary::Sigmoid | Unary::Tanh => {
@@ -113,21 +120,7 @@ impl Real for f32 {
     fn of_up(x: f64) -> f32 {
         (x as f32).next_up()
     }
-    fn f64(self) -> f64 {
-        self as f64
-    }
-    fn abs(self) -> f32 {
-        f32::abs(self)
-    }
-    fn max(self, o: f32) -> f32 {
-        f32::max(self, o)
-    }
-    fn min(self, o: f32) -> f32 {
-        f32::min(self, o)
-    }
-    fn is_finite(self) -> bool {
-        f32::is_finite(self)
-    }
+    float_basics!(f32);
     /// libm's f32 functions (the deployed network's): within `REL32` of the f64 reference,
     /// which is within `REL64` of the real value.
     fn value(f: Unary, m: f32) -> (f32, f32) {
