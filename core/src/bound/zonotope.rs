@@ -269,8 +269,8 @@ impl<T: Scalar> Workspace<'_, T> {
                             }
                         }
                         self.fwd[dst..dst + w].fill(T::ZERO);
-                        // Lanes past `used` read the same slot's tail (`used + 3 < w`) and are
-                        // dropped.
+                        // Lanes past `used` read the same slot's tail (`used + 2 < w`: the
+                        // error, norm and gap follow the symbols) and are dropped.
                         for k0 in (0..used).step_by(4) {
                             let mut acc = [T::ZERO; 4];
                             for &(src, a) in &nz[..terms] {
