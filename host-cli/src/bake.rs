@@ -133,7 +133,7 @@ pub struct Args {
     pub method: MethodArg,
     /// Give up on a box whose bound lies below the smallest property margin seen at its centre
     /// and its bound's corner by more than 1/F (`Settings::split_promise`; 0 = never).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = crate::values::non_negative_f32, allow_negative_numbers = true)]
     pub split_promise: f32,
     /// Noise symbols a zonotope may introduce (`--method zonotope`; RAM and work grow with it).
     #[arg(long, default_value_t = 16)]
@@ -144,7 +144,7 @@ pub struct Args {
     pub reuse: bool,
     /// Monitor: before a frame's own box, try it enlarged by this factor of its radius; a proof
     /// becomes the region the next frames reuse (0 = never; needs `--reuse`).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = crate::values::non_negative_f32, allow_negative_numbers = true)]
     pub grow: f32,
     /// Also bake the weights as Q16.16 bit patterns (`WEIGHTS_FIX_BITS`, for `num::Fix`).
     #[arg(long)]
@@ -160,7 +160,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub trajectory: usize,
     /// The trajectory's step: its speed as a fraction of the region's half-width per frame.
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = 0.02, value_parser = crate::values::non_negative, allow_negative_numbers = true)]
     pub trajectory_step: f64,
     /// Also write the frames (generated or read) as a CSV stream to this file.
     #[arg(long)]
@@ -169,10 +169,10 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub frame_seed: u64,
     /// Frame region: the property's box scaled about its centre by this factor.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::values::positive, allow_negative_numbers = true)]
     pub frame_spread: f64,
     /// Frame radii as fractions of the region's half-width, used in turn.
-    #[arg(long, value_delimiter = ',', default_value = "0.001,0.004,0.02")]
+    #[arg(long, value_delimiter = ',', default_value = "0.001,0.004,0.02", value_parser = crate::values::non_negative, allow_negative_numbers = true)]
     pub frame_radius: Vec<f64>,
     /// Also write the model as a byte blob (for a heap-allocating loader) to this file.
     #[arg(long)]

@@ -18,12 +18,12 @@ use crate::opts::EngineArgs;
 pub struct Args {
     /// A benchmark directory (with instances.csv) or a parent of several.
     pub dir: PathBuf,
-    /// Multiply every instance's timeout by this factor.
-    #[arg(long, default_value_t = 1.0)]
+    /// Multiply every instance's timeout by this factor (finite and positive).
+    #[arg(long, default_value_t = 1.0, value_parser = genbab_cli::values::positive, allow_negative_numbers = true)]
     pub timeout_scale: f64,
     /// Instances run in parallel.
-    #[arg(long, default_value_t = 1)]
-    pub jobs: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
     /// Per-instance results (CSV).
     #[arg(long, default_value = "results.csv")]
     pub out: PathBuf,
@@ -93,9 +93,8 @@ fn read_instances(dir: &Path, limit: Option<usize>) -> Result<Vec<Instance>, Str
         if rec.len() < 3 {
             return Err(format!("{}:{}: expected onnx,vnnlib,timeout", path.display(), line + 1));
         }
-        let timeout: f64 = rec[2]
-            .parse()
-            .map_err(|_| format!("{}:{}: bad timeout '{}'", path.display(), line + 1, &rec[2]))?;
+        let timeout = genbab_cli::values::seconds(&rec[2])
+            .map_err(|e| format!("{}:{}: bad timeout: {e}", path.display(), line + 1))?;
         let (o, p) = (rec[0].to_string(), rec[1].to_string());
         let expected = expected.get(&(norm(&o), norm(&p))).cloned().unwrap_or_default();
         v.push(Instance {
@@ -275,7 +274,7 @@ pub fn run(a: Args) -> ExitCode {
         }
     };
     let n = todo.len();
-    let jobs = a.jobs.clamp(1, 256);
+    let jobs = a.jobs as usize;
     let next = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
     let bar = if std::io::stderr().is_terminal() {

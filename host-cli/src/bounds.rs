@@ -40,6 +40,9 @@ pub fn run(a: Args) -> ExitCode {
     let r = (|| -> Result<(Vec<f64>, Vec<f64>), String> {
         let model = onnx::load(&a.model).map_err(|e| e.to_string())?;
         let prop = vnnlib::read(&a.property).map_err(|e| e.to_string())?;
+        for w in prop.warnings() {
+            eprintln!("warning: {}: {w}", a.property.display());
+        }
         engine::check_shapes(&model, &prop).map_err(|e| format!("{}: {e}", a.property.display()))?;
         let method = if matches!(a.method, BoundsMethod::Ibp) { Method::Ibp } else { Method::Crown };
         let cfg = Config { method, deploy: Deploy::F32 };

@@ -8,4 +8,5 @@ pub mod frames;
 pub mod onnx;
 pub mod parallel;
 pub mod report;
+pub mod values;
 pub mod vnnlib;

@@ -2,6 +2,7 @@
 
 use clap::ValueEnum;
 use genbab_cli::engine::{Options, Precision};
+use genbab_cli::values;
 use genbab_core::alpha::AlphaSettings;
 use genbab_core::bab::{Branching, Intermediate, Points, Settings};
 use genbab_core::bound::{Config, Deploy, Method};
@@ -71,9 +72,9 @@ pub struct EngineArgs {
     /// Seed of the counterexample search.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Memory for the domain pool, in MiB.
-    #[arg(long, default_value_t = 1024)]
-    pub memory_mib: usize,
+    /// Memory for the domain pool, in MiB (1 to 2^24).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1 << 24))]
+    pub memory_mib: u64,
     /// Domains to bound at most (0 = no limit; 1 = the root only, i.e. attack + CROWN, no BaB).
     #[arg(long, default_value_t = 0)]
     pub max_steps: u64,
@@ -117,13 +118,13 @@ pub struct AlphaArgs {
     #[arg(long, default_value_t = ALPHA_ITERS)]
     pub alpha_iters: u32,
     /// α-CROWN Adam step size (relaxation parameters normalised to [0, 1]).
-    #[arg(long, default_value_t = AlphaSettings::OFF.lr)]
+    #[arg(long, default_value_t = AlphaSettings::OFF.lr, value_parser = values::non_negative, allow_negative_numbers = true)]
     pub alpha_lr: f64,
     /// Adam step size of the split multipliers β under α-CROWN.
-    #[arg(long, default_value_t = AlphaSettings::OFF.lr_beta)]
+    #[arg(long, default_value_t = AlphaSettings::OFF.lr_beta, value_parser = values::non_negative, allow_negative_numbers = true)]
     pub beta_lr: f64,
     /// Step-size decay per α-CROWN iteration.
-    #[arg(long, default_value_t = AlphaSettings::OFF.decay)]
+    #[arg(long, default_value_t = AlphaSettings::OFF.decay, value_parser = values::unit_factor, allow_negative_numbers = true)]
     pub alpha_decay: f64,
     /// Stop a row's α-CROWN after this many iterations without a relative gain of 10⁻⁴ (0 = never).
     #[arg(long, default_value_t = AlphaSettings::OFF.patience)]
@@ -203,7 +204,7 @@ impl EngineArgs {
         Options {
             settings: s,
             precision: self.precision.precision(),
-            memory: (self.memory_mib << 20) / share.max(1),
+            memory: ((self.memory_mib << 20) as usize) / share.max(1),
             threads: match self.threads {
                 0 => std::thread::available_parallelism().map_or(1, |n| n.get()).div_ceil(share.max(1)),
                 n => n,

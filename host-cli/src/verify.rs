@@ -15,8 +15,8 @@ pub struct Args {
     pub model: PathBuf,
     /// The property (VNN-LIB): input box(es) and the unsafe output region.
     pub property: PathBuf,
-    /// Wall-clock limit in seconds (loading included).
-    #[arg(long, default_value_t = 60.0)]
+    /// Wall-clock limit in seconds (loading included): finite and positive.
+    #[arg(long, default_value_t = 60.0, value_parser = genbab_cli::values::seconds, allow_negative_numbers = true)]
     pub timeout: f64,
     /// Write the counterexample here (VNN-COMP format) when the result is `sat`.
     #[arg(long)]
@@ -34,6 +34,9 @@ pub fn run(a: Args) -> ExitCode {
     let result = (|| -> Result<engine::Report, String> {
         let model = onnx::load(&a.model).map_err(|e| e.to_string())?;
         let prop = vnnlib::read(&a.property).map_err(|e| e.to_string())?;
+        for w in prop.warnings() {
+            eprintln!("warning: {}: {w}", a.property.display());
+        }
         engine::check_shapes(&model, &prop).map_err(|e| format!("{}: {e}", a.property.display()))?;
         engine::check(&model, &prop, &a.engine.options(1), deadline)
     })();

@@ -28,8 +28,14 @@ pub struct VnnlibError {
 }
 
 impl fmt::Display for VnnlibError {
+    /// `file:line:col: reason`, or `file: reason` for an error that has no place in the text
+    /// (`line` 0: the file cannot be read, or what is missing is missing everywhere).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.reason)
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.reason)
+        } else {
+            write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.reason)
+        }
     }
 }
 
@@ -62,6 +68,32 @@ pub struct Property {
     pub n_inputs: usize,
     pub n_outputs: usize,
     pub cases: Vec<Case>,
+}
+
+impl Property {
+    /// What a user should hear about before the verdict: an input region whose unsafe set
+    /// constrains no output (a clause of only `0 ≤ 0` atoms), where every input is a
+    /// counterexample. The verdict is still computed (`sat`); a warning, not an error, because
+    /// such a property is well defined.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        for (k, c) in self.cases.iter().enumerate() {
+            let mut start = 0usize;
+            for &end in &c.clause_ends {
+                let (a, b) = (start, end as usize);
+                let blank = (a..b)
+                    .all(|i| c.rows[i * self.n_outputs..(i + 1) * self.n_outputs].iter().all(|&v| v == 0.0));
+                if a < b && blank {
+                    w.push(format!(
+                        "input region {k} has a clause that constrains no output: every input in it is a counterexample"
+                    ));
+                    break;
+                }
+                start = b;
+            }
+        }
+        w
+    }
 }
 
 /// Most disjuncts the DNF may have.
@@ -425,6 +457,8 @@ pub fn parse(text: &str, file: &str) -> Result<Property, VnnlibError> {
     let mut dnf: Vec<Vec<Atom>> = vec![vec![]];
     let mut seen_x = Vec::new();
     let mut seen_y = Vec::new();
+    // Where each X_i is declared (the place an error about a missing bound points at).
+    let mut x_decl: HashMap<usize, Pos> = HashMap::new();
     let mut any_assert = false;
     while let Some(e) = r.p.next()? {
         let Sexp::List(items, p) = &e else {
@@ -455,6 +489,7 @@ pub fn parse(text: &str, file: &str) -> Result<Property, VnnlibError> {
                     Var::X(i) => {
                         r.n_x = r.n_x.max(i + 1);
                         seen_x.push(i);
+                        x_decl.insert(i, *np);
                     }
                     Var::Y(j) => {
                         r.n_y = r.n_y.max(j + 1);
@@ -474,21 +509,17 @@ pub fn parse(text: &str, file: &str) -> Result<Property, VnnlibError> {
             other => return r.p.err(*p, format!("unsupported command '{other}'")),
         }
     }
-    let end = r.p.pos();
-    if r.n_x == 0 || seen_x.len() != r.n_x {
-        return r.p.err(
-            end,
-            format!("inputs must be declared as X_0 .. X_{{n-1}} ({} of {} declared)", seen_x.len(), r.n_x),
-        );
-    }
-    if r.n_y == 0 || seen_y.len() != r.n_y {
-        return r.p.err(
-            end,
-            format!("outputs must be declared as Y_0 .. Y_{{m-1}} ({} of {} declared)", seen_y.len(), r.n_y),
-        );
+    let nowhere = Pos { line: 0, col: 0 };
+    for (n, seen, v) in [(r.n_x, &seen_x, 'X'), (r.n_y, &seen_y, 'Y')] {
+        if n == 0 {
+            return r.p.err(nowhere, format!("no {v}_0 declared (expected (declare-const {v}_0 Real) ...)"));
+        }
+        if let Some(k) = (0..n).find(|k| !seen.contains(k)) {
+            return r.p.err(nowhere, format!("{v}_{k} is not declared, but {v}_{} is", n - 1));
+        }
     }
     if !any_assert {
-        return r.p.err(end, "no assertion");
+        return r.p.err(nowhere, "no assertion");
     }
     let (nx, ny) = (r.n_x, r.n_y);
     // Group the disjuncts by input box.
@@ -497,6 +528,8 @@ pub fn parse(text: &str, file: &str) -> Result<Property, VnnlibError> {
     for conj in dnf {
         let mut lo = vec![f64::NEG_INFINITY; nx];
         let mut hi = vec![f64::INFINITY; nx];
+        // Where each input's tightest bound is written (an empty box names both).
+        let (mut lo_at, mut hi_at) = (vec![nowhere; nx], vec![nowhere; nx]);
         let (mut inner_lo, mut inner_hi) = (lo.clone(), hi.clone());
         let mut outs: Vec<&Atom> = Vec::new();
         let mut empty = false;
@@ -511,9 +544,15 @@ pub fn parse(text: &str, file: &str) -> Result<Property, VnnlibError> {
                 [(Var::X(i), k)] => {
                     let (outer, inner) = input_bound(*k, a.rhs, a.strict);
                     if *k > 0.0 {
+                        if outer < hi[*i] {
+                            hi_at[*i] = a.pos;
+                        }
                         hi[*i] = hi[*i].min(outer);
                         inner_hi[*i] = inner_hi[*i].min(inner);
                     } else {
+                        if outer > lo[*i] {
+                            lo_at[*i] = a.pos;
+                        }
                         lo[*i] = lo[*i].max(outer);
                         inner_lo[*i] = inner_lo[*i].max(inner);
                     }
@@ -526,18 +565,24 @@ pub fn parse(text: &str, file: &str) -> Result<Property, VnnlibError> {
         }
         for i in 0..nx {
             if !lo[i].is_finite() || !hi[i].is_finite() {
-                let pos = conj.first().map_or(end, |a| a.pos);
-                return r.p.err(
-                    pos,
-                    format!(
-                        "X_{i} has no {} bound in this input region",
-                        if lo[i].is_finite() { "upper" } else { "lower" }
-                    ),
-                );
+                let side = if lo[i].is_finite() { "upper" } else { "lower" };
+                let pos = x_decl.get(&i).copied().unwrap_or(nowhere);
+                return r.p.err(pos, format!("X_{i} (declared here) has no {side} bound in an input region"));
             }
         }
-        if (0..nx).any(|i| lo[i] > hi[i]) {
-            continue; // an empty box: nothing to check
+        // An empty box would make the property hold vacuously: an error, not `unsat`.
+        if let Some(i) = (0..nx).find(|&i| lo[i] > hi[i]) {
+            let at = |p: Pos| if p.line == 0 { String::new() } else { format!(" (line {})", p.line) };
+            return r.p.err(
+                lo_at[i],
+                format!(
+                    "the input region is empty: X_{i} >= {}{} and X_{i} <= {}{}",
+                    lo[i],
+                    at(lo_at[i]),
+                    hi[i],
+                    at(hi_at[i])
+                ),
+            );
         }
         let key: Vec<u64> = lo.iter().chain(&hi).map(|v| v.to_bits()).collect();
         let ci = *by_box.entry(key).or_insert_with(|| {
@@ -649,10 +694,59 @@ mod tests {
             "f",
         )
         .unwrap_err();
-        assert!(e.reason.contains("X_0 has no lower bound"), "{e}");
+        // The missing bound points at the variable's declaration.
+        assert_eq!(e.to_string(), "f:1:16: X_0 (declared here) has no lower bound in an input region");
         assert!(parse("(declare-const X_0 Real)(assert (<= (* Y_0 X_0) 1))", "f").is_err());
         assert!(parse(")", "f").is_err());
         assert!(parse(&"(".repeat(100_000), "f").is_err());
+    }
+
+    /// An empty input box is an error naming the variable and both bounds' lines (never a
+    /// vacuous `unsat`); missing declarations are named; an error without a place in the text
+    /// has no position.
+    #[test]
+    fn empty_boxes_and_missing_declarations_are_errors() {
+        let e = parse(
+            "(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n\
+             (assert (<= X_0 1))\n(assert (>= X_0 0))\n(assert (>= X_1 2))\n(assert (<= X_1 1.5))\n\
+             (assert (<= Y_0 0))",
+            "f",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f:6:9: the input region is empty: X_1 >= 2 (line 6) and X_1 <= 1.5 (line 7)"
+        );
+        // In one disjunct of several, too.
+        let e = parse(
+            "(declare-const X_0 Real)(declare-const Y_0 Real)\n(assert (or (and (<= X_0 1) (>= X_0 0)) \
+             (and (<= X_0 -1) (>= X_0 0))))\n(assert (<= Y_0 0))",
+            "f",
+        )
+        .unwrap_err();
+        assert!(e.reason.starts_with("the input region is empty: X_0 >= 0"), "{e}");
+        // A single point is not empty.
+        assert!(parse("(declare-const X_0 Real)(declare-const Y_0 Real)(assert (<= X_0 1))(assert (>= X_0 1))(assert (<= Y_0 0))", "f").is_ok());
+        let e = parse("", "f").unwrap_err();
+        assert_eq!(e.to_string(), "f: no X_0 declared (expected (declare-const X_0 Real) ...)");
+        let e = parse("(declare-const X_0 Real)(declare-const X_2 Real)(declare-const Y_0 Real)", "f")
+            .unwrap_err();
+        assert_eq!(e.to_string(), "f: X_1 is not declared, but X_2 is");
+        let e = parse("(declare-const X_0 Real)", "f").unwrap_err();
+        assert_eq!(e.to_string(), "f: no Y_0 declared (expected (declare-const Y_0 Real) ...)");
+    }
+
+    /// A property that constrains no output in a region is warned about (and is `sat` there).
+    #[test]
+    fn a_region_without_output_constraints_is_warned_about() {
+        let head = "(declare-const X_0 Real)(declare-const Y_0 Real)(declare-const Y_1 Real)\
+                    (assert (<= X_0 1))(assert (>= X_0 0))";
+        let p = parse(head, "f").unwrap();
+        assert_eq!(p.warnings().len(), 1, "{:?}", p.warnings());
+        let p = parse(&format!("{head}(assert (or (<= Y_0 Y_1) (<= (* 0 Y_0) 0)))"), "f").unwrap();
+        assert_eq!(p.warnings().len(), 1, "{:?}", p.warnings());
+        let p = parse(&format!("{head}(assert (<= Y_0 Y_1))"), "f").unwrap();
+        assert!(p.warnings().is_empty(), "{:?}", p.warnings());
     }
 
     #[test]

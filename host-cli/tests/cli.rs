@@ -339,6 +339,73 @@ fn malformed_inputs_give_one_error_line_and_exit_2() {
     }
 }
 
+/// Nonsense arguments are refused before any verdict, with one message naming the value; an
+/// empty input box is an error with its lines; a region without output constraints is warned
+/// about; a file that cannot be read has no position.
+#[test]
+fn arguments_and_properties_are_checked_before_any_verdict() {
+    let (m, p) = (path("vnncomp_test/onnx/test_nano.onnx"), path("vnncomp_test/vnnlib/test_nano.vnnlib"));
+    for (flag, value, msg) in [
+        ("--timeout", "inf", "'inf' is not a finite number"),
+        ("--timeout", "nan", "'nan' is not a finite number"),
+        ("--timeout", "1e400", "'1e400' is not a finite number"),
+        ("--timeout", "0", "'0' is not a positive number of seconds"),
+        ("--timeout", "-5", "'-5' is not a positive number of seconds"),
+        ("--timeout", "abc", "'abc' is not a number"),
+        ("--alpha-decay", "1.5", "'1.5' is not in (0, 1]"),
+        ("--alpha-lr", "-1", "'-1' is negative"),
+        ("--memory-mib", "0", "0 is not in 1..=16777216"),
+    ] {
+        let (out, err, code) = stdout_of(&["verify", &m, &p, flag, value]);
+        assert_eq!((out.as_str(), code), ("", 2), "{flag} {value}: {err}");
+        assert!(err.starts_with("error: invalid value") && err.contains(msg), "{flag} {value}: {err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.vnnlib");
+    std::fs::write(&empty, "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 2))\n(assert (<= X_0 1))\n(assert (<= Y_0 -1))\n").unwrap();
+    let noout = dir.path().join("noout.vnnlib");
+    std::fs::write(
+        &noout,
+        "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 -1))\n(assert (<= X_0 1))\n",
+    )
+    .unwrap();
+    let missing = dir.path().join("missing.vnnlib");
+    for sub in ["verify", "bounds"] {
+        let (out, err, code) = stdout_of(&[sub, &m, empty.to_str().unwrap()]);
+        assert_eq!(code, 2, "{sub}: {out} {err}");
+        assert_eq!(
+            err,
+            format!(
+                "error: {}:3:9: the input region is empty: X_0 >= 2 (line 3) and X_0 <= 1 (line 4)\n",
+                empty.display()
+            )
+        );
+        let (out, err, code) = stdout_of(&[sub, &m, noout.to_str().unwrap()]);
+        assert_eq!(code, 0, "{sub}: {out} {err}");
+        assert!(
+            err.starts_with(&format!(
+                "warning: {}: input region 0 has a clause that constrains no output",
+                noout.display()
+            )),
+            "{err}"
+        );
+        if sub == "verify" {
+            assert_eq!(out, "sat\n");
+        }
+        let (_, err, code) = stdout_of(&[sub, &m, missing.to_str().unwrap()]);
+        assert_eq!(code, 2);
+        assert!(err.starts_with(&format!("error: {}: cannot read", missing.display())), "{err}");
+    }
+    // bench: the scale and the instances' timeouts.
+    let (_, err, code) = stdout_of(&["bench", dir.path().to_str().unwrap(), "--timeout-scale", "0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("'0' is not greater than 0"), "{err}");
+    std::fs::write(dir.path().join("instances.csv"), "m.onnx,p.vnnlib,inf\n").unwrap();
+    let (_, err, code) = stdout_of(&["bench", dir.path().to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("instances.csv:1: bad timeout: 'inf' is not a finite number"), "{err}");
+}
+
 #[test]
 fn unsupported_operator_error_names_op_node_and_file() {
     use onnx_protobuf::{
@@ -387,13 +454,13 @@ fn unsupported_operator_error_names_op_node_and_file() {
 
 #[test]
 fn timeout_is_reported() {
-    // A zero timeout cannot decide anything that needs a search.
+    // A nanosecond cannot decide anything that needs a search.
     let (out, _, code) = stdout_of(&[
         "verify",
         &path("acasxu/onnx/ACASXU_run2a_2_1_batch_2000.onnx"),
         &path("acasxu/vnnlib/prop_4.vnnlib"),
         "--timeout",
-        "0",
+        "1e-9",
     ]);
     assert_eq!(code, 0);
     assert!(out == "timeout\n" || out == "unsat\n", "{out}");
@@ -408,7 +475,7 @@ fn verify_restricts_to_the_outputs_read_and_writes_full_counterexamples() {
     let model = models.join("14_ieee_ml4acopf.onnx").display().to_string();
     let prop6 = models.join("14_ieee_prop6.vnnlib");
     for (flag, checked) in [(None, 837), (Some("--no-prune"), 1678)] {
-        let mut args = vec!["verify", &model, prop6.to_str().unwrap(), "--json", "--timeout", "0"];
+        let mut args = vec!["verify", &model, prop6.to_str().unwrap(), "--json", "--timeout", "1e-9"];
         args.extend(flag);
         let (out, err, code) = stdout_of(&args);
         assert_eq!(code, 0, "{err}");
