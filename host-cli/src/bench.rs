@@ -2,7 +2,7 @@
 //! in-process on `--jobs` threads, compare with `expected.csv`, and report.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -35,8 +35,17 @@ pub struct Args {
     pub limit: Option<usize>,
     /// Keep the rows already in `--out` and run only the instances it lacks, so that a long run
     /// stopped part way goes on where it was (rows are written to `--out` as instances finish).
+    /// Warns about kept rows made with another timeout or other engine settings.
     #[arg(long)]
     pub resume: bool,
+    /// Overwrite existing `--out`, `--plot` and `--log` files (without it, and without
+    /// `--resume`, an existing one is an error).
+    #[arg(long)]
+    pub force: bool,
+    /// Every instance's line (result, time, reason or error), also printed above the progress
+    /// bar; default: `--out` with the extension `.log`. Appended to under `--resume`.
+    #[arg(long)]
+    pub log: Option<PathBuf>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -54,6 +63,23 @@ struct Done {
     result: String,
     seconds: f64,
     detail: Option<String>,
+    /// The effective timeout and the engine settings' digest it ran with (`None` in a row of
+    /// a CSV written before they were recorded).
+    timeout: Option<f64>,
+    settings: Option<String>,
+}
+
+/// The columns of the results CSV; `--resume` also reads files with only the first six.
+const COLUMNS: [&str; 9] =
+    ["benchmark", "onnx", "vnnlib", "expected", "result", "seconds", "timeout", "reason", "settings"];
+
+/// A short digest of the engine arguments as given (not as resolved on this machine: `--threads
+/// 0` stays 0), so that `--resume` can tell rows made with other settings.
+fn settings_digest(a: &Args) -> String {
+    let text = format!("{:?}", a.engine);
+    // FNV-1a, 64 bits: stable across runs and platforms.
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    format!("{h:016x}")
 }
 
 fn read_instances(dir: &Path, limit: Option<usize>) -> Result<Vec<Instance>, String> {
@@ -131,6 +157,8 @@ fn read_rows(path: &Path) -> Result<Vec<(Key, String, Done)>, String> {
         |n: &str| h.iter().position(|c| c == n).ok_or_else(|| format!("{}: no column '{n}'", path.display()));
     let (cb, co, cv) = (col("benchmark")?, col("onnx")?, col("vnnlib")?);
     let (ce, cr, cs) = (col("expected")?, col("result")?, col("seconds")?);
+    // Optional: absent from files written before they were recorded.
+    let (ct, cre, cse) = (col("timeout").ok(), col("reason").ok(), col("settings").ok());
     let mut rows = Vec::new();
     for (line, rec) in r.records().enumerate() {
         let rec = rec.map_err(err)?;
@@ -138,10 +166,17 @@ fn read_rows(path: &Path) -> Result<Vec<(Key, String, Done)>, String> {
         let seconds = get(cs)
             .parse()
             .map_err(|_| format!("{}:{}: bad seconds '{}'", path.display(), line + 2, get(cs)))?;
+        let opt = |c: Option<usize>| c.map(get).filter(|v| !v.is_empty()).map(str::to_string);
         rows.push((
             key(get(cb), get(co), get(cv)),
             get(ce).to_string(),
-            Done { result: get(cr).to_string(), seconds, detail: None },
+            Done {
+                result: get(cr).to_string(),
+                seconds,
+                detail: opt(cre),
+                timeout: opt(ct).and_then(|t| t.parse().ok()),
+                settings: opt(cse),
+            },
         ));
     }
     Ok(rows)
@@ -151,9 +186,10 @@ fn norm(p: &str) -> String {
     p.trim_start_matches("./").to_string()
 }
 
-fn run_one(inst: &Instance, a: &Args, share: usize) -> Done {
+fn run_one(inst: &Instance, a: &Args, share: usize, settings: &str) -> Done {
     let start = Instant::now();
-    let deadline = engine::deadline(start, inst.timeout * a.timeout_scale);
+    let timeout = inst.timeout * a.timeout_scale;
+    let deadline = engine::deadline(start, timeout);
     let r = (|| -> Result<engine::Report, String> {
         let model = onnx::load(&inst.dir.join(&inst.onnx)).map_err(|e| e.to_string())?;
         let prop = vnnlib::read(&inst.dir.join(&inst.vnnlib)).map_err(|e| e.to_string())?;
@@ -166,9 +202,16 @@ fn run_one(inst: &Instance, a: &Args, share: usize) -> Done {
                 Outcome::Unknown(s) => Some(s.clone()),
                 _ => None,
             };
-            Done { result: rep.outcome.word().to_string(), seconds, detail }
+            let settings = Some(settings.to_string());
+            Done { result: rep.outcome.word().to_string(), seconds, detail, timeout: Some(timeout), settings }
         }
-        Err(e) => Done { result: "error".into(), seconds, detail: Some(e) },
+        Err(e) => Done {
+            result: "error".into(),
+            seconds,
+            detail: Some(e),
+            timeout: Some(timeout),
+            settings: Some(settings.to_string()),
+        },
     }
 }
 
@@ -184,20 +227,29 @@ fn open_rows(path: &Path, append: bool) -> Result<csv::Writer<std::fs::File>, St
         .map_err(|e| e.to_string())?;
     let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(file);
     if !append {
-        w.write_record(["benchmark", "onnx", "vnnlib", "expected", "result", "seconds"])
-            .map_err(|e| e.to_string())?;
+        w.write_record(COLUMNS).map_err(|e| e.to_string())?;
     }
     Ok(w)
 }
 
-fn write_row(w: &mut csv::Writer<std::fs::File>, inst: &Instance, d: &Done) -> Result<(), String> {
+fn write_row(
+    w: &mut csv::Writer<std::fs::File>,
+    (b, o, v): (&str, &str, &str),
+    expected: &str,
+    d: &Done,
+) -> Result<(), String> {
+    let opt = |x: &Option<String>| x.clone().unwrap_or_default();
     w.write_record([
-        &inst.benchmark,
-        &inst.onnx,
-        &inst.vnnlib,
-        &inst.expected,
+        b,
+        o,
+        v,
+        expected,
         &d.result,
         &format!("{:.3}", d.seconds),
+        &d.timeout.map(|t| format!("{t}")).unwrap_or_default(),
+        // One line per row: an error message's newlines (there are none today) would not be.
+        &opt(&d.detail).replace('\n', " "),
+        &opt(&d.settings),
     ])
     .map_err(|e| e.to_string())
 }
@@ -234,6 +286,17 @@ pub fn run(a: Args) -> ExitCode {
             }
         }
     }
+    let log_path = a.log.clone().unwrap_or_else(|| a.out.with_extension("log"));
+    // Never overwrite a file without being asked: `--resume` continues `--out` (and appends to
+    // the log, rewrites the plot), `--force` overwrites all three.
+    if !a.force {
+        let guarded: &[&PathBuf] = if a.resume { &[] } else { &[&a.out, &a.plot, &log_path] };
+        if let Some(p) = guarded.iter().find(|p| p.exists()) {
+            eprintln!("error: {}: exists (--resume continues a run, --force overwrites)", p.display());
+            return ExitCode::from(2);
+        }
+    }
+    let settings = settings_digest(&a);
     // Rows of an earlier run: those of this run's instances are kept instead of run again, the
     // others are carried over to the rewritten file.
     let mut earlier: HashMap<Key, Done> = HashMap::new();
@@ -259,6 +322,24 @@ pub fn run(a: Args) -> ExitCode {
     }
     let prior: Vec<Option<Done>> =
         instances.iter().map(|i| earlier.remove(&key(&i.benchmark, &i.onnx, &i.vnnlib))).collect();
+    // Kept rows made otherwise: another timeout, other engine settings, or not recorded.
+    let differ = instances
+        .iter()
+        .zip(&prior)
+        .filter(|(i, d)| {
+            d.as_ref().is_some_and(|d| {
+                d.timeout != Some(i.timeout * a.timeout_scale)
+                    || d.settings.as_deref() != Some(settings.as_str())
+            })
+        })
+        .count();
+    if differ > 0 {
+        eprintln!(
+            "warning: {}: {differ} kept row(s) were made with another timeout or other engine settings \
+             (or do not record them); run without --resume to redo them",
+            a.out.display()
+        );
+    }
     let todo: Vec<usize> = (0..instances.len()).filter(|&i| prior[i].is_none()).collect();
     let results: Vec<Mutex<Option<Done>>> = prior.into_iter().map(Mutex::new).collect();
     let kept = instances.len() - todo.len();
@@ -270,6 +351,19 @@ pub fn run(a: Args) -> ExitCode {
         Ok(w) => Mutex::new(w),
         Err(e) => {
             eprintln!("error: {}: {e}", a.out.display());
+            return ExitCode::from(2);
+        }
+    };
+    let log = match std::fs::OpenOptions::new()
+        .create(true)
+        .append(a.resume)
+        .write(true)
+        .truncate(!a.resume)
+        .open(&log_path)
+    {
+        Ok(f) => Mutex::new(std::io::LineWriter::new(f)),
+        Err(e) => {
+            eprintln!("error: {}: {e}", log_path.display());
             return ExitCode::from(2);
         }
     };
@@ -293,7 +387,7 @@ pub fn run(a: Args) -> ExitCode {
             s.spawn(|| {
                 while let Some(&i) = todo.get(next.fetch_add(1, Ordering::SeqCst)) {
                     let inst = &instances[i];
-                    let d = run_one(inst, &a, jobs);
+                    let d = run_one(inst, &a, jobs, &settings);
                     let k = finished.fetch_add(1, Ordering::SeqCst) + 1;
                     let line = format!(
                         "[{k}/{n}] {} {} {}: {} ({:.2}s){}",
@@ -304,26 +398,31 @@ pub fn run(a: Args) -> ExitCode {
                         d.seconds,
                         d.detail.as_ref().map(|s| format!(" [{s}]")).unwrap_or_default()
                     );
+                    let mut lines = vec![line];
                     if is_wrong(&inst.expected, &d.result) {
-                        let msg = format!(
+                        lines.push(format!(
                             "!!! WRONG VERDICT: {} {} {}: expected {}, got {}",
                             inst.benchmark, inst.onnx, inst.vnnlib, inst.expected, d.result
-                        );
+                        ));
+                    }
+                    // Every line above the bar (or on stderr) and in the log.
+                    for l in &lines {
                         match &bar {
-                            Some(b) => b.println(&msg),
-                            None => eprintln!("{msg}"),
+                            Some(b) => b.println(l),
+                            None => eprintln!("{l}"),
+                        }
+                        if let Ok(mut f) = log.lock() {
+                            let _ = writeln!(f, "{l}");
                         }
                     }
-                    match &bar {
-                        Some(b) => {
-                            b.set_message(format!("{} {}", inst.benchmark, inst.vnnlib));
-                            b.inc(1);
-                        }
-                        None => eprintln!("{line}"),
+                    if let Some(b) = &bar {
+                        b.set_message(format!("{} {} {}", inst.benchmark, inst.onnx, inst.vnnlib));
+                        b.inc(1);
                     }
                     if let Ok(mut w) = live.lock() {
-                        let _ =
-                            write_row(&mut w, inst, &d).and_then(|_| w.flush().map_err(|e| e.to_string()));
+                        let row = (inst.benchmark.as_str(), inst.onnx.as_str(), inst.vnnlib.as_str());
+                        let _ = write_row(&mut w, row, &inst.expected, &d)
+                            .and_then(|_| w.flush().map_err(|e| e.to_string()));
                     }
                     if let Ok(mut slot) = results[i].lock() {
                         *slot = Some(d);
@@ -343,7 +442,9 @@ pub fn run(a: Args) -> ExitCode {
             m.into_inner().ok().flatten().unwrap_or(Done {
                 result: "error".into(),
                 seconds: 0.0,
-                detail: None,
+                detail: Some("no result (a worker stopped)".into()),
+                timeout: None,
+                settings: None,
             })
         })
         .collect();
@@ -352,11 +453,10 @@ pub fn run(a: Args) -> ExitCode {
     let write_csv = || -> Result<(), String> {
         let mut w = open_rows(&a.out, false).map_err(|e| e.to_string())?;
         for (inst, d) in instances.iter().zip(&done) {
-            write_row(&mut w, inst, d)?;
+            write_row(&mut w, (&inst.benchmark, &inst.onnx, &inst.vnnlib), &inst.expected, d)?;
         }
         for ((b, o, v), e, d) in &other {
-            w.write_record([b, o, v, e, &d.result, &format!("{:.3}", d.seconds)])
-                .map_err(|e| e.to_string())?;
+            write_row(&mut w, (b, o, v), e, d)?;
         }
         w.flush().map_err(|e| e.to_string())
     };
@@ -375,18 +475,20 @@ pub fn run(a: Args) -> ExitCode {
     let mut series = Vec::new();
     let mut total_wrong = 0;
     outln!(
-        "{:<22} {:>6} {:>6} {:>5} {:>6} {:>6} {:>8} {:>6} {:>10}",
+        "{:<22} {:>6} {:>6} {:>5} {:>6} {:>6} {:>7} {:>7} {:>6} {:>10}",
         "benchmark",
         "total",
         "solved",
         "sat",
         "unsat",
         "wrong",
-        "unk/t.o.",
+        "unknown",
+        "timeout",
         "errors",
         "seconds"
     );
-    let mut tot = [0usize; 7];
+    let mut tot = [0usize; 8];
+    let mut total_errors = 0;
     let mut tot_s = 0.0;
     for name in names.iter().map(Some).chain([None]) {
         let rows: Vec<(&Instance, &Done)> =
@@ -395,7 +497,8 @@ pub fn run(a: Args) -> ExitCode {
         let wrong = c(&|i, d| is_wrong(&i.expected, &d.result));
         let sat = c(&|i, d| d.result == "sat" && !is_wrong(&i.expected, &d.result));
         let unsat = c(&|i, d| d.result == "unsat" && !is_wrong(&i.expected, &d.result));
-        let unk = c(&|_, d| d.result == "unknown" || d.result == "timeout");
+        let unk = c(&|_, d| d.result == "unknown");
+        let tmo = c(&|_, d| d.result == "timeout");
         let err = c(&|_, d| d.result == "error");
         let secs: f64 = rows.iter().map(|(_, d)| d.seconds).sum();
         let label = name.cloned().unwrap_or_else(|| "TOTAL".into());
@@ -408,14 +511,16 @@ pub fn run(a: Args) -> ExitCode {
                 .map(|(_, d)| d.seconds)
                 .collect();
             series.push((nm.clone(), solved));
-            for (k, v) in [rows.len(), sat + unsat, sat, unsat, wrong, unk, err].into_iter().enumerate() {
+            for (k, v) in [rows.len(), sat + unsat, sat, unsat, wrong, unk, tmo, err].into_iter().enumerate()
+            {
                 tot[k] += v;
             }
             tot_s += secs;
             total_wrong += wrong;
+            total_errors += err;
         }
         outln!(
-            "{label:<22} {:>6} {:>6} {sat:>5} {unsat:>6} {wrong:>6} {unk:>8} {err:>6} {secs:>10.1}",
+            "{label:<22} {:>6} {:>6} {sat:>5} {unsat:>6} {wrong:>6} {unk:>7} {tmo:>7} {err:>6} {secs:>10.1}",
             rows.len(),
             sat + unsat
         );
@@ -428,9 +533,18 @@ pub fn run(a: Args) -> ExitCode {
         eprintln!("error: {}: {e}", a.plot.display());
         return ExitCode::from(2);
     }
+    outln!("wrote {}, {} and {}", a.out.display(), a.plot.display(), log_path.display());
+    let mut code = ExitCode::SUCCESS;
+    if total_errors > 0 {
+        eprintln!(
+            "{total_errors} instance(s) ended in an error: their reasons are in {}",
+            log_path.display()
+        );
+        code = ExitCode::from(1);
+    }
     if total_wrong > 0 {
         eprintln!("!!! {total_wrong} WRONG VERDICT(S) — see the lines marked WRONG above");
-        return ExitCode::from(1);
+        code = ExitCode::from(1);
     }
-    ExitCode::SUCCESS
+    code
 }

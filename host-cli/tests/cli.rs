@@ -222,15 +222,41 @@ fn bench_runs_a_directory_and_writes_csv_and_svg() {
     assert!(out.contains("vnncomp_test") && out.contains("TOTAL"), "{out}");
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("benchmark,onnx,vnnlib,expected,result,seconds"));
+    assert_eq!(lines.next(), Some("benchmark,onnx,vnnlib,expected,result,seconds,timeout,reason,settings"));
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 5);
     for r in &rows {
+        assert_eq!(r.len(), 9, "{r:?}");
         assert_eq!(r[0], "vnncomp_test");
         assert_eq!(r[3], r[4], "{r:?}");
+        assert_eq!(r[8].len(), 16, "the settings digest: {r:?}");
     }
     let s = std::fs::read_to_string(&svg).unwrap();
     assert!(s.starts_with("<svg") && s.contains("vnncomp_test"));
+    // The per-instance lines are in the log too, and the paths are printed.
+    let log = std::fs::read_to_string(dir.path().join("r.log")).unwrap();
+    assert_eq!(log.lines().filter(|l| l.starts_with('[')).count(), 5, "{log}");
+    assert!(
+        out.contains(&format!(
+            "wrote {}, {} and {}",
+            csv.display(),
+            svg.display(),
+            dir.path().join("r.log").display()
+        )),
+        "{out}"
+    );
+    // An existing result is not overwritten unless asked.
+    let args =
+        ["bench", &path("vnncomp_test"), "--out", csv.to_str().unwrap(), "--plot", svg.to_str().unwrap()];
+    let (_, err, code) = stdout_of(&args);
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        format!("error: {}: exists (--resume continues a run, --force overwrites)\n", csv.display())
+    );
+    let (_, err, code) = stdout_of(&[&args[..], &["--force", "--limit", "1"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 2);
 }
 
 #[test]
@@ -261,17 +287,51 @@ fn bench_resume_keeps_earlier_rows_and_runs_only_the_rest() {
     assert_eq!(err.lines().filter(|l| l.starts_with('[')).count(), 4, "{err}");
     let summary = out.lines().find(|l| l.starts_with("vnncomp_test")).unwrap();
     let cols: Vec<&str> = summary.split_whitespace().collect();
-    assert_eq!(&cols[1..7], ["5", "4", "1", "3", "0", "1"], "{summary}");
+    // total, solved, sat, unsat, wrong, unknown, timeout, errors.
+    assert_eq!(&cols[1..9], ["5", "4", "1", "3", "0", "0", "1", "0"], "{summary}");
+    // The kept row was written before timeouts and settings were recorded: a warning.
+    assert!(
+        err.contains("warning:") && err.contains("1 kept row(s) were made with another timeout"),
+        "{err}"
+    );
     let text = std::fs::read_to_string(&csv).unwrap();
     let rows: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(rows.len(), 6, "{text}");
-    assert!(rows.iter().any(|r| r.contains("test_nano") && r.ends_with(",timeout,123.000")), "{text}");
-    assert_eq!(rows.last(), Some(&"elsewhere,onnx/a.onnx,vnnlib/b.vnnlib,sat,sat,4.500"));
+    assert!(rows.iter().any(|r| r.contains("test_nano") && r.contains(",timeout,123.000,")), "{text}");
+    assert_eq!(rows.last(), Some(&"elsewhere,onnx/a.onnx,vnnlib/b.vnnlib,sat,sat,4.500,,,"));
     // Nothing left to run: a second resume runs none and keeps every row.
     let (out, err, code) = stdout_of(&args);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("5 instance(s) kept") && !err.contains("[1/"), "{out}\n{err}");
     assert_eq!(std::fs::read_to_string(&csv).unwrap(), text);
+}
+
+/// An instance that ends in an error makes the run's exit code non-zero and keeps its reason in
+/// the CSV and the log; a resume with another timeout scale warns about the rows it keeps.
+#[test]
+fn bench_keeps_error_reasons_and_warns_on_a_resume_with_other_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = dir.path().join("broken");
+    std::fs::create_dir_all(b.join("vnnlib")).unwrap();
+    std::fs::copy(path("vnncomp_test/vnnlib/test_prop.vnnlib"), b.join("vnnlib/p.vnnlib")).unwrap();
+    std::fs::write(b.join("instances.csv"), "onnx/missing.onnx,vnnlib/p.vnnlib,30\n").unwrap();
+    let (csv, svg) = (dir.path().join("r.csv"), dir.path().join("c.svg"));
+    let args =
+        ["bench", b.to_str().unwrap(), "--out", csv.to_str().unwrap(), "--plot", svg.to_str().unwrap()];
+    let (out, err, code) = stdout_of(&args);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("1 instance(s) ended in an error"), "{err}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.contains(",error,") && text.contains("missing.onnx: cannot read"), "{text}");
+    let log = std::fs::read_to_string(dir.path().join("r.log")).unwrap();
+    assert!(log.contains("missing.onnx: cannot read"), "{log}");
+    let (_, err, _) = stdout_of(&[&args[..], &["--resume", "--timeout-scale", "2"]].concat());
+    assert!(
+        err.contains("warning:") && err.contains("1 kept row(s) were made with another timeout"),
+        "{err}"
+    );
+    let (_, err, _) = stdout_of(&[&args[..], &["--resume"]].concat());
+    assert!(!err.contains("warning:"), "the same settings: {err}");
 }
 
 #[test]
