@@ -4,6 +4,7 @@
 pub mod bake;
 pub mod cex;
 pub mod engine;
+pub mod files;
 pub mod frames;
 pub mod onnx;
 pub mod parallel;

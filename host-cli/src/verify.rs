@@ -21,6 +21,10 @@ pub struct Args {
     /// Write the counterexample here (VNN-COMP format) when the result is `sat`.
     #[arg(long)]
     pub cex: Option<PathBuf>,
+    /// VNN-COMP results file, always written: the result word (`sat`, `unsat`, `timeout`,
+    /// `unknown` or `error`), and after `sat` the counterexample.
+    #[arg(long)]
+    pub results_file: Option<PathBuf>,
     /// Print a JSON object (result, seconds, stats, reason) instead of the result word.
     #[arg(long)]
     pub json: bool,
@@ -41,6 +45,19 @@ pub fn run(a: Args) -> ExitCode {
         engine::check(&model, &prop, &a.engine.options(1), deadline)
     })();
     let seconds = start.elapsed().as_secs_f64();
+    if let Some(path) = &a.results_file {
+        let text = match &result {
+            Ok(r) => match &r.outcome {
+                Outcome::Sat(c) => cex::format(c),
+                o => format!("{}\n", o.word()),
+            },
+            Err(_) => "error\n".to_string(),
+        };
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("error: {}: cannot write the results file: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
     match result {
         Err(msg) => {
             if a.json {
@@ -82,6 +99,10 @@ pub fn run(a: Args) -> ExitCode {
                 outln!("{v}");
             } else {
                 outln!("{}", r.outcome.word());
+                // The reason on stderr, so that stdout stays the one word scripts read.
+                if let Outcome::Unknown(s) = &r.outcome {
+                    eprintln!("note: unknown: {s}");
+                }
             }
             ExitCode::SUCCESS
         }

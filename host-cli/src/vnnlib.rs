@@ -637,10 +637,16 @@ fn input_bound(k: f64, rhs: f64, strict: bool) -> (f64, f64) {
     (outer, inner)
 }
 
-/// Read and parse a file.
+/// Whether bytes that are not UTF-8 start like a binary file (a NUL or another control byte
+/// early on), which is what a model passed as the property looks like.
+fn text_is_protobuf_like(b: &[u8]) -> bool {
+    b.iter().take(64).any(|&c| c < 0x09 || (0x0e..0x20).contains(&c))
+}
+
+/// Read and parse a file (plain or gzip-compressed).
 pub fn read(path: &std::path::Path) -> Result<Property, VnnlibError> {
     let file = path.display().to_string();
-    let text = std::fs::read(path).map_err(|e| VnnlibError {
+    let text = crate::files::read(path).map_err(|e| VnnlibError {
         file: file.clone(),
         line: 0,
         col: 0,
@@ -650,7 +656,11 @@ pub fn read(path: &std::path::Path) -> Result<Property, VnnlibError> {
         file: file.clone(),
         line: 0,
         col: 0,
-        reason: format!("not UTF-8: {e}"),
+        reason: if text_is_protobuf_like(e.as_bytes()) {
+            "not UTF-8 text (this looks like a binary file, e.g. an ONNX model: the model comes first, then the property)".into()
+        } else {
+            format!("not UTF-8: {e}")
+        },
     })?;
     parse(&text, &file)
 }

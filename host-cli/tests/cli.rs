@@ -466,6 +466,75 @@ fn arguments_and_properties_are_checked_before_any_verdict() {
     assert!(err.contains("instances.csv:1: bad timeout: 'inf' is not a finite number"), "{err}");
 }
 
+/// The VNN-COMP tool interface (`vnncomp/`) on the bundled `vnncomp_test` set: the results file
+/// holds the expected word for each instance (and a checked counterexample after `sat`), and
+/// `error` for swapped arguments; gzip-compressed models and properties are read directly.
+#[test]
+fn vnncomp_scripts_write_the_results_file() {
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vnncomp");
+    let bin = assert_cmd::cargo::cargo_bin("genbab");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |script: &str, args: &[&str]| {
+        let out = std::process::Command::new("bash")
+            .arg(scripts.join(script))
+            .args(args)
+            .env("GENBAB", &bin)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let gz = |src: &str, name: &str| {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&std::fs::read(path(src)).unwrap()).unwrap();
+        let p = dir.path().join(name);
+        std::fs::write(&p, e.finish().unwrap()).unwrap();
+        p.display().to_string()
+    };
+    let sat_gz = (
+        gz("vnncomp_test/onnx/test_sat.onnx", "s.onnx.gz"),
+        gz("vnncomp_test/vnnlib/test_prop.vnnlib", "p.vnnlib.gz"),
+    );
+    let mut cases: Vec<(String, String, &str)> = [
+        ("test_nano", "test_nano", "unsat"),
+        ("test_tiny", "test_tiny", "unsat"),
+        ("test_small", "test_small", "unsat"),
+        ("test_sat", "test_prop", "sat"),
+        ("test_unsat", "test_prop", "unsat"),
+    ]
+    .iter()
+    .map(|(m, p, w)| {
+        (path(&format!("vnncomp_test/onnx/{m}.onnx")), path(&format!("vnncomp_test/vnnlib/{p}.vnnlib")), *w)
+    })
+    .collect();
+    cases.push((sat_gz.0, sat_gz.1, "sat"));
+    // Swapped: an error, with a hint, and still a results file.
+    cases.push((
+        path("vnncomp_test/vnnlib/test_prop.vnnlib"),
+        path("vnncomp_test/onnx/test_sat.onnx"),
+        "error",
+    ));
+    for (k, (m, p, want)) in cases.iter().enumerate() {
+        let res = dir.path().join(format!("r{k}.txt"));
+        assert_eq!(run("prepare_instance.sh", &["v1", "test", m, p]).0, Some(0), "{m} {p}");
+        let (code, err) = run("run_instance.sh", &["v1", "test", m, p, res.to_str().unwrap(), "60"]);
+        assert_eq!(code, Some(0), "{m} {p}: {err}");
+        let text = std::fs::read_to_string(&res).unwrap();
+        assert_eq!(text.lines().next(), Some(*want), "{m} {p}: {text} {err}");
+        if *want == "sat" {
+            check_cex_file(m, p, &res);
+        }
+        if *want == "error" {
+            assert!(err.contains("this looks like a VNNLIB property: the model comes first"), "{err}");
+        }
+    }
+    assert_ne!(run("run_instance.sh", &["v2"]).0, Some(0));
+    assert_ne!(
+        run("prepare_instance.sh", &["v1", "c", "/nonexistent.onnx", "/nonexistent.vnnlib"]).0,
+        Some(0)
+    );
+}
+
 #[test]
 fn unsupported_operator_error_names_op_node_and_file() {
     use onnx_protobuf::{

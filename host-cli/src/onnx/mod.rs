@@ -76,8 +76,24 @@ impl Model {
 /// Load and lower an ONNX file.
 pub fn load(path: &Path) -> Result<Model, LoadError> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { file: file.clone(), source })?;
+    let bytes = crate::files::read(path).map_err(|source| LoadError::Io { file: file.clone(), source })?;
     load_bytes(&bytes, &file, Limits::default())
+}
+
+/// A hint for bytes that are text rather than protobuf: a VNNLIB file given as the model (the
+/// arguments swapped) or some other text file.
+fn text_hint(bytes: &[u8]) -> &'static str {
+    let head = &bytes[..bytes.len().min(512)];
+    let text = std::str::from_utf8(head).map(str::trim_start);
+    match text {
+        Ok(t) if t.starts_with('(') || t.starts_with(';') => {
+            " (this looks like a VNNLIB property: the model comes first, then the property)"
+        }
+        Ok(t) if !t.is_empty() && t.chars().all(|c| !c.is_control() || c.is_whitespace()) => {
+            " (this is a text file, not an ONNX model)"
+        }
+        _ => "",
+    }
 }
 
 /// Load and lower an ONNX model from memory; `file` names it in errors.
@@ -85,7 +101,7 @@ pub fn load_bytes(bytes: &[u8], file: &str, limits: Limits) -> Result<Model, Loa
     let file = file.to_string();
     let m = ModelProto::parse_from_bytes(bytes).map_err(|e| LoadError::Decode {
         file: file.clone(),
-        reason: e.to_string().replace(['\n', '\r'], " "),
+        reason: format!("{}{}", e.to_string().replace(['\n', '\r'], " "), text_hint(bytes)),
     })?;
     let model_err = |reason: String| LoadError::Model { file: file.clone(), reason };
     if m.graph.is_none() {
