@@ -76,7 +76,7 @@ pub struct Args {
     /// is restricted to the outputs they read.
     pub property: Option<PathBuf>,
     /// The Rust module to write (required by `bake`; `monitor` writes none).
-    #[arg(short, long)]
+    #[arg(short, long, visible_alias = "out")]
     pub output: Option<PathBuf>,
     /// A name for the module's title line (default: the model file's stem).
     #[arg(long)]
@@ -90,7 +90,8 @@ pub struct Args {
     /// Branch-and-bound domain pool capacity on the device.
     #[arg(long, default_value_t = 64)]
     pub domains: usize,
-    /// Most activation splits per domain (0 suffices for input splitting).
+    /// Most activation splits per domain (0 suffices for input splitting). Smaller than
+    /// `verify`'s 48: the device's pool keeps this many splits for every one of `--domains`.
     #[arg(long, default_value_t = 24)]
     pub depth: usize,
     /// Rows of a backward pass processed at once (RAM ∝ chunk × node values).

@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
     /// Per-instance results (CSV).
-    #[arg(long, default_value = "results.csv")]
+    #[arg(short, long, default_value = "results.csv")]
     pub out: PathBuf,
     /// Cactus plot (SVG).
     #[arg(long, default_value = "cactus.svg")]

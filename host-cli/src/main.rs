@@ -26,11 +26,14 @@ fn out_line(args: std::fmt::Arguments<'_>) {
     }
 }
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// `genbab --version`: the crate version and the commit it was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("GENBAB_COMMIT"), ")");
 
 /// genbab: verify neural networks with general nonlinearities (ONNX + VNN-LIB in, VNN-COMP verdicts out).
 #[derive(Parser)]
-#[command(name = "genbab", version, about)]
+#[command(name = "genbab", version = VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -48,6 +51,12 @@ enum Command {
     Bake(genbab_cli::bake::Args),
     /// Replay a sensor stream through the device's check (the same settings as `bake`).
     Monitor(monitor::Args),
+    /// Print a shell completion script (e.g. `genbab completions bash > /etc/bash_completion.d/genbab`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -58,5 +67,13 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Bake(a) => genbab_cli::bake::run(a),
         Command::Monitor(a) => monitor::run(a),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "genbab", &mut out);
+            if std::io::stdout().lock().write_all(&out).is_err() {
+                return ExitCode::SUCCESS; // a closed pipe: the reader stopped
+            }
+            ExitCode::SUCCESS
+        }
     }
 }

@@ -23,7 +23,9 @@ pub enum PointsArg {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum MethodArg {
+    /// Interval bound propagation (no α).
     Ibp,
+    /// CROWN, α-optimised when `--alpha-iters` is above 0 (the default).
     Crown,
 }
 
@@ -63,7 +65,7 @@ pub struct EngineArgs {
     /// Where an activation split cuts a neuron's interval.
     #[arg(long, value_enum, default_value = "table")]
     pub points: PointsArg,
-    /// Bound engine.
+    /// Bound engine: `crown` is α-CROWN as long as `--alpha-iters` is above 0 (the default).
     #[arg(long, value_enum, default_value = "crown")]
     pub method: MethodArg,
     /// Scalar type the host computes bounds in (both are sound for the f32 network).
@@ -113,14 +115,16 @@ pub struct EngineArgs {
 /// α-CROWN options (`verify`, `bench`, `bounds`).
 #[derive(clap::Args, Clone, Debug)]
 pub struct AlphaArgs {
-    /// α-CROWN gradient steps per bounded spec row, jointly with β in split domains (0 = plain
-    /// CROWN, with `--beta-iters` finite-difference β).
+    /// α-CROWN gradient steps per bound: per output bound in `bounds --method alpha`; in
+    /// `verify`/`bench` per spec row, jointly with β in split domains (0 = plain CROWN, with
+    /// `--beta-iters` finite-difference β).
     #[arg(long, default_value_t = ALPHA_ITERS)]
     pub alpha_iters: u32,
     /// α-CROWN Adam step size (relaxation parameters normalised to [0, 1]).
     #[arg(long, default_value_t = AlphaSettings::OFF.lr, value_parser = values::non_negative, allow_negative_numbers = true)]
     pub alpha_lr: f64,
-    /// Adam step size of the split multipliers β under α-CROWN.
+    /// Adam step size of the split multipliers β under α-CROWN (`verify`, `bench`: `bounds` has
+    /// no split domains).
     #[arg(long, default_value_t = AlphaSettings::OFF.lr_beta, value_parser = values::non_negative, allow_negative_numbers = true)]
     pub beta_lr: f64,
     /// Step-size decay per α-CROWN iteration.

@@ -535,6 +535,21 @@ fn vnncomp_scripts_write_the_results_file() {
     );
 }
 
+/// `--version` names the commit; `completions` prints a script for each shell clap supports.
+#[test]
+fn version_names_the_commit_and_completions_are_printed() {
+    let (out, _, code) = stdout_of(&["--version"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("genbab 0.") && out.contains("(commit "), "{out}");
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let (out, err, code) = stdout_of(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        assert!(out.contains("genbab") && out.contains("verify") && out.contains("timeout"), "{shell}");
+    }
+    let (_, _, code) = stdout_of(&["completions", "tcsh"]);
+    assert_eq!(code, 2);
+}
+
 #[test]
 fn unsupported_operator_error_names_op_node_and_file() {
     use onnx_protobuf::{
