@@ -15,6 +15,7 @@ use genbab_cli::{onnx, report, vnnlib};
 use crate::opts::EngineArgs;
 
 #[derive(clap::Args)]
+#[command(args_override_self = true)]
 pub struct Args {
     /// A benchmark directory (with instances.csv) or a parent of several.
     pub dir: PathBuf,

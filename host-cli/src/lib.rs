@@ -3,6 +3,7 @@
 
 pub mod bake;
 pub mod cex;
+pub mod config;
 pub mod engine;
 pub mod files;
 pub mod frames;

@@ -59,8 +59,25 @@ enum Command {
     },
 }
 
+/// The long flags of the subcommands that take `--config` (`None` for the others).
+fn config_flags(sub: &str) -> Option<Vec<String>> {
+    if sub != "verify" && sub != "bench" {
+        return None;
+    }
+    let cmd = Cli::command();
+    let c = cmd.find_subcommand(sub)?;
+    Some(c.get_arguments().filter_map(|a| a.get_long()).map(String::from).collect())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = match genbab_cli::config::expand(std::env::args_os().collect(), config_flags) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     match cli.command {
         Command::Verify(a) => verify::run(a),
         Command::Bounds(a) => bounds::run(a),

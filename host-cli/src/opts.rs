@@ -7,7 +7,8 @@ use genbab_core::alpha::AlphaSettings;
 use genbab_core::bab::{Branching, Intermediate, Points, Settings};
 use genbab_core::bound::{Config, Deploy, Method};
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum BranchingArg {
     Auto,
     Bbps,
@@ -15,13 +16,15 @@ pub enum BranchingArg {
     Input,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum PointsArg {
     Table,
     Midpoint,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum MethodArg {
     /// Interval bound propagation (no α).
     Ibp,
@@ -29,7 +32,8 @@ pub enum MethodArg {
     Crown,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum PrecisionArg {
     F32,
     F64,
@@ -57,7 +61,8 @@ impl PrecisionArg {
 }
 
 /// Engine options of `verify` and `bench`.
-#[derive(clap::Args, Clone, Debug)]
+#[derive(clap::Args, Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct EngineArgs {
     /// What branch and bound splits.
     #[arg(long, value_enum, default_value = "auto")]
@@ -109,11 +114,19 @@ pub struct EngineArgs {
     #[arg(long)]
     pub no_prune: bool,
     #[command(flatten)]
+    #[serde(flatten)]
     pub alpha: AlphaArgs,
+    /// Settings from a TOML file whose keys are these long flag names (`alpha-iters = 20`,
+    /// `branching = "input"`, `no-prune = true`); a flag given on the command line wins.
+    /// `verify --print-config` writes such a file.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<std::path::PathBuf>,
 }
 
 /// α-CROWN options (`verify`, `bench`, `bounds`).
-#[derive(clap::Args, Clone, Debug)]
+#[derive(clap::Args, Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct AlphaArgs {
     /// α-CROWN gradient steps per bound: per output bound in `bounds --method alpha`; in
     /// `verify`/`bench` per spec row, jointly with β in split domains (0 = plain CROWN, with
@@ -167,7 +180,8 @@ impl AlphaArgs {
 }
 
 /// `--intermediate`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum IntermediateArg {
     /// Recompute every node after the earliest split.
     Recompute,

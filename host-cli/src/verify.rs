@@ -10,11 +10,18 @@ use genbab_cli::{cex, onnx, vnnlib};
 use crate::opts::EngineArgs;
 
 #[derive(clap::Args)]
+#[command(args_override_self = true)]
 pub struct Args {
     /// The network (ONNX).
-    pub model: PathBuf,
+    #[arg(required_unless_present = "print_config")]
+    pub model: Option<PathBuf>,
     /// The property (VNN-LIB): input box(es) and the unsafe output region.
-    pub property: PathBuf,
+    #[arg(required_unless_present = "print_config")]
+    pub property: Option<PathBuf>,
+    /// Print the effective settings (defaults, `--config` file, flags) as a TOML file for
+    /// `--config`, and exit.
+    #[arg(long)]
+    pub print_config: bool,
     /// Wall-clock limit in seconds (loading included): finite and positive.
     #[arg(long, default_value_t = 60.0, value_parser = genbab_cli::values::seconds, allow_negative_numbers = true)]
     pub timeout: f64,
@@ -32,16 +39,40 @@ pub struct Args {
     pub engine: EngineArgs,
 }
 
+/// The tuning settings `--print-config` shows and `--config` reads.
+#[derive(serde::Serialize)]
+struct Effective<'a> {
+    timeout: f64,
+    #[serde(flatten)]
+    engine: &'a EngineArgs,
+}
+
 pub fn run(a: Args) -> ExitCode {
+    if a.print_config {
+        return match toml::to_string(&Effective { timeout: a.timeout, engine: &a.engine }) {
+            Ok(t) => {
+                outln!("{}", t.trim_end());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot print the settings: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let (Some(model_path), Some(property_path)) = (a.model.clone(), a.property.clone()) else {
+        eprintln!("error: MODEL and PROPERTY are required");
+        return ExitCode::from(2);
+    };
     let start = Instant::now();
     let deadline = engine::deadline(start, a.timeout);
     let result = (|| -> Result<engine::Report, String> {
-        let model = onnx::load(&a.model).map_err(|e| e.to_string())?;
-        let prop = vnnlib::read(&a.property).map_err(|e| e.to_string())?;
+        let model = onnx::load(&model_path).map_err(|e| e.to_string())?;
+        let prop = vnnlib::read(&property_path).map_err(|e| e.to_string())?;
         for w in prop.warnings() {
-            eprintln!("warning: {}: {w}", a.property.display());
+            eprintln!("warning: {}: {w}", property_path.display());
         }
-        engine::check_shapes(&model, &prop).map_err(|e| format!("{}: {e}", a.property.display()))?;
+        engine::check_shapes(&model, &prop).map_err(|e| format!("{}: {e}", property_path.display()))?;
         engine::check(&model, &prop, &a.engine.options(1), deadline)
     })();
     let seconds = start.elapsed().as_secs_f64();

@@ -550,6 +550,48 @@ fn version_names_the_commit_and_completions_are_printed() {
     assert_eq!(code, 2);
 }
 
+/// `--config FILE` sets any tuning flag of `verify`/`bench` from TOML, the command line wins,
+/// `verify --print-config` writes a file `--config` reads back to the same settings, and a key
+/// that is not a flag of the subcommand is an error naming the file.
+#[test]
+fn config_files_set_flags_and_the_command_line_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "alpha-iters = 3\nbranching = \"input\"\ntimeout = 5\nno-prune = true\n").unwrap();
+    let c = cfg.to_str().unwrap();
+    let (out, err, code) = stdout_of(&["verify", "--config", c, "--print-config"]);
+    assert_eq!(code, 0, "{err}");
+    for line in ["alpha-iters = 3", "branching = \"input\"", "timeout = 5.0", "no-prune = true", "depth = 48"]
+    {
+        assert!(out.lines().any(|l| l == line), "{line}: {out}");
+    }
+    let (out, _, _) = stdout_of(&["verify", "--config", c, "--alpha-iters", "9", "--print-config"]);
+    assert!(out.lines().any(|l| l == "alpha-iters = 9"), "{out}");
+    // Round trip: the printed settings, read back, print the same.
+    let full = dir.path().join("full.toml");
+    std::fs::write(&full, &out).unwrap();
+    let (again, _, _) = stdout_of(&["verify", "--config", full.to_str().unwrap(), "--print-config"]);
+    assert_eq!(again, out);
+    // A config file drives a real run.
+    let (out, err, code) = stdout_of(&[
+        "verify",
+        &path("vnncomp_test/onnx/test_sat.onnx"),
+        &path("vnncomp_test/vnnlib/test_prop.vnnlib"),
+        "--config",
+        c,
+    ]);
+    assert_eq!((out.as_str(), code), ("sat\n", 0), "{err}");
+    std::fs::write(&cfg, "alpha-iterz = 3\n").unwrap();
+    let (_, err, code) = stdout_of(&["verify", "--config", c, "--print-config"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        format!(
+            "error: {c}: 'alpha-iterz' is not a setting of this subcommand (keys are its long flag names)\n"
+        )
+    );
+}
+
 #[test]
 fn unsupported_operator_error_names_op_node_and_file() {
     use onnx_protobuf::{
