@@ -246,7 +246,8 @@ fn write_row(
         v,
         expected,
         &d.result,
-        &format!("{:.3}", d.seconds),
+        // Microseconds: the plots show sub-millisecond solves as they were.
+        &format!("{:.6}", d.seconds),
         &d.timeout.map(|t| format!("{t}")).unwrap_or_default(),
         // One line per row: an error message's newlines (there are none today) would not be.
         &opt(&d.detail).replace('\n', " "),
@@ -511,7 +512,7 @@ pub fn run(a: Args) -> ExitCode {
                 })
                 .map(|(_, d)| d.seconds)
                 .collect();
-            series.push((nm.clone(), solved));
+            series.push(report::Series { name: nm.clone(), times: solved, total: rows.len() });
             for (k, v) in [rows.len(), sat + unsat, sat, unsat, wrong, unk, tmo, err].into_iter().enumerate()
             {
                 tot[k] += v;
@@ -529,8 +530,14 @@ pub fn run(a: Args) -> ExitCode {
     let _ = (tot, tot_s);
     let now = if kept > 0 { format!(" for the {n} instance(s) run now") } else { String::new() };
     outln!("wall time {wall:.1}s with {jobs} job(s){now}");
-    let svg = report::cactus_svg("genbab: instances solved within a time", &series);
-    if let Err(e) = std::fs::write(&a.plot, svg) {
+    let timeout = instances
+        .iter()
+        .map(|i| i.timeout * a.timeout_scale)
+        .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))));
+    let plot = report::Cactus { title: "genbab: instances solved within a time".into(), series, timeout };
+    if let Err(e) =
+        report::cactus_svg(&plot).and_then(|svg| std::fs::write(&a.plot, svg).map_err(|e| e.to_string()))
+    {
         eprintln!("error: {}: {e}", a.plot.display());
         return ExitCode::from(2);
     }

@@ -13,6 +13,7 @@ mod bench;
 mod bounds;
 mod monitor;
 mod opts;
+mod plot;
 mod verify;
 
 use std::io::Write;
@@ -51,6 +52,8 @@ enum Command {
     Bake(genbab_cli::bake::Args),
     /// Replay a sensor stream through the device's check (the same settings as `bake`).
     Monitor(monitor::Args),
+    /// Draw one cactus plot of several runs (bench CSVs) and VNN-COMP best times (expected.csv).
+    Plot(plot::Args),
     /// Print a shell completion script (e.g. `genbab completions bash > /etc/bash_completion.d/genbab`).
     Completions {
         /// The shell.
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Bake(a) => genbab_cli::bake::run(a),
         Command::Monitor(a) => monitor::run(a),
+        Command::Plot(a) => plot::run(a),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "genbab", &mut out);

@@ -297,8 +297,8 @@ fn bench_resume_keeps_earlier_rows_and_runs_only_the_rest() {
     let text = std::fs::read_to_string(&csv).unwrap();
     let rows: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(rows.len(), 6, "{text}");
-    assert!(rows.iter().any(|r| r.contains("test_nano") && r.contains(",timeout,123.000,")), "{text}");
-    assert_eq!(rows.last(), Some(&"elsewhere,onnx/a.onnx,vnnlib/b.vnnlib,sat,sat,4.500,,,"));
+    assert!(rows.iter().any(|r| r.contains("test_nano") && r.contains(",timeout,123.000000,")), "{text}");
+    assert_eq!(rows.last(), Some(&"elsewhere,onnx/a.onnx,vnnlib/b.vnnlib,sat,sat,4.500000,,,"));
     // Nothing left to run: a second resume runs none and keeps every row.
     let (out, err, code) = stdout_of(&args);
     assert_eq!(code, 0, "{out}\n{err}");
@@ -590,6 +590,67 @@ fn config_files_set_flags_and_the_command_line_wins() {
             "error: {c}: 'alpha-iterz' is not a setting of this subcommand (keys are its long flag names)\n"
         )
     );
+}
+
+/// `genbab plot` draws several runs and the VNN-COMP best times in one picture: each curve's
+/// "solved / total" in the legend (a wrong verdict does not count as solved), the timeout the
+/// rows record, and sub-millisecond times on the axis.
+#[test]
+fn plot_compares_runs_and_vnncomp_best_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("fast.csv");
+    std::fs::write(
+        &a,
+        "benchmark,onnx,vnnlib,expected,result,seconds,timeout,reason,settings\n\
+         b,m,p1,unsat,unsat,0.000200,60,,x\nb,m,p2,sat,sat,0.5,60,,x\nb,m,p3,unsat,timeout,60,60,,x\n\
+         b,m,p4,unsat,sat,0.1,60,,x\n",
+    )
+    .unwrap();
+    // An older six-column CSV.
+    let b = dir.path().join("slow.csv");
+    std::fs::write(
+        &b,
+        "benchmark,onnx,vnnlib,expected,result,seconds\nb,m,p1,unsat,unsat,2.0\nb,m,p2,sat,unknown,1.0\n",
+    )
+    .unwrap();
+    let e = dir.path().join("expected.csv");
+    std::fs::write(
+        &e,
+        "onnx,vnnlib,expected,best_time_s,timeout_s\nm,p1,unsat,0.9,60\nm,p2,sat,,60\nm,p3,unknown,,60\n",
+    )
+    .unwrap();
+    let out = dir.path().join("c.svg");
+    let files = [a.to_str().unwrap(), b.to_str().unwrap(), e.to_str().unwrap()];
+    let (stdout, err, code) = stdout_of(&[&["plot"], &files[..], &["-o", out.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("fast: 2 / 4 solved") && stdout.contains("slow: 1 / 2 solved"), "{stdout}");
+    let svg = std::fs::read_to_string(&out).unwrap();
+    for s in [
+        "fast (2 / 4 solved)",
+        "slow (1 / 2 solved)",
+        "VNN-COMP best (",
+        "(1 / 3 solved)",
+        "timeout 60 s",
+        "1 ms",
+        "instances solved",
+    ] {
+        assert!(svg.contains(s), "{s}");
+    }
+    // Labels; an existing plot is kept unless --force; a CSV of another kind is refused.
+    let (_, err, code) = stdout_of(&["plot", files[0], "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("exists (--force overwrites)"), "{err}");
+    let (_, _, code) =
+        stdout_of(&["plot", files[0], files[1], "--label", "A,B", "-o", out.to_str().unwrap(), "--force"]);
+    assert_eq!(code, 0);
+    let svg = std::fs::read_to_string(&out).unwrap();
+    assert!(svg.contains("A (2 / 4 solved)") && svg.contains("B (1 / 2 solved)"));
+    let other = dir.path().join("other.csv");
+    std::fs::write(&other, "a,b\n1,2\n").unwrap();
+    let (_, err, code) =
+        stdout_of(&["plot", other.to_str().unwrap(), "-o", dir.path().join("x.svg").to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("neither a genbab bench CSV"), "{err}");
 }
 
 #[test]
