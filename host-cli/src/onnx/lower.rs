@@ -91,11 +91,18 @@ pub fn lower_graph(g: &GraphProto, opset: i64, limits: Limits) -> Result<Lowered
     if !g.sparse_initializer.is_empty() {
         return Err(graph_err("sparse initializers are not supported".into()));
     }
-    let input = g
-        .input
-        .iter()
-        .find(|i| !values.contains_key(&i.name))
+    let inputs: Vec<_> = g.input.iter().filter(|i| !values.contains_key(&i.name)).collect();
+    let input = *inputs
+        .first()
         .ok_or_else(|| graph_err("the graph has no input that is not an initializer".into()))?;
+    if inputs.len() > 1 {
+        let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+        return Err(graph_err(format!(
+            "the graph has {} inputs ({}); only models with one input tensor are supported (VNN-LIB's X_i index one input)",
+            inputs.len(),
+            names.join(", ")
+        )));
+    }
     let tt = input.type_.tensor_type();
     if !input.type_.has_tensor_type() {
         return Err(graph_err(format!("input '{}' is not a tensor", input.name)));

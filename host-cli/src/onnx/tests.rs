@@ -346,6 +346,21 @@ fn errors_name_the_node_the_op_and_the_file() {
     );
     let b = model(("x", &[1, 2]), "y", vec![node("Relu", "r", &["nope"], &["y"], vec![])], vec![], 13);
     assert!(load(&b).unwrap_err().to_string().contains("input 'nope' is not produced"));
+    // Two graph inputs: named as such, not as a missing value.
+    let mut m = ModelProto::parse_from_bytes(&model(
+        ("X1", &[1, 2]),
+        "y",
+        vec![node("Add", "a", &["X1", "X2"], &["y"], vec![])],
+        vec![],
+        13,
+    ))
+    .unwrap();
+    m.graph.as_mut().unwrap().input.push(value_info("X2", &[1, 2]));
+    assert_eq!(
+        load(&m.write_to_bytes().unwrap()).unwrap_err().to_string(),
+        "test.onnx: the graph has 2 inputs (X1, X2); only models with one input tensor are supported \
+         (VNN-LIB's X_i index one input)"
+    );
     assert!(matches!(load(b"\x0a\xff\xff").unwrap_err(), LoadError::Decode { .. }));
     // Absurd dimensions are refused, not allocated.
     let b = model(
