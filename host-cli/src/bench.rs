@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use genbab_cli::engine::{self, Outcome};
+use genbab_cli::results::{self, Done, Row, is_wrong};
 use genbab_cli::{onnx, report, vnnlib};
 
 use crate::opts::EngineArgs;
@@ -59,20 +60,6 @@ struct Instance {
     timeout: f64,
     expected: String,
 }
-
-struct Done {
-    result: String,
-    seconds: f64,
-    detail: Option<String>,
-    /// The effective timeout and the engine settings' digest it ran with (`None` in a row of
-    /// a CSV written before they were recorded).
-    timeout: Option<f64>,
-    settings: Option<String>,
-}
-
-/// The columns of the results CSV; `--resume` also reads files with only the first six.
-const COLUMNS: [&str; 9] =
-    ["benchmark", "onnx", "vnnlib", "expected", "result", "seconds", "timeout", "reason", "settings"];
 
 /// A short digest of the engine arguments as given (not as resolved on this machine: `--threads
 /// 0` stays 0), so that `--resume` can tell rows made with other settings.
@@ -151,36 +138,9 @@ fn read_rows(path: &Path) -> Result<Vec<(Key, String, Done)>, String> {
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let err = |e: csv::Error| format!("{}: {e}", path.display());
-    let mut r = csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path).map_err(err)?;
-    let h = r.headers().map_err(err)?.clone();
-    let col =
-        |n: &str| h.iter().position(|c| c == n).ok_or_else(|| format!("{}: no column '{n}'", path.display()));
-    let (cb, co, cv) = (col("benchmark")?, col("onnx")?, col("vnnlib")?);
-    let (ce, cr, cs) = (col("expected")?, col("result")?, col("seconds")?);
-    // Optional: absent from files written before they were recorded.
-    let (ct, cre, cse) = (col("timeout").ok(), col("reason").ok(), col("settings").ok());
-    let mut rows = Vec::new();
-    for (line, rec) in r.records().enumerate() {
-        let rec = rec.map_err(err)?;
-        let get = |i: usize| rec.get(i).unwrap_or("");
-        let seconds = get(cs)
-            .parse()
-            .map_err(|_| format!("{}:{}: bad seconds '{}'", path.display(), line + 2, get(cs)))?;
-        let opt = |c: Option<usize>| c.map(get).filter(|v| !v.is_empty()).map(str::to_string);
-        rows.push((
-            key(get(cb), get(co), get(cv)),
-            get(ce).to_string(),
-            Done {
-                result: get(cr).to_string(),
-                seconds,
-                detail: opt(cre),
-                timeout: opt(ct).and_then(|t| t.parse().ok()),
-                settings: opt(cse),
-            },
-        ));
-    }
-    Ok(rows)
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let rows = results::read(std::io::BufReader::new(file), &path.display().to_string())?;
+    Ok(rows.into_iter().map(|r| (key(&r.benchmark, &r.onnx, &r.vnnlib), r.expected, r.done)).collect())
 }
 
 fn norm(p: &str) -> String {
@@ -226,11 +186,7 @@ fn open_rows(path: &Path, append: bool) -> Result<csv::Writer<std::fs::File>, St
         .truncate(!append)
         .open(path)
         .map_err(|e| e.to_string())?;
-    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(file);
-    if !append {
-        w.write_record(COLUMNS).map_err(|e| e.to_string())?;
-    }
-    Ok(w)
+    results::writer(file, !append)
 }
 
 fn write_row(
@@ -239,25 +195,9 @@ fn write_row(
     expected: &str,
     d: &Done,
 ) -> Result<(), String> {
-    let opt = |x: &Option<String>| x.clone().unwrap_or_default();
-    w.write_record([
-        b,
-        o,
-        v,
-        expected,
-        &d.result,
-        // Microseconds: the plots show sub-millisecond solves as they were.
-        &format!("{:.6}", d.seconds),
-        &d.timeout.map(|t| format!("{t}")).unwrap_or_default(),
-        // One line per row: an error message's newlines (there are none today) would not be.
-        &opt(&d.detail).replace('\n', " "),
-        &opt(&d.settings),
-    ])
-    .map_err(|e| e.to_string())
-}
-
-fn is_wrong(expected: &str, result: &str) -> bool {
-    (expected == "sat" && result == "unsat") || (expected == "unsat" && result == "sat")
+    let (benchmark, onnx, vnnlib, expected) =
+        (b.to_string(), o.to_string(), v.to_string(), expected.to_string());
+    results::write(w, &Row { benchmark, onnx, vnnlib, expected, done: d.clone() })
 }
 
 pub fn run(a: Args) -> ExitCode {

@@ -44,6 +44,12 @@ pub fn expand(
 fn settings(path: &Path, known: &[String]) -> Result<Vec<String>, String> {
     let p = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{p}: cannot read: {e}"))?;
+    parse(&text, &p.to_string(), known)
+}
+
+/// The settings of TOML `text` (the file `p`) as command-line tokens, checked against `known`
+/// flags: a `true` gives the flag alone, `false` nothing, an array its items joined by commas.
+pub fn parse(text: &str, p: &str, known: &[String]) -> Result<Vec<String>, String> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         format!("{p}: not a TOML table of settings: {}", e.message().replace('\n', " "))
     })?;

@@ -10,5 +10,6 @@ pub mod frames;
 pub mod onnx;
 pub mod parallel;
 pub mod report;
+pub mod results;
 pub mod values;
 pub mod vnnlib;

@@ -29,58 +29,11 @@ pub struct Args {
 
 /// One file's curve and the timeout its rows record (the largest), if any.
 fn read_series(path: &Path) -> Result<(Series, Option<f64>), String> {
-    let p = path.display();
-    let err = |e: csv::Error| format!("{p}: {e}");
-    let mut r = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_path(path).map_err(err)?;
-    let h = r.headers().map_err(err)?.clone();
-    let col = |n: &str| h.iter().position(|c| c == n);
+    let p = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| format!("{p}: cannot read: {e}"))?;
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let (mut times, mut total, mut timeout) = (Vec::new(), 0usize, None::<f64>);
-    let mut bump = |t: Option<f64>| {
-        if let Some(t) = t.filter(|t| t.is_finite() && *t > 0.0) {
-            timeout = Some(timeout.map_or(t, |m| m.max(t)));
-        }
-    };
-    let num = |v: &str, what: &str, line: usize| -> Result<f64, String> {
-        v.parse().map_err(|_| format!("{p}:{line}: bad {what} '{v}'"))
-    };
-    let name;
-    if let (Some(cr), Some(cs)) = (col("result"), col("seconds")) {
-        // A genbab bench CSV: solved = sat or unsat, and not contradicting `expected`.
-        name = stem;
-        let (ce, ct) = (col("expected"), col("timeout"));
-        for (i, rec) in r.records().enumerate() {
-            let rec = rec.map_err(err)?;
-            let get = |c: usize| rec.get(c).unwrap_or("");
-            total += 1;
-            let (res, exp) = (get(cr), ce.map(get).unwrap_or(""));
-            let wrong = (res == "sat" && exp == "unsat") || (res == "unsat" && exp == "sat");
-            if (res == "sat" || res == "unsat") && !wrong {
-                times.push(num(get(cs), "seconds", i + 2)?);
-            }
-            bump(ct.map(get).filter(|v| !v.is_empty()).map(|v| num(v, "timeout", i + 2)).transpose()?);
-        }
-    } else if let (Some(ce), Some(cb)) = (col("expected"), col("best_time_s")) {
-        // A VNN-COMP expected.csv: the best published time of each decided instance.
-        let dir = path.parent().and_then(|d| d.file_name()).map(|d| d.to_string_lossy().into_owned());
-        name = format!("VNN-COMP best{}", dir.map(|d| format!(" ({d})")).unwrap_or_default());
-        let ct = col("timeout_s");
-        for (i, rec) in r.records().enumerate() {
-            let rec = rec.map_err(err)?;
-            let get = |c: usize| rec.get(c).unwrap_or("");
-            total += 1;
-            let best = get(cb);
-            if matches!(get(ce), "sat" | "unsat") && !best.is_empty() {
-                times.push(num(best, "best_time_s", i + 2)?);
-            }
-            bump(ct.map(get).filter(|v| !v.is_empty()).map(|v| num(v, "timeout_s", i + 2)).transpose()?);
-        }
-    } else {
-        return Err(format!(
-            "{p}: neither a genbab bench CSV (columns result, seconds) nor a VNN-COMP expected.csv (expected, best_time_s)"
-        ));
-    }
-    Ok((Series { name, times, total }, timeout))
+    let dir = path.parent().and_then(|d| d.file_name()).map(|d| d.to_string_lossy().into_owned());
+    genbab_cli::results::series(&bytes, &p, &stem, dir.as_deref())
 }
 
 pub fn run(a: Args) -> ExitCode {
