@@ -129,7 +129,8 @@ pub struct Args {
     pub alpha_intermediate: u32,
     /// Bound engine of a check: `crown` (a backward pass per intermediate node, tightest),
     /// `zonotope` and `forward` (intermediate intervals carried forward from the input: cheap
-    /// for low-dimensional inputs), `ibp-crown` (interval intermediates, cheapest).
+    /// for low-dimensional inputs), `ibp-crown` (interval intermediates, cheapest), `auto` (the
+    /// cheapest that certifies as many `--frames` as the best, found by replaying them with each).
     #[arg(long, value_enum, default_value = "crown")]
     pub method: MethodArg,
     /// Give up on a box whose bound lies below the smallest property margin seen at its centre
@@ -229,13 +230,27 @@ pub enum MethodArg {
     Zonotope,
     Forward,
     IbpCrown,
+    /// The cheapest engine that certifies as many of the `--frames` as the best one
+    /// ([`choose_method`]).
+    Auto,
 }
 
 impl MethodArg {
-    /// The core's engine.
+    /// The flag's value.
+    pub fn word(self) -> &'static str {
+        match self {
+            MethodArg::Crown => "crown",
+            MethodArg::Zonotope => "zonotope",
+            MethodArg::Forward => "forward",
+            MethodArg::IbpCrown => "ibp-crown",
+            MethodArg::Auto => "auto",
+        }
+    }
+
+    /// The core's engine (`auto` is resolved by [`choose_method`] before any use; CROWN if not).
     pub fn method(self) -> Method {
         match self {
-            MethodArg::Crown => Method::Crown,
+            MethodArg::Crown | MethodArg::Auto => Method::Crown,
             MethodArg::Zonotope => Method::Zonotope,
             MethodArg::Forward => Method::Forward,
             MethodArg::IbpCrown => Method::IbpCrown,
@@ -365,6 +380,15 @@ pub fn reuse(a: &Args) -> Reuse {
     Reuse { on: a.reuse, grow: if a.reuse { a.grow } else { 0.0 } }
 }
 
+/// The device's branch-and-bound plan for `g` with `atoms` property atoms.
+pub fn device_plan(a: &Args, g: &Graph<'_, f32>, atoms: usize) -> Result<BabPlan, String> {
+    let activation = !settings(a).splits_input(g.input_len());
+    let plan = BabPlan::new(g, atoms, a.domains, a.depth, a.chunk, activation)
+        .map_err(|e| format!("{}: cannot plan: {e:?}", a.model.display()))?;
+    let plan = if a.alpha_iters > 0 { plan.with_alpha() } else { plan };
+    Ok(BabPlan { bound: bound_plan(g, plan.bound, a), ..plan })
+}
+
 /// `plan` with the buffer `--method` needs (a forward-mode or zonotope arena).
 pub fn bound_plan(g: &Graph<'_, f32>, plan: Plan, a: &Args) -> Plan {
     match a.method {
@@ -425,12 +449,107 @@ pub fn restricted(a: &Args, base: &Path) -> Result<Restricted, String> {
     Ok(Restricted { graph, outputs, model_outputs: n, case: Some(case) })
 }
 
-/// Bake the module; relative paths in `a` are resolved against `base`.
-pub fn bake(a: &Args, base: &Path) -> Result<Baked, String> {
+/// The settings' own checks (before any work).
+fn check_args(a: &Args) -> Result<(), String> {
+    if a.frame_radius.is_empty() || a.frame_radius.iter().any(|r| !(r.is_finite() && *r >= 0.0)) {
+        return Err("--frame-radius: give non-negative fractions".into());
+    }
+    if !(a.split_promise.is_finite() && a.split_promise >= 0.0) {
+        return Err("--split-promise: give a non-negative factor".into());
+    }
+    if !(a.grow.is_finite() && a.grow >= 0.0) || (a.grow > 0.0 && !a.reuse) {
+        return Err("--grow: give a non-negative factor, with --reuse".into());
+    }
+    Ok(())
+}
+
+/// `a` with `--method auto` replaced by the engine [`choose_method`] picks (its trials printed
+/// on stderr); `a` itself otherwise.
+pub fn resolve_method(a: &Args, base: &Path) -> Result<Args, String> {
+    check_args(a)?;
+    if a.method != MethodArg::Auto {
+        return Ok(a.clone());
+    }
+    let (method, trials) = choose_method(a, base)?;
+    for t in &trials {
+        eprintln!(
+            "method auto: {:<9} certifies {} of {} frames ({} domains bounded, {} attack passes)",
+            t.method.word(),
+            t.certified,
+            t.frames,
+            t.domains,
+            t.attack_passes
+        );
+    }
+    eprintln!("method auto: chose {}", method.word());
+    Ok(Args { method, ..a.clone() })
+}
+
+/// One engine's replay of the frames (`--method auto`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trial {
+    pub method: MethodArg,
+    /// Frames replayed, and how many of them it certifies.
+    pub frames: usize,
+    pub certified: usize,
+    /// The work of the replay: domains bounded and attack passes, summed over the frames.
+    pub domains: u64,
+    pub attack_passes: u64,
+}
+
+/// `--method auto`: replay the frames through the device's check with each engine, cheapest
+/// first, and take the first that certifies as many frames as the best one. The order is by a
+/// domain's work in forward passes for `d` inputs, `s` noise symbols and `m` property atoms:
+/// IBP with CROWN for the output (about `2 + m`), forward mode (`2·(d + 1) + 1 + m`) and
+/// zonotopes (`d + s + 5 + m`), the smaller first, then CROWN (a backward pass for every
+/// unstable intermediate value: ACAS Xu's was about 60 under QEMU, its zonotope's 25). Forward
+/// mode and zonotopes only for at most 64 inputs, where their arenas stay small.
+pub fn choose_method(a: &Args, base: &Path) -> Result<(MethodArg, Vec<Trial>), String> {
+    if !a.has_frames() {
+        return Err("--method auto: give --frames (the engine is chosen by replaying them)".into());
+    }
     let r = restricted(a, base)?;
-    let og = &r.graph;
-    let g = og.graph();
-    let prop = match (&a.property, &r.case) {
+    let g = r.graph.graph();
+    let prop = prop_of(a, &r, &g)?.ok_or("--method auto: give a property (the frames' check)")?;
+    let spec = prop.spec(&prop.lo, &prop.hi);
+    let with = |method| Args { method, ..a.clone() };
+    let crown = with(MethodArg::Crown);
+    let plan = device_plan(&crown, &g, prop.rhs.len())?;
+    let frames = stream(&crown, base, &g, &spec, (&prop.lo64, &prop.hi64), &plan, &settings(&crown))?;
+    if frames.is_empty() {
+        return Err("--method auto: no frames to choose on".into());
+    }
+    let d = g.input_len();
+    let mut order = vec![MethodArg::IbpCrown];
+    if d <= 64 {
+        let (fwd, zono) = (2 * (d + 1) + 1, d + a.symbols + 5);
+        order.extend(if fwd <= zono {
+            [MethodArg::Forward, MethodArg::Zonotope]
+        } else {
+            [MethodArg::Zonotope, MethodArg::Forward]
+        });
+    }
+    order.push(MethodArg::Crown);
+    let mut trials = Vec::new();
+    for m in order {
+        let b = with(m);
+        let out = replay(&b, &g, &spec, &device_plan(&b, &g, prop.rhs.len())?, &settings(&b), &frames)?;
+        trials.push(Trial {
+            method: m,
+            frames: frames.len(),
+            certified: out.iter().filter(|r| r.check.verdict == Verdict::Holds).count(),
+            domains: out.iter().map(|r| r.check.stats.bounded).sum(),
+            attack_passes: out.iter().map(|r| r.check.stats.attack_passes).sum(),
+        });
+    }
+    let best = trials.iter().map(|t| t.certified).max().unwrap_or(0);
+    let pick = trials.iter().find(|t| t.certified == best).map_or(MethodArg::Crown, |t| t.method);
+    Ok((pick, trials))
+}
+
+/// The chosen case of the property of `a`, in f32 (none without a property).
+fn prop_of(a: &Args, r: &Restricted, g: &Graph<'_, f32>) -> Result<Option<Prop>, String> {
+    Ok(match (&a.property, &r.case) {
         (Some(p), Some(c)) => {
             let pr = Prop {
                 lo: c.lo.iter().map(|&v| f32::from_f64_down(v)).collect(),
@@ -447,26 +566,23 @@ pub fn bake(a: &Args, base: &Path) -> Result<Baked, String> {
             Some(pr)
         }
         _ => None,
-    };
+    })
+}
+
+/// Bake the module; relative paths in `a` are resolved against `base`.
+pub fn bake(a: &Args, base: &Path) -> Result<Baked, String> {
+    let a = &resolve_method(a, base)?;
+    let r = restricted(a, base)?;
+    let og = &r.graph;
+    let g = og.graph();
+    let prop = prop_of(a, &r, &g)?;
     if a.has_frames() && prop.is_none() {
         return Err("--frames needs a property (its box is the frame region, its atoms the check)".into());
-    }
-    if a.frame_radius.is_empty() || a.frame_radius.iter().any(|r| !(r.is_finite() && *r >= 0.0)) {
-        return Err("--frame-radius: give non-negative fractions".into());
-    }
-    if !(a.split_promise.is_finite() && a.split_promise >= 0.0) {
-        return Err("--split-promise: give a non-negative factor".into());
-    }
-    if !(a.grow.is_finite() && a.grow >= 0.0) || (a.grow > 0.0 && !a.reuse) {
-        return Err("--grow: give a non-negative factor, with --reuse".into());
     }
     let settings = settings(a);
     let atoms = prop.as_ref().map_or(0, |p| p.rhs.len());
     let activation = !settings.splits_input(g.input_len());
-    let plan = BabPlan::new(&g, atoms, a.domains, a.depth, a.chunk, activation)
-        .map_err(|e| format!("{}: cannot plan: {e:?}", a.model.display()))?;
-    let plan = if a.alpha_iters > 0 { plan.with_alpha() } else { plan };
-    let plan = BabPlan { bound: bound_plan(&g, plan.bound, a), ..plan };
+    let plan = device_plan(a, &g, atoms)?;
     let bound_plan = bound_plan(
         &g,
         Plan::new(&g, a.chunk).map_err(|e| format!("{}: cannot plan: {e:?}", a.model.display()))?,

@@ -54,7 +54,7 @@ fn step_word(s: Step) -> &'static str {
 }
 
 fn monitor(a: &Args) -> Result<(), String> {
-    let b = &a.bake;
+    let b = &bake::resolve_method(&a.bake, Path::new("."))?;
     if a.unit_costs.as_ref().is_some_and(|u| u.len() != 3) {
         return Err("--unit-costs: give three numbers: forward pass, attack pass, domain bound".into());
     }

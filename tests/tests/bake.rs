@@ -429,3 +429,38 @@ fn bake_with_alpha_reserves_its_buffers() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--method auto` replays the frames with each engine, cheapest first, and takes the first that
+/// certifies as many as the best; the module it bakes is the chosen engine's, command line
+/// included. On the committed ml4acopf module's settings and stream it picks the zonotope.
+#[test]
+fn method_auto_takes_the_cheapest_engine_that_certifies_as_many() {
+    let mut args = header_args(&committed("firmware-example/src/models/acopf.rs"));
+    let explicit = args.method;
+    args.method = bake::MethodArg::Auto;
+    let (pick, trials) = bake::choose_method(&args, &root()).unwrap();
+    let words: Vec<&str> = trials.iter().map(|t| t.method.word()).collect();
+    // 22 inputs, 8 symbols: a zonotope domain (35 passes) is cheaper than forward mode's (47).
+    assert_eq!(words, ["ibp-crown", "zonotope", "forward", "crown"]);
+    let best = trials.iter().map(|t| t.certified).max().unwrap();
+    let first = trials.iter().position(|t| t.certified == best).unwrap();
+    assert_eq!(pick, trials[first].method);
+    assert!(trials.iter().all(|t| t.frames == 51 && t.certified <= t.frames));
+    // The interval engine proves less here: the choice is not the first one by default.
+    assert!(trials[0].certified < best, "{trials:?}");
+    assert_eq!(pick, explicit, "the committed module's engine is the one auto picks");
+    let auto = bake::bake(&args, &root()).unwrap();
+    args.method = pick;
+    assert_eq!(auto.module, bake::bake(&args, &root()).unwrap().module);
+    // Without frames there is nothing to choose on.
+    let args = bake::parse_args(&[
+        "firmware-example/models/14_ieee_ml4acopf.onnx",
+        "firmware-example/models/14_ieee_prop6.vnnlib",
+        "-o",
+        "/dev/null",
+        "--method",
+        "auto",
+    ])
+    .unwrap();
+    assert!(bake::bake(&args, &root()).unwrap_err().contains("--method auto: give --frames"));
+}
