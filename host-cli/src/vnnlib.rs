@@ -242,7 +242,9 @@ impl Lin {
 /// An atom `Σ coef·var ≤ rhs` (terms merged, zero coefficients dropped).
 #[derive(Clone, Debug)]
 struct Atom {
-    terms: Vec<(Var, f64)>,
+    /// Shared: the disjunctive normal form copies atoms into many clauses, and a copy that
+    /// allocated was most of the reader's time on large forms.
+    terms: std::rc::Rc<[(Var, f64)]>,
     rhs: f64,
     /// `<` rather than `≤`.
     strict: bool,
@@ -403,7 +405,7 @@ impl<'a> Reader<'a> {
                 if has_x && terms.len() > 1 {
                     return self.p.err(*p, "input constraints must bound a single X variable");
                 }
-                Ok(vec![vec![Atom { terms, rhs, strict: !head.ends_with('='), pos: *p }]])
+                Ok(vec![vec![Atom { terms: terms.into(), rhs, strict: !head.ends_with('='), pos: *p }]])
             }
             _ => self.p.err(*p, format!("unsupported formula operator '{head}'")),
         }
@@ -536,7 +538,7 @@ pub fn parse(text: &str, file: &str) -> Result<Property, VnnlibError> {
         let mut outs: Vec<&Atom> = Vec::new();
         let mut empty = false;
         for a in &conj {
-            match a.terms.as_slice() {
+            match &a.terms[..] {
                 [] => {
                     // 0 ≤ rhs (or 0 < rhs): true (drop) or false (the disjunct is empty).
                     if a.rhs < 0.0 || (a.strict && a.rhs == 0.0) {
@@ -609,7 +611,7 @@ pub fn parse(text: &str, file: &str) -> Result<Property, VnnlibError> {
         }
         for a in outs {
             let mut row = vec![0.0; ny];
-            for &(v, k) in &a.terms {
+            for &(v, k) in a.terms.iter() {
                 if let Var::Y(j) = v {
                     row[j] += k;
                 }
