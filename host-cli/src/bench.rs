@@ -35,6 +35,11 @@ pub struct Args {
     /// Run only the first N instances of each benchmark.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Run only shard I of N (0 ≤ I < N; e.g. a Slurm array task's or a Kubernetes Indexed
+    /// Job's index): a deterministic share, balanced by the instances' timeouts, every instance
+    /// in exactly one shard; `genbab merge` combines the shards' CSVs.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
     /// Keep the rows already in `--out` and run only the instances it lacks, so that a long run
     /// stopped part way goes on where it was (rows are written to `--out` as instances finish).
     /// Warns about kept rows made with another timeout or other engine settings.
@@ -52,13 +57,13 @@ pub struct Args {
     pub engine: EngineArgs,
 }
 
-struct Instance {
-    benchmark: String,
+pub(crate) struct Instance {
+    pub(crate) benchmark: String,
     dir: PathBuf,
-    onnx: String,
-    vnnlib: String,
-    timeout: f64,
-    expected: String,
+    pub(crate) onnx: String,
+    pub(crate) vnnlib: String,
+    pub(crate) timeout: f64,
+    pub(crate) expected: String,
 }
 
 /// A short digest of the engine arguments as given (not as resolved on this machine: `--threads
@@ -127,14 +132,14 @@ fn read_instances(dir: &Path, limit: Option<usize>) -> Result<Vec<Instance>, Str
 }
 
 /// Identifies an instance across runs.
-type Key = (String, String, String);
+pub(crate) type Key = (String, String, String);
 
-fn key(benchmark: &str, onnx: &str, vnnlib: &str) -> Key {
+pub(crate) fn key(benchmark: &str, onnx: &str, vnnlib: &str) -> Key {
     (benchmark.to_string(), norm(onnx), norm(vnnlib))
 }
 
 /// The rows of an earlier results CSV, in file order (empty when the file does not exist).
-fn read_rows(path: &Path) -> Result<Vec<(Key, String, Done)>, String> {
+pub(crate) fn read_rows(path: &Path) -> Result<Vec<(Key, String, Done)>, String> {
     if !path.exists() {
         return Ok(Vec::new());
     }
@@ -177,7 +182,7 @@ fn run_one(inst: &Instance, a: &Args, share: usize, settings: &str) -> Done {
 }
 
 /// The results CSV, with its header, or (to append to an existing one) without.
-fn open_rows(path: &Path, append: bool) -> Result<csv::Writer<std::fs::File>, String> {
+pub(crate) fn open_rows(path: &Path, append: bool) -> Result<csv::Writer<std::fs::File>, String> {
     let append = append && path.exists();
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -189,7 +194,7 @@ fn open_rows(path: &Path, append: bool) -> Result<csv::Writer<std::fs::File>, St
     results::writer(file, !append)
 }
 
-fn write_row(
+pub(crate) fn write_row(
     w: &mut csv::Writer<std::fs::File>,
     (b, o, v): (&str, &str, &str),
     expected: &str,
@@ -200,33 +205,81 @@ fn write_row(
     results::write(w, &Row { benchmark, onnx, vnnlib, expected, done: d.clone() })
 }
 
-pub fn run(a: Args) -> ExitCode {
-    let dirs: Vec<PathBuf> = if a.dir.join("instances.csv").is_file() {
-        vec![a.dir.clone()]
+/// The instances of `dir` (a benchmark directory or a parent of several), the first `limit` of
+/// each benchmark, in order.
+pub(crate) fn list_instances(dir: &Path, limit: Option<usize>) -> Result<Vec<Instance>, String> {
+    let dirs: Vec<PathBuf> = if dir.join("instances.csv").is_file() {
+        vec![dir.to_path_buf()]
     } else {
-        let mut d: Vec<PathBuf> = match std::fs::read_dir(&a.dir) {
-            Ok(rd) => rd.flatten().map(|e| e.path()).filter(|p| p.join("instances.csv").is_file()).collect(),
-            Err(e) => {
-                eprintln!("error: {}: {e}", a.dir.display());
-                return ExitCode::from(2);
-            }
-        };
+        let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut d: Vec<PathBuf> =
+            rd.flatten().map(|e| e.path()).filter(|p| p.join("instances.csv").is_file()).collect();
         d.sort();
         d
     };
     if dirs.is_empty() {
-        eprintln!("error: {}: no instances.csv here or in a subdirectory", a.dir.display());
-        return ExitCode::from(2);
+        return Err(format!("{}: no instances.csv here or in a subdirectory", dir.display()));
     }
     let mut instances = Vec::new();
     for d in &dirs {
-        match read_instances(d, a.limit) {
-            Ok(v) => instances.extend(v),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
+        instances.extend(read_instances(d, limit)?);
+    }
+    Ok(instances)
+}
+
+/// `--shard I/N`: shard `i` of `n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub i: usize,
+    pub n: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("'{s}': expected I/N with 0 <= I < N (e.g. 0/4)");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (i, n): (usize, usize) =
+            (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if n == 0 || i >= n {
+            return Err(bad());
         }
+        Ok(Shard { i, n })
+    }
+}
+
+/// Which shard each instance is in: longest timeout first, each to the shard with the least
+/// total timeout so far (the lowest such shard on ties), so the shards' worst-case times are
+/// balanced; deterministic, and every instance is in exactly one shard.
+pub fn shard_of(timeouts: &[f64], n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..timeouts.len()).collect();
+    order.sort_by(|&x, &y| timeouts[y].total_cmp(&timeouts[x]).then(x.cmp(&y)));
+    let mut load = vec![0.0f64; n.max(1)];
+    let mut of = vec![0; timeouts.len()];
+    for k in order {
+        let s = (0..load.len()).min_by(|&x, &y| load[x].total_cmp(&load[y]).then(x.cmp(&y))).unwrap_or(0);
+        load[s] += timeouts[k];
+        of[k] = s;
+    }
+    of
+}
+
+pub fn run(a: Args) -> ExitCode {
+    let mut instances = match list_instances(&a.dir, a.limit) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(sh) = a.shard {
+        let of = shard_of(&instances.iter().map(|i| i.timeout).collect::<Vec<_>>(), sh.n);
+        let mut k = 0;
+        instances.retain(|_| {
+            k += 1;
+            of[k - 1] == sh.i
+        });
+        outln!("shard {}/{}: {} instance(s)", sh.i, sh.n, instances.len());
     }
     let log_path = a.log.clone().unwrap_or_else(|| a.out.with_extension("log"));
     // Never overwrite a file without being asked: `--resume` continues `--out` (and appends to
@@ -407,9 +460,46 @@ pub fn run(a: Args) -> ExitCode {
         return ExitCode::from(2);
     }
 
+    let timeout = instances
+        .iter()
+        .map(|i| i.timeout * a.timeout_scale)
+        .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))));
+    let (total_wrong, total_errors) = match summarize(&instances, &done, timeout, &a.plot) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let now = if kept > 0 { format!(" for the {n} instance(s) run now") } else { String::new() };
+    outln!("wall time {wall:.1}s with {jobs} job(s){now}");
+    outln!("wrote {}, {} and {}", a.out.display(), a.plot.display(), log_path.display());
+    let mut code = ExitCode::SUCCESS;
+    if total_errors > 0 {
+        eprintln!(
+            "{total_errors} instance(s) ended in an error: their reasons are in {}",
+            log_path.display()
+        );
+        code = ExitCode::from(1);
+    }
+    if total_wrong > 0 {
+        eprintln!("!!! {total_wrong} WRONG VERDICT(S) — see the lines marked WRONG above");
+        code = ExitCode::from(1);
+    }
+    code
+}
+
+/// Print the summary table (per benchmark and in total) of `done`, the results of `instances`,
+/// and draw their cactus plot to `plot`; returns the wrong verdicts and the errors.
+pub(crate) fn summarize(
+    instances: &[Instance],
+    done: &[Done],
+    timeout: Option<f64>,
+    plot: &Path,
+) -> Result<(usize, usize), String> {
     // Summary per benchmark.
     let mut names: Vec<String> = Vec::new();
-    for i in &instances {
+    for i in instances {
         if !names.contains(&i.benchmark) {
             names.push(i.benchmark.clone());
         }
@@ -429,12 +519,10 @@ pub fn run(a: Args) -> ExitCode {
         "errors",
         "seconds"
     );
-    let mut tot = [0usize; 8];
     let mut total_errors = 0;
-    let mut tot_s = 0.0;
     for name in names.iter().map(Some).chain([None]) {
         let rows: Vec<(&Instance, &Done)> =
-            instances.iter().zip(&done).filter(|(i, _)| name.is_none_or(|n| &i.benchmark == n)).collect();
+            instances.iter().zip(done).filter(|(i, _)| name.is_none_or(|n| &i.benchmark == n)).collect();
         let c = |f: &dyn Fn(&Instance, &Done) -> bool| rows.iter().filter(|(i, d)| f(i, d)).count();
         let wrong = c(&|i, d| is_wrong(&i.expected, &d.result));
         let sat = c(&|i, d| d.result == "sat" && !is_wrong(&i.expected, &d.result));
@@ -453,11 +541,6 @@ pub fn run(a: Args) -> ExitCode {
                 .map(|(_, d)| d.seconds)
                 .collect();
             series.push(report::Series { name: nm.clone(), times: solved, total: rows.len() });
-            for (k, v) in [rows.len(), sat + unsat, sat, unsat, wrong, unk, tmo, err].into_iter().enumerate()
-            {
-                tot[k] += v;
-            }
-            tot_s += secs;
             total_wrong += wrong;
             total_errors += err;
         }
@@ -467,32 +550,34 @@ pub fn run(a: Args) -> ExitCode {
             sat + unsat
         );
     }
-    let _ = (tot, tot_s);
-    let now = if kept > 0 { format!(" for the {n} instance(s) run now") } else { String::new() };
-    outln!("wall time {wall:.1}s with {jobs} job(s){now}");
-    let timeout = instances
-        .iter()
-        .map(|i| i.timeout * a.timeout_scale)
-        .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))));
-    let plot = report::Cactus { title: "genbab: instances solved within a time".into(), series, timeout };
-    if let Err(e) =
-        report::cactus_svg(&plot).and_then(|svg| std::fs::write(&a.plot, svg).map_err(|e| e.to_string()))
-    {
-        eprintln!("error: {}: {e}", a.plot.display());
-        return ExitCode::from(2);
+    let c = report::Cactus { title: "genbab: instances solved within a time".into(), series, timeout };
+    report::cactus_svg(&c)
+        .and_then(|svg| std::fs::write(plot, svg).map_err(|e| e.to_string()))
+        .map_err(|e| format!("{}: {e}", plot.display()))?;
+    Ok((total_wrong, total_errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_balance_timeouts_and_cover_every_instance_once() {
+        // Longest first, each to the least-loaded shard (the lowest on ties).
+        assert_eq!(shard_of(&[100.0, 50.0, 50.0, 30.0, 20.0, 10.0], 2), [0, 1, 1, 0, 1, 1]);
+        let t: Vec<f64> = (0..37).map(|k| f64::from((k * 7919) % 300 + 1)).collect();
+        for n in [1, 2, 5, 37, 50] {
+            let of = shard_of(&t, n);
+            assert_eq!(of.len(), t.len());
+            assert!(of.iter().all(|&s| s < n));
+            let load = |s: usize| of.iter().zip(&t).filter(|(o, _)| **o == s).map(|(_, t)| t).sum::<f64>();
+            let (max, min) = (0..n).map(load).fold((0.0f64, f64::MAX), |(a, b), l| (a.max(l), b.min(l)));
+            // LPT: the spread is at most the largest single timeout.
+            assert!(max - min <= 300.0, "{n}: {max} - {min}");
+        }
+        assert_eq!("1/4".parse::<Shard>(), Ok(Shard { i: 1, n: 4 }));
+        for bad in ["4/4", "1", "a/2", "0/0", "-1/2"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
     }
-    outln!("wrote {}, {} and {}", a.out.display(), a.plot.display(), log_path.display());
-    let mut code = ExitCode::SUCCESS;
-    if total_errors > 0 {
-        eprintln!(
-            "{total_errors} instance(s) ended in an error: their reasons are in {}",
-            log_path.display()
-        );
-        code = ExitCode::from(1);
-    }
-    if total_wrong > 0 {
-        eprintln!("!!! {total_wrong} WRONG VERDICT(S) — see the lines marked WRONG above");
-        code = ExitCode::from(1);
-    }
-    code
 }

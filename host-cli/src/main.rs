@@ -11,6 +11,7 @@ macro_rules! outln {
 
 mod bench;
 mod bounds;
+mod merge;
 mod monitor;
 mod opts;
 mod plot;
@@ -48,6 +49,8 @@ enum Command {
     Bounds(bounds::Args),
     /// Run a VNN-COMP benchmark directory (instances.csv), compare with expected.csv, report.
     Bench(bench::Args),
+    /// Combine the results CSVs of `bench --shard` runs into one run's CSV, summary and plot.
+    Merge(merge::Args),
     /// Turn a model (and optionally a property and sensor frames) into a Rust module for firmware.
     Bake(genbab_cli::bake::Args),
     /// Replay a sensor stream through the device's check (the same settings as `bake`).
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify::run(a),
         Command::Bounds(a) => bounds::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Merge(a) => merge::run(a),
         Command::Bake(a) => genbab_cli::bake::run(a),
         Command::Monitor(a) => monitor::run(a),
         Command::Plot(a) => plot::run(a),

@@ -871,3 +871,75 @@ fn monitor_replays_the_firmware_stream_as_baked() {
     assert!(err.contains(":2: 10 cells, the header has 11"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// `bench --shard I/N` runs disjoint shares that together are every instance; `genbab merge`
+/// combines their CSVs into the rows, summary and plot of a single run, and refuses a missing,
+/// duplicated or foreign row.
+#[test]
+fn sharded_bench_merges_into_the_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    let run = |args: &[String]| stdout_of(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+    let test_set = path("vnncomp_test");
+    let bench = |out: &str, extra: &[&str]| {
+        let svg = p(&format!("{out}.svg"));
+        let (o, e, code) =
+            run(&[s(&["bench", &test_set, "--out", &p(out), "--plot", &svg]), s(extra)].concat());
+        assert_eq!(code, 0, "{o}{e}");
+        o
+    };
+    let single = bench("single.csv", &[]);
+    let mut shards = Vec::new();
+    for i in 0..3 {
+        let o = bench(&format!("s{i}.csv"), &["--shard", &format!("{i}/3")]);
+        assert!(o.starts_with(&format!("shard {i}/3: ")), "{o}");
+        shards.push(p(&format!("s{i}.csv")));
+    }
+    // The rows (instance and verdict; not the times) of a results CSV.
+    let rows = |f: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(f).unwrap();
+        text.lines().skip(1).map(|l| l.split(',').take(5).collect::<Vec<_>>().join(",")).collect()
+    };
+    // Each shard has some instances (the test set has five), and together they are the run's.
+    assert!(shards.iter().all(|f| !rows(f).is_empty()));
+    let mut all: Vec<String> = shards.iter().flat_map(|f| rows(f)).collect();
+    let mut want = rows(&p("single.csv"));
+    all.sort();
+    want.sort();
+    assert_eq!(all, want, "the shards' rows are the single run's");
+    let merge = |files: &[&String]| {
+        let files: Vec<String> = files.iter().map(|f| f.to_string()).collect();
+        run(&[s(&["merge", &p("m.csv")]), files, s(&["--dir", &test_set, "--force"])].concat())
+    };
+    let (o, e, code) = merge(&shards.iter().collect::<Vec<_>>());
+    assert_eq!(code, 0, "{o}{e}");
+    assert_eq!(rows(&p("m.csv")), rows(&p("single.csv")), "merged rows in instance order");
+    // The summary table is the single run's (the seconds column aside).
+    let table = |o: &str| -> Vec<String> {
+        o.lines()
+            .filter(|l| l.starts_with("vnncomp_test") || l.starts_with("TOTAL"))
+            .map(|l| l.trim_end().rsplit_once(' ').unwrap().0.trim_end().to_string())
+            .collect()
+    };
+    assert_eq!(table(&o), table(&single));
+    assert_eq!(table(&o).len(), 2, "{o}");
+    assert!(std::fs::read_to_string(p("m.svg")).unwrap().contains("<svg"));
+    // A shard missing, a shard given twice, a row of another benchmark: errors.
+    let (_, e, code) = merge(&[&shards[0], &shards[1]]);
+    assert_eq!(code, 2);
+    assert!(e.contains("are in no shard file"), "{e}");
+    let (_, e, code) = merge(&[&shards[0], &shards[1], &shards[2], &shards[0]]);
+    assert_eq!(code, 2);
+    assert!(e.contains("is also in"), "{e}");
+    let foreign = p("x.csv");
+    std::fs::write(&foreign, "benchmark,onnx,vnnlib,expected,result,seconds\nother,a.onnx,b.vnnlib,,sat,1\n")
+        .unwrap();
+    let (_, e, code) = merge(&[&shards[0], &shards[1], &shards[2], &foreign]);
+    assert_eq!(code, 2);
+    assert!(e.contains("is not an instance of"), "{e}");
+    // Shard syntax.
+    let (_, e, code) = stdout_of(&["bench", &test_set, "--shard", "3/3"]);
+    assert_eq!(code, 2);
+    assert!(e.contains("expected I/N with 0 <= I < N"), "{e}");
+}
