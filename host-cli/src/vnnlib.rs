@@ -251,6 +251,37 @@ struct Atom {
     pos: Pos,
 }
 
+/// A formula in disjunctive normal form, `common ∧ (d_1 ∨ … ∨ d_n)`: the atoms every disjunct
+/// has, then each disjunct's own atoms stored flat (`ends[k]` is where `d_k` ends in `atoms`).
+/// A box asserted atom by atom only grows `common`, and no step allocates per disjunct.
+struct Dnf {
+    common: Vec<Atom>,
+    atoms: Vec<Atom>,
+    ends: Vec<usize>,
+}
+
+impl Dnf {
+    /// True: one empty disjunct.
+    fn truth() -> Dnf {
+        Dnf { common: Vec::new(), atoms: Vec::new(), ends: vec![0] }
+    }
+
+    fn atom(a: Atom) -> Dnf {
+        Dnf { common: vec![a], atoms: Vec::new(), ends: vec![0] }
+    }
+
+    /// Disjuncts.
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Disjunct `k`'s own atoms (without the common ones).
+    fn clause(&self, k: usize) -> &[Atom] {
+        let start = if k == 0 { 0 } else { self.ends[k - 1] };
+        &self.atoms[start..self.ends[k]]
+    }
+}
+
 struct Reader<'a> {
     p: Parser<'a>,
     decl: HashMap<&'a str, Var>,
@@ -346,7 +377,7 @@ impl<'a> Reader<'a> {
     }
 
     /// DNF of a formula: a list of conjunctions of atoms.
-    fn formula(&self, e: &Sexp<'a>) -> Result<Vec<Vec<Atom>>, VnnlibError> {
+    fn formula(&self, e: &Sexp<'a>) -> Result<Dnf, VnnlibError> {
         let Sexp::List(items, p) = e else {
             return self.p.err(e.pos(), "expected a formula in parentheses");
         };
@@ -356,27 +387,28 @@ impl<'a> Reader<'a> {
         };
         match head {
             "and" => {
-                let mut acc: Vec<Vec<Atom>> = vec![vec![]];
+                let mut acc = Dnf::truth();
                 for a in args {
                     acc = self.and(acc, self.formula(a)?, a.pos())?;
                 }
                 Ok(acc)
             }
             "or" => {
-                let mut acc = Vec::new();
-                let mut natoms = 0usize;
+                let (mut atoms, mut ends) = (Vec::new(), Vec::new());
                 for a in args {
                     let d = self.formula(a)?;
-                    natoms += d.iter().map(|c| c.len()).sum::<usize>();
-                    acc.extend(d);
-                    if acc.len() > MAX_DISJUNCTS || natoms > MAX_ATOMS {
-                        return self.p.err(a.pos(), "too many disjuncts");
+                    for k in 0..d.len() {
+                        atoms.extend(d.clause(k).iter().chain(&d.common).cloned());
+                        ends.push(atoms.len());
+                        if ends.len() > MAX_DISJUNCTS || atoms.len() > MAX_ATOMS {
+                            return self.p.err(a.pos(), "too many disjuncts");
+                        }
                     }
                 }
-                if acc.is_empty() {
+                if ends.is_empty() {
                     return self.p.err(*p, "empty 'or' (false) is not supported");
                 }
-                Ok(acc)
+                Ok(Dnf { common: Vec::new(), atoms, ends })
             }
             "<=" | "<" | ">=" | ">" => {
                 let [l, r] = args else {
@@ -405,52 +437,39 @@ impl<'a> Reader<'a> {
                 if has_x && terms.len() > 1 {
                     return self.p.err(*p, "input constraints must bound a single X variable");
                 }
-                Ok(vec![vec![Atom { terms: terms.into(), rhs, strict: !head.ends_with('='), pos: *p }]])
+                Ok(Dnf::atom(Atom { terms: terms.into(), rhs, strict: !head.ends_with('='), pos: *p }))
             }
             _ => self.p.err(*p, format!("unsupported formula operator '{head}'")),
         }
     }
 
-    fn and(&self, a: Vec<Vec<Atom>>, b: Vec<Vec<Atom>>, p: Pos) -> Result<Vec<Vec<Atom>>, VnnlibError> {
-        let atoms = |d: &[Vec<Atom>]| d.iter().map(|c| c.len()).sum::<usize>();
-        let total = atoms(&a).saturating_mul(b.len()).saturating_add(atoms(&b).saturating_mul(a.len()));
-        if a.len().saturating_mul(b.len()) > MAX_DISJUNCTS || total > MAX_ATOMS {
+    fn and(&self, mut a: Dnf, mut b: Dnf, p: Pos) -> Result<Dnf, VnnlibError> {
+        let n = a.len().saturating_mul(b.len());
+        let total = (a.common.len().saturating_add(b.common.len()))
+            .saturating_mul(n)
+            .saturating_add(a.atoms.len().saturating_mul(b.len()))
+            .saturating_add(b.atoms.len().saturating_mul(a.len()));
+        if n > MAX_DISJUNCTS || total > MAX_ATOMS {
             return self.p.err(p, "the disjunctive normal form is too large");
         }
-        // One-clause operands are the common case (a box asserted atom by atom): extend in place,
-        // never copying the growing conjunction.
-        if b.len() == 1 {
-            let extra = b.into_iter().next().unwrap_or_default();
-            let mut a = a;
-            let last = a.len().saturating_sub(1);
-            for c in &mut a[..last] {
-                c.extend(extra.iter().cloned());
-            }
-            if let Some(c) = a.last_mut() {
-                c.extend(extra);
-            }
-            return Ok(a);
+        let mut common = std::mem::take(&mut a.common);
+        common.append(&mut b.common);
+        // One empty disjunct on either side (a conjunction of atoms, the common case): the
+        // other side's disjuncts as they are.
+        if a.len() == 1 && a.atoms.is_empty() {
+            return Ok(Dnf { common, atoms: b.atoms, ends: b.ends });
         }
-        if a.len() == 1 {
-            let base = a.into_iter().next().unwrap_or_default();
-            return Ok(b
-                .into_iter()
-                .map(|c| {
-                    let mut v = base.clone();
-                    v.extend(c);
-                    v
-                })
-                .collect());
+        if b.len() == 1 && b.atoms.is_empty() {
+            return Ok(Dnf { common, atoms: a.atoms, ends: a.ends });
         }
-        let mut out = Vec::with_capacity(a.len() * b.len());
-        for x in &a {
-            for y in &b {
-                let mut c = x.clone();
-                c.extend(y.iter().cloned());
-                out.push(c);
+        let (mut atoms, mut ends) = (Vec::with_capacity(total), Vec::with_capacity(n));
+        for x in 0..a.len() {
+            for y in 0..b.len() {
+                atoms.extend(a.clause(x).iter().chain(b.clause(y)).cloned());
+                ends.push(atoms.len());
             }
         }
-        Ok(out)
+        Ok(Dnf { common, atoms, ends })
     }
 }
 
@@ -458,7 +477,7 @@ impl<'a> Reader<'a> {
 pub fn parse(text: &str, file: &str) -> Result<Property, VnnlibError> {
     let p = Parser { src: text, bytes: text.as_bytes(), i: 0, line: 1, col: 1, file };
     let mut r = Reader { p, decl: HashMap::new(), n_x: 0, n_y: 0 };
-    let mut dnf: Vec<Vec<Atom>> = vec![vec![]];
+    let mut dnf = Dnf::truth();
     let mut seen_x = Vec::new();
     let mut seen_y = Vec::new();
     // Where each X_i is declared (the place an error about a missing bound points at).
@@ -529,7 +548,7 @@ pub fn parse(text: &str, file: &str) -> Result<Property, VnnlibError> {
     // Group the disjuncts by input box.
     let mut cases: Vec<Case> = Vec::new();
     let mut by_box: HashMap<Vec<u64>, usize> = HashMap::new();
-    for conj in dnf {
+    for k in 0..dnf.len() {
         let mut lo = vec![f64::NEG_INFINITY; nx];
         let mut hi = vec![f64::INFINITY; nx];
         // Where each input's tightest bound is written (an empty box names both).
@@ -537,7 +556,7 @@ pub fn parse(text: &str, file: &str) -> Result<Property, VnnlibError> {
         let (mut inner_lo, mut inner_hi) = (lo.clone(), hi.clone());
         let mut outs: Vec<&Atom> = Vec::new();
         let mut empty = false;
-        for a in &conj {
+        for a in dnf.common.iter().chain(dnf.clause(k)) {
             match &a.terms[..] {
                 [] => {
                     // 0 ≤ rhs (or 0 < rhs): true (drop) or false (the disjunct is empty).
@@ -695,6 +714,41 @@ mod tests {
         assert_eq!(p.cases.len(), 2);
         assert_eq!(p.cases[1].lo, vec![2.0]);
         assert_eq!(p.cases[1].clause_ends, vec![1, 2]);
+    }
+
+    /// The factored form (atoms common to every disjunct kept once) gives what distributing by
+    /// hand gives: common atoms inside an `or`, and after it, reach every disjunct.
+    #[test]
+    fn common_atoms_reach_every_disjunct() {
+        let decl = "(declare-const X_0 Real)(declare-const X_1 Real)(declare-const Y_0 Real)(declare-const Y_1 Real)\n";
+        let factored = "(assert (<= X_1 1))(assert (>= X_1 0))\n\
+            (assert (or (and (>= X_0 0) (<= X_0 1) (<= Y_0 Y_1)) (and (>= X_0 2) (<= X_0 3))))\n\
+            (assert (>= Y_0 5))";
+        let by_hand = "(assert (or (and (<= X_1 1) (>= X_1 0) (>= X_0 0) (<= X_0 1) (<= Y_0 Y_1) (>= Y_0 5))\n\
+            (and (<= X_1 1) (>= X_1 0) (>= X_0 2) (<= X_0 3) (>= Y_0 5))))";
+        let (a, b) = (
+            parse(&format!("{decl}{factored}"), "a").unwrap(),
+            parse(&format!("{decl}{by_hand}"), "b").unwrap(),
+        );
+        assert_eq!(a.cases.len(), 2);
+        for (x, y) in a.cases.iter().zip(&b.cases) {
+            assert_eq!((&x.lo, &x.hi, &x.clause_ends), (&y.lo, &y.hi, &y.clause_ends));
+            // The same rows, possibly in another order within the one clause.
+            let rows = |c: &Case| {
+                let mut r: Vec<Vec<u64>> = c
+                    .rows
+                    .chunks(2)
+                    .zip(&c.rhs)
+                    .map(|(r, b)| vec![r[0].to_bits(), r[1].to_bits(), b.to_bits()])
+                    .collect();
+                r.sort();
+                r
+            };
+            assert_eq!(rows(x), rows(y));
+        }
+        assert_eq!((a.cases[0].lo.clone(), a.cases[0].hi.clone()), (vec![0.0, 0.0], vec![1.0, 1.0]));
+        assert_eq!(a.cases[0].rhs.len(), 2);
+        assert_eq!(a.cases[1].rhs.len(), 1);
     }
 
     #[test]
