@@ -46,6 +46,14 @@ fn reader<R: Read>(rdr: R) -> csv::Reader<R> {
     csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(rdr)
 }
 
+/// A finite, non-negative number (seconds) of column `what` in line `line` of `p`.
+fn number(v: &str, what: &str, p: &str, line: u64) -> Result<f64, String> {
+    match v.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("{p}:{line}: bad {what} '{}'", v.escape_debug())),
+    }
+}
+
 fn csv_err(p: &str, e: csv::Error) -> String {
     format!("{p}: {}", e.to_string().replace('\n', " "))
 }
@@ -64,12 +72,7 @@ fn rows<R: Read>(r: &mut csv::Reader<R>, p: &str) -> Result<Vec<Row>, String> {
         let rec = rec.map_err(err)?;
         let line = rec.position().map_or(0, |q| q.line());
         let get = |i: usize| rec.get(i).unwrap_or("");
-        let num = |v: &str, what: &str| -> Result<f64, String> {
-            match v.parse::<f64>() {
-                Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-                _ => Err(format!("{p}:{line}: bad {what} '{}'", v.escape_debug())),
-            }
-        };
+        let num = |v: &str, what: &str| number(v, what, p, line);
         let opt = |c: Option<usize>| c.map(get).filter(|v| !v.is_empty()).map(str::to_string);
         let timeout = opt(ct).map(|t| num(&t, "timeout")).transpose()?;
         rows.push(Row {
@@ -159,12 +162,7 @@ pub fn series(bytes: &[u8], p: &str, stem: &str, dir: Option<&str>) -> Result<(S
         let rec = rec.map_err(err)?;
         let line = rec.position().map_or(0, |q| q.line());
         let get = |c: usize| rec.get(c).unwrap_or("");
-        let num = |v: &str, what: &str| -> Result<f64, String> {
-            match v.parse::<f64>() {
-                Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-                _ => Err(format!("{p}:{line}: bad {what} '{}'", v.escape_debug())),
-            }
-        };
+        let num = |v: &str, what: &str| number(v, what, p, line);
         total += 1;
         let best = get(cb);
         if matches!(get(ce), "sat" | "unsat") && !best.is_empty() {
