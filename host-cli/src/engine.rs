@@ -474,6 +474,43 @@ fn check_t<T: Scalar + Send + Sync>(
     Ok(Report { outcome, stats: total, boxes_done: done, values })
 }
 
+/// The input boxes (`case` index, `lo`, `hi`) of `prop`'s cases that the input-split search has
+/// not verified, about `want` in all ([`parallel::open_boxes`], each case given its share), in
+/// f64: the parts `genbab split` writes. Empty when the search verified everything.
+pub fn open_boxes(
+    model: &Model,
+    prop: &Property,
+    opts: &Options,
+    want: usize,
+    deadline: Instant,
+) -> Result<Vec<(usize, Vec<f64>, Vec<f64>)>, String> {
+    check_shapes(model, prop)?;
+    if !opts.settings.splits_input(model.input_len()) {
+        return Err(format!(
+            "the search splits activations here ({} inputs), not the input: there are no input parts to cut \
+             (input splitting applies to at most 16 inputs, or --branching input)",
+            model.input_len()
+        ));
+    }
+    let full = model.graph::<f64>();
+    let n = model.output_len();
+    let outputs = read_outputs(&prop.cases, n);
+    let restricted = if opts.prune { restrict_graph(&full, &outputs)? } else { None };
+    let g = restricted.as_ref().unwrap_or(&full).graph();
+    let mut out = Vec::new();
+    let share = want.div_ceil(prop.cases.len().max(1)).max(1);
+    for (k, case) in prop.cases.iter().enumerate() {
+        let case_g = if restricted.is_some() { restrict_case(case, n, &outputs) } else { case.clone() };
+        let st = SpecT::<f64>::new(&case_g)?;
+        let spec = st.spec();
+        spec.validate(g.input_len(), g.output_len()).map_err(|e| format!("invalid property: {e:?}"))?;
+        for d in parallel::open_boxes(&g, &spec, &opts.settings, 1, share, deadline) {
+            out.push((k, d.lo, d.hi));
+        }
+    }
+    Ok(out)
+}
+
 /// Certified bounds of every output over the union of the property's input boxes (α-CROWN per
 /// output bound when `alpha.iters > 0`).
 pub fn output_bounds(

@@ -15,6 +15,7 @@ mod merge;
 mod monitor;
 mod opts;
 mod plot;
+mod split;
 mod verify;
 
 use std::io::Write;
@@ -49,8 +50,11 @@ enum Command {
     Bounds(bounds::Args),
     /// Run a VNN-COMP benchmark directory (instances.csv), compare with expected.csv, report.
     Bench(bench::Args),
-    /// Combine the results CSVs of `bench --shard` runs into one run's CSV, summary and plot.
+    /// Combine the results CSVs of `bench --shard` runs into one run's CSV, summary and plot
+    /// (or, with `--instance`, the parts' results of one instance cut by `split`).
     Merge(merge::Args),
+    /// Cut one hard instance into parts for several machines: a benchmark folder of VNN-LIB parts.
+    Split(split::Args),
     /// Turn a model (and optionally a property and sensor frames) into a Rust module for firmware.
     Bake(genbab_cli::bake::Args),
     /// Replay a sensor stream through the device's check (the same settings as `bake`).
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         Command::Bounds(a) => bounds::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Merge(a) => merge::run(a),
+        Command::Split(a) => split::run(a),
         Command::Bake(a) => genbab_cli::bake::run(a),
         Command::Monitor(a) => monitor::run(a),
         Command::Plot(a) => plot::run(a),

@@ -2,6 +2,10 @@
 //! runs (one per shard, from any machines) into the CSV, summary table and cactus plot one
 //! `bench` run of `DIR` gives. Every instance of `DIR` must be in exactly one shard file: a
 //! missing, duplicated or foreign row is an error, so a lost or repeated array task is noticed.
+//!
+//! `genbab merge --instance OUT PART_RESULT... --dir SPLIT_DIR`: the verdict of one instance cut
+//! by `genbab split`, from its parts' VNN-COMP results files (`verify --results-file`, or any
+//! verifier's): see [`crate::split::combine`].
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -13,15 +17,20 @@ use crate::bench::{self, Key};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The merged results CSV to write.
+    /// The merged results CSV to write (with `--instance`: the instance's results file).
     pub out: PathBuf,
-    /// The shards' results CSVs (`bench --shard I/N --out …`).
+    /// The shards' results CSVs (`bench --shard I/N --out …`); with `--instance`, the parts'
+    /// results files, one per part.
     #[arg(required = true)]
     pub shards: Vec<PathBuf>,
     /// The benchmark directory the shards ran (as given to `bench`): its instances are the ones
-    /// expected, each exactly once.
+    /// expected, each exactly once. With `--instance`, the folder `split` wrote: one results file
+    /// per part is expected.
     #[arg(long)]
     pub dir: PathBuf,
+    /// Combine the parts of one instance cut by `genbab split` (`unsat` only if every part is).
+    #[arg(long)]
+    pub instance: bool,
     /// `--limit` as given to `bench`, if any.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -44,6 +53,9 @@ pub fn run(a: Args) -> ExitCode {
 }
 
 fn merge(a: &Args) -> Result<ExitCode, String> {
+    if a.instance {
+        return merge_instance(a);
+    }
     let plot = a.plot.clone().unwrap_or_else(|| a.out.with_extension("svg"));
     if !a.force
         && let Some(p) = [&a.out, &plot].into_iter().find(|p| p.exists())
@@ -113,4 +125,27 @@ fn merge(a: &Args) -> Result<ExitCode, String> {
         eprintln!("!!! {wrong} WRONG VERDICT(S)");
     }
     Ok(if wrong > 0 || errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn merge_instance(a: &Args) -> Result<ExitCode, String> {
+    if a.out.exists() && !a.force {
+        return Err(format!("{}: exists (--force overwrites)", a.out.display()));
+    }
+    let parts = bench::list_instances(&a.dir, None)?.len();
+    if a.shards.len() != parts {
+        return Err(format!(
+            "{} results file(s) for the {parts} part(s) of {}: give one per part",
+            a.shards.len(),
+            a.dir.display()
+        ));
+    }
+    let mut results = Vec::new();
+    for f in &a.shards {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        results.push((f.clone(), text));
+    }
+    let verdict = crate::split::combine(&results)?;
+    std::fs::write(&a.out, &verdict).map_err(|e| format!("{}: {e}", a.out.display()))?;
+    outln!("{}", verdict.split_whitespace().next().unwrap_or(""));
+    Ok(ExitCode::SUCCESS)
 }

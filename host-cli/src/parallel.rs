@@ -114,6 +114,42 @@ pub fn verify<T: Scalar + Send + Sync>(
     }
 }
 
+/// The boxes of `spec`'s input region that the search has not verified, at least `want` of them
+/// when it gets that far before `deadline`: breadth first, each box searched for a few domains
+/// (as a part of [`verify`] is) and replaced by the boxes left open, so the cuts are the search's
+/// own. A box the search verifies is dropped; one it decides otherwise (a counterexample, an
+/// unknown) is kept whole, for whoever runs the parts to decide. Input splitting only.
+pub fn open_boxes<T: Scalar>(
+    g: &Graph<'_, T>,
+    spec: &Spec<'_, T>,
+    settings: &Settings,
+    depth: usize,
+    want: usize,
+    deadline: Instant,
+) -> Vec<OpenDomain<T>> {
+    let stop = AtomicBool::new(false);
+    let mut queue = std::collections::VecDeque::from([OpenDomain {
+        lo: spec.lo.to_vec(),
+        hi: spec.hi.to_vec(),
+        caps: Vec::new(),
+    }]);
+    let mut kept = Vec::new();
+    while queue.len() + kept.len() < want && Instant::now() < deadline {
+        let Some(dom) = queue.pop_front() else { break };
+        let part = Settings { max_steps: SPREAD_STEPS, ..*settings };
+        let mut open = Vec::new();
+        let cap = SPREAD_STEPS as usize + 2;
+        let (v, _, _) = verify_part(g, spec, &dom, &part, cap, depth, deadline, &stop, Some(&mut open));
+        match v {
+            Verdict::Holds => {}
+            Verdict::Unknown(Reason::Steps) if !open.is_empty() => queue.extend(open),
+            _ => kept.push(dom),
+        }
+    }
+    kept.extend(queue);
+    kept
+}
+
 /// Wait for a box to search and the number of domains to spend on it; `None` when the search
 /// is over (decided, stopped, out of time or out of steps).
 fn take<T>(

@@ -943,3 +943,83 @@ fn sharded_bench_merges_into_the_single_run() {
     assert_eq!(code, 2);
     assert!(e.contains("expected I/N with 0 <= I < N"), "{e}");
 }
+
+/// `genbab split` cuts a property that needs branching into parts that are the property within
+/// boxes the search left open; the parts are an ordinary benchmark folder, and `merge
+/// --instance` gives `unsat` when every part is, `sat` with a part's counterexample otherwise.
+#[test]
+fn split_instance_parts_verify_and_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    let net = path("acasxu/onnx/ACASXU_run2a_2_1_batch_2000.onnx");
+    // Property 4 with X_1 widened from ±0.0095 to ±0.2: it holds, after about 100 domains.
+    let text = std::fs::read_to_string(path("acasxu/vnnlib/prop_4.vnnlib")).unwrap();
+    let wide = text
+        .replace("(<= X_1 0.009549297)", "(<= X_1 0.2)")
+        .replace("(>= X_1 -0.009549297)", "(>= X_1 -0.2)");
+    assert_ne!(wide, text);
+    std::fs::write(p("wide.vnnlib"), &wide).unwrap();
+    let whole = vnnlib::read(Path::new(&p("wide.vnnlib"))).unwrap();
+    let (o, e, code) = stdout_of(&["split", &net, &p("wide.vnnlib"), "--parts", "4", "--out", &p("parts")]);
+    assert_eq!(code, 0, "{o}{e}");
+    let rows = std::fs::read_to_string(p("parts/instances.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 4, "{o}");
+    let mut results = Vec::new();
+    for (k, row) in rows.lines().enumerate() {
+        let f: Vec<&str> = row.split(',').collect();
+        assert_eq!(f[1], format!("vnnlib/part_{k}.vnnlib"));
+        // A part: the property's region within its boxes (the boxes inside the property's box).
+        let part = vnnlib::read(&dir.path().join("parts").join(f[1])).unwrap();
+        for c in &part.cases {
+            let w = &whole.cases[0];
+            assert!(
+                c.lo.iter().zip(&w.lo).all(|(a, b)| a >= b) && c.hi.iter().zip(&w.hi).all(|(a, b)| a <= b)
+            );
+            assert_eq!((&c.rows, &c.rhs), (&w.rows, &w.rhs));
+        }
+        let r = p(&format!("r{k}.txt"));
+        let model = dir.path().join("parts").join(f[0]).display().to_string();
+        let (o, e, code) =
+            stdout_of(&["verify", &model, &p(&format!("parts/{}", f[1])), "--results-file", &r]);
+        assert_eq!((code, o.as_str()), (0, "unsat\n"), "{e}");
+        results.push(r);
+    }
+    let merge = |files: &[String], out: &str| {
+        let args = [
+            vec!["merge".to_string(), "--instance".into(), p(out)],
+            files.to_vec(),
+            vec!["--dir".into(), p("parts")],
+        ]
+        .concat();
+        stdout_of(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let (o, e, code) = merge(&results, "inst.txt");
+    assert_eq!((code, o.as_str()), (0, "unsat\n"), "{e}");
+    // One part's result missing: refused.
+    let (_, e, code) = merge(&results[..3], "inst2.txt");
+    assert_eq!(code, 2);
+    assert!(e.contains("give one per part"), "{e}");
+    // A part that is sat makes the instance sat, with that part's counterexample.
+    std::fs::write(&results[2], "sat\n((X_0 0.5)\n(Y_0 1.0))\n").unwrap();
+    std::fs::write(&results[1], "timeout\n").unwrap();
+    let (o, _, code) = merge(&results, "inst3.txt");
+    assert_eq!((code, o.as_str()), (0, "sat\n"));
+    assert!(std::fs::read_to_string(p("inst3.txt")).unwrap().contains("(X_0 0.5)"));
+    std::fs::write(&results[2], "unknown\n").unwrap();
+    let (o, _, _) = merge(&results, "inst4.txt");
+    assert_eq!(o, "unknown\n", "unknown is weaker than timeout");
+    // An activation-split search has no input parts to cut.
+    let (_, e, code) = stdout_of(&[
+        "split",
+        &net,
+        &p("wide.vnnlib"),
+        "--parts",
+        "2",
+        "--out",
+        &p("p2"),
+        "--branching",
+        "bbps",
+    ]);
+    assert_eq!(code, 2);
+    assert!(e.contains("no input parts to cut"), "{e}");
+}
