@@ -474,7 +474,10 @@ fn check_t<T: Scalar + Send + Sync>(
     Ok(Report { outcome, stats: total, boxes_done: done, values })
 }
 
-/// The input boxes (`case` index, `lo`, `hi`) of `prop`'s cases that the input-split search has
+/// An input box of a property case: the case's index, `lo` and `hi`.
+pub type CaseBox = (usize, Vec<f64>, Vec<f64>);
+
+/// The input boxes of `prop`'s cases that the input-split search has
 /// not verified, about `want` in all ([`parallel::open_boxes`], each case given its share), in
 /// f64: the parts `genbab split` writes. Empty when the search verified everything.
 pub fn open_boxes(
@@ -483,7 +486,7 @@ pub fn open_boxes(
     opts: &Options,
     want: usize,
     deadline: Instant,
-) -> Result<Vec<(usize, Vec<f64>, Vec<f64>)>, String> {
+) -> Result<Vec<CaseBox>, String> {
     check_shapes(model, prop)?;
     if !opts.settings.splits_input(model.input_len()) {
         return Err(format!(

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use genbab_cli::engine::CaseBox;
 use genbab_cli::{engine, files, onnx, vnnlib};
 
 use crate::opts::EngineArgs;
@@ -84,7 +85,7 @@ fn split(a: &Args) -> Result<(), String> {
     std::fs::copy(&a.model, &copy).map_err(|e| format!("{}: {e}", copy.display()))?;
     let mut rows = String::new();
     for k in 0..n {
-        let mine: Vec<&(usize, Vec<f64>, Vec<f64>)> = boxes.iter().skip(k).step_by(n).collect();
+        let mine: Vec<&CaseBox> = boxes.iter().skip(k).step_by(n).collect();
         let path = vnnlib_dir.join(format!("part_{k}.vnnlib"));
         std::fs::write(&path, part_text(&text, &a.property, k, n, &mine))
             .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -96,7 +97,7 @@ fn split(a: &Args) -> Result<(), String> {
 }
 
 /// Part `k` of `n`: the property's text and the assertion that the input is in one of `boxes`.
-fn part_text(text: &str, from: &Path, k: usize, n: usize, boxes: &[&(usize, Vec<f64>, Vec<f64>)]) -> String {
+fn part_text(text: &str, from: &Path, k: usize, n: usize, boxes: &[&CaseBox]) -> String {
     let mut s = format!("; part {k} of {n} of {} (genbab split): the property as written, ", from.display());
     s.push_str("restricted to the boxes below\n");
     s.push_str(text);
