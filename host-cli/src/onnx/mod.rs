@@ -11,6 +11,7 @@ pub mod builder;
 mod lower;
 mod reference;
 pub mod tensor;
+mod wire;
 
 use std::path::Path;
 
@@ -99,6 +100,15 @@ fn text_hint(bytes: &[u8]) -> &'static str {
 /// Load and lower an ONNX model from memory; `file` names it in errors.
 pub fn load_bytes(bytes: &[u8], file: &str, limits: Limits) -> Result<Model, LoadError> {
     let file = file.to_string();
+    if let Err(at) = wire::check_groups(bytes) {
+        return Err(LoadError::Decode {
+            file,
+            reason: format!(
+                "protobuf groups nested deeper than {} at byte {at} (ONNX has no groups)",
+                wire::MAX_GROUP_DEPTH
+            ),
+        });
+    }
     let m = ModelProto::parse_from_bytes(bytes).map_err(|e| LoadError::Decode {
         file: file.clone(),
         reason: format!("{}{}", e.to_string().replace(['\n', '\r'], " "), text_hint(bytes)),

@@ -718,3 +718,15 @@ fn gelu_approximate_attribute_picks_the_function() {
     let e = load(&gelu(vec![approx("fast")])).unwrap_err().to_string();
     assert!(e.contains("(Gelu)") && e.contains("approximate=\"fast\""), "{e}");
 }
+
+/// The fuzzer's stack overflow (nested protobuf groups the `protobuf` crate skips by unbounded
+/// recursion; one level per byte, so a few MB crash any build) is a one-line error, in the input
+/// it found and in a million nested group starts.
+#[test]
+fn nested_protobuf_groups_are_an_error_not_a_stack_overflow() {
+    let found = include_bytes!("../../../tests/fixtures/fuzz/onnx_nested_groups.onnx");
+    for bytes in [&found[..], &vec![0x0b; 1 << 20][..]] {
+        let e = load_bytes(bytes, "g.onnx", Limits::default()).unwrap_err().to_string();
+        assert!(e.starts_with("g.onnx: ") && e.contains("groups nested deeper than"), "{e}");
+    }
+}
