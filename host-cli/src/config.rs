@@ -56,8 +56,10 @@ pub fn parse(text: &str, p: &str, known: &[String]) -> Result<Vec<String>, Strin
     let mut tokens = Vec::new();
     for (key, value) in table {
         if key == "config" || !known.contains(&key) {
+            // Escaped: a quoted TOML key may hold a line break (found by fuzzing).
             return Err(format!(
-                "{p}: '{key}' is not a setting of this subcommand (keys are its long flag names)"
+                "{p}: '{}' is not a setting of this subcommand (keys are its long flag names)",
+                key.escape_debug()
             ));
         }
         let flag = format!("--{key}");
@@ -90,6 +92,13 @@ mod tests {
 
     fn os(v: &[&str]) -> Vec<OsString> {
         v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_on_one_line() {
+        let known = vec!["timeout".to_string()];
+        let e = parse("\"-m\\n\" = 1\n", "f.toml", &known).unwrap_err();
+        assert_eq!(e, "f.toml: '-m\\n' is not a setting of this subcommand (keys are its long flag names)");
     }
 
     #[test]
