@@ -12,6 +12,7 @@
 //!   caller-provided workspace sized by a [`bound::Plan`];
 //! - [`spec`]: properties (input box + unsafe region);
 //! - [`bab`]: branch and bound (input split, GenBaB activation split with BBPS), attack, budget;
+//! - [`cert`]: proof certificates (a cut tree per input box) and their streaming checker;
 //! - [`monitor`]: runtime checks of a stream of frames (reuse of earlier frames, the centre,
 //!   then branch and bound);
 //! - `prune` (feature `alloc`): restrict a graph to the output elements a property reads.
@@ -32,6 +33,7 @@ extern crate std;
 pub mod alpha;
 pub mod bab;
 pub mod bound;
+pub mod cert;
 pub mod graph;
 pub mod monitor;
 pub mod num;

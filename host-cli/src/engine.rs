@@ -149,7 +149,7 @@ pub fn restrict_graph<T: Scalar>(
 }
 
 /// A spec in scalar `T`, rounded so that the box and the unsafe region only grow.
-struct SpecT<T> {
+pub(crate) struct SpecT<T> {
     lo: Vec<T>,
     hi: Vec<T>,
     rows: Vec<T>,
@@ -161,7 +161,7 @@ impl<T: Scalar> SpecT<T> {
     /// The spec in `T`: the box rounded outward and the right-hand sides up (the unsafe region
     /// only grows); a coefficient that `T` cannot hold exactly is an error, since rounding it
     /// would change the property in either direction.
-    fn new(c: &Case) -> Result<Self, String> {
+    pub(crate) fn new(c: &Case) -> Result<Self, String> {
         let rows = exact_rows(c)?;
         Ok(SpecT {
             lo: c.lo.iter().map(|&v| T::from_f64_down(v)).collect(),
@@ -171,7 +171,7 @@ impl<T: Scalar> SpecT<T> {
             ends: c.clause_ends.clone(),
         })
     }
-    fn spec(&self) -> Spec<'_, T> {
+    pub(crate) fn spec(&self) -> Spec<'_, T> {
         Spec { lo: &self.lo, hi: &self.hi, rows: &self.rows, rhs: &self.rhs, clause_ends: &self.ends }
     }
 }

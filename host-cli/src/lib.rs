@@ -2,6 +2,7 @@
 //! the `genbab` binary (and by fuzz targets and integration tests).
 
 pub mod bake;
+pub mod certificate;
 pub mod cex;
 pub mod config;
 pub mod engine;

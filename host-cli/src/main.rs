@@ -11,6 +11,7 @@ macro_rules! outln {
 
 mod bench;
 mod bounds;
+mod check;
 mod merge;
 mod monitor;
 mod opts;
@@ -46,6 +47,8 @@ struct Cli {
 enum Command {
     /// Decide a property: prints `unsat` (holds), `sat` (counterexample), `timeout` or `unknown`.
     Verify(verify::Args),
+    /// Replay a proof certificate (`verify --certificate`): prints `valid` or `invalid: <reason>`.
+    Check(check::Args),
     /// Print certified bounds of every output over the property's input box(es).
     Bounds(bounds::Args),
     /// Run a VNN-COMP benchmark directory (instances.csv), compare with expected.csv, report.
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Verify(a) => verify::run(a),
         Command::Bounds(a) => bounds::run(a),
+        Command::Check(a) => check::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Merge(a) => merge::run(a),
         Command::Split(a) => split::run(a),

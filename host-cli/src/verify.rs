@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use genbab_cli::engine::{self, Outcome};
-use genbab_cli::{cex, onnx, vnnlib};
+use genbab_cli::{certificate, cex, onnx, vnnlib};
 
 use crate::opts::EngineArgs;
 
@@ -35,6 +35,10 @@ pub struct Args {
     /// Print a JSON object (result, seconds, stats, reason) instead of the result word.
     #[arg(long)]
     pub json: bool,
+    /// After `unsat`, write a proof certificate here that `genbab check` replays without the
+    /// search (written within the same `--timeout`; an error if it cannot be).
+    #[arg(long)]
+    pub certificate: Option<PathBuf>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -66,6 +70,8 @@ pub fn run(a: Args) -> ExitCode {
     };
     let start = Instant::now();
     let deadline = engine::deadline(start, a.timeout);
+    let opts = a.engine.options(1);
+    let mut written: Option<Result<(genbab_core::cert::Summary, f64), String>> = None;
     let result = (|| -> Result<engine::Report, String> {
         let model = onnx::load(&model_path).map_err(|e| e.to_string())?;
         let prop = vnnlib::read(&property_path).map_err(|e| e.to_string())?;
@@ -73,7 +79,17 @@ pub fn run(a: Args) -> ExitCode {
             eprintln!("warning: {}: {w}", property_path.display());
         }
         engine::check_shapes(&model, &prop).map_err(|e| format!("{}: {e}", property_path.display()))?;
-        engine::check(&model, &prop, &a.engine.options(1), deadline)
+        let report = engine::check(&model, &prop, &opts, deadline)?;
+        if let Some(path) = &a.certificate
+            && report.outcome == Outcome::Unsat
+        {
+            let t = Instant::now();
+            written = Some(
+                write_certificate(&model_path, &model, &prop, path, opts.precision, deadline)
+                    .map(|s| (s, t.elapsed().as_secs_f64())),
+            );
+        }
+        Ok(report)
     })();
     let seconds = start.elapsed().as_secs_f64();
     if let Some(path) = &a.results_file {
@@ -118,6 +134,12 @@ pub fn run(a: Args) -> ExitCode {
                     "reason": reason,
                     "boxes_done": r.boxes_done,
                     "values": { "model": r.values.0, "checked": r.values.1 },
+                    "certificate": match &written {
+                        Some(Ok((c, secs))) => serde_json::json!({
+                            "leaves": c.leaves, "cuts": c.cuts, "depth": c.depth, "bytes": c.bytes, "seconds": secs,
+                        }),
+                        _ => serde_json::Value::Null,
+                    },
                     "stats": {
                         "bounded": r.stats.bounded,
                         "max_live": r.stats.max_live,
@@ -135,7 +157,34 @@ pub fn run(a: Args) -> ExitCode {
                     eprintln!("note: unknown: {s}");
                 }
             }
-            ExitCode::SUCCESS
+            match written {
+                Some(Err(msg)) => {
+                    eprintln!("error: {msg}");
+                    ExitCode::from(2)
+                }
+                None if a.certificate.is_some() => {
+                    eprintln!("note: no certificate: the result is not unsat");
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::SUCCESS,
+            }
         }
     }
+}
+
+/// Write the certificate of an `unsat` verdict to `path`.
+fn write_certificate(
+    model_path: &std::path::Path,
+    model: &genbab_cli::onnx::Model,
+    prop: &genbab_cli::vnnlib::Property,
+    path: &std::path::Path,
+    precision: engine::Precision,
+    deadline: Instant,
+) -> Result<genbab_core::cert::Summary, String> {
+    let bytes = genbab_cli::files::read(model_path).map_err(|e| format!("{}: {e}", model_path.display()))?;
+    let onnx = genbab_core::cert::sha256(&bytes);
+    let (cert, summary) = certificate::write(model, prop, &onnx, precision, deadline)?;
+    std::fs::write(path, cert)
+        .map_err(|e| format!("{}: cannot write the certificate: {e}", path.display()))?;
+    Ok(summary)
 }

@@ -1023,3 +1023,47 @@ fn split_instance_parts_verify_and_merge() {
     assert_eq!(code, 2);
     assert!(e.contains("no input parts to cut"), "{e}");
 }
+
+#[test]
+fn verify_writes_a_certificate_that_check_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("p4.cert");
+    let c = cert.display().to_string();
+    let net = path("acasxu/onnx/ACASXU_run2a_2_1_batch_2000.onnx");
+    let p4 = path("acasxu/vnnlib/prop_4.vnnlib");
+    let (out, err, code) = stdout_of(&["verify", &net, &p4, "--certificate", &c, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["result"], "unsat");
+    let bytes = std::fs::read(&cert).unwrap();
+    assert_eq!(v["certificate"]["bytes"], bytes.len());
+    assert!(v["certificate"]["leaves"].as_u64().unwrap() >= 1);
+    let (out, err, code) = stdout_of(&["check", &net, &p4, &c]);
+    assert_eq!((out.as_str(), code), ("valid\n", 0), "{err}");
+    assert!(err.contains("leaves bounded"), "{err}");
+    // Against another property, and corrupted: invalid, exit 1, one line.
+    let (out, _, code) = stdout_of(&["check", &net, &path("acasxu/vnnlib/prop_2.vnnlib"), &c]);
+    assert_eq!((out.as_str(), code), ("invalid: written for another property\n", 1));
+    let mut bad = bytes.clone();
+    let n = bad.len();
+    bad[n / 2] ^= 1;
+    std::fs::write(&cert, &bad).unwrap();
+    let (out, _, code) = stdout_of(&["check", &net, &p4, &c]);
+    assert_eq!((out.as_str(), code), ("invalid: the checksum does not match (the file is corrupted)\n", 1));
+    // No file: an error, exit 2.
+    let (_, err, code) = stdout_of(&["check", &net, &p4, &dir.path().join("none").display().to_string()]);
+    assert_eq!(code, 2);
+    assert!(err.starts_with("error: ") && err.lines().count() == 1, "{err}");
+    // A property that does not hold: the verdict, and no certificate.
+    let sat = dir.path().join("sat.cert");
+    let (out, err, code) = stdout_of(&[
+        "verify",
+        &net,
+        &path("acasxu/vnnlib/prop_2.vnnlib"),
+        "--certificate",
+        &sat.display().to_string(),
+    ]);
+    assert_eq!((out.as_str(), code), ("sat\n", 0), "{err}");
+    assert!(err.contains("no certificate"), "{err}");
+    assert!(!sat.exists());
+}

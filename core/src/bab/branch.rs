@@ -370,7 +370,7 @@ pub fn choose_input<T: Scalar>(lambda: Option<&[T]>, lo: &[T], hi: &[T]) -> Opti
 }
 
 /// Where the input split cuts `[lo, hi]`: the representable midpoint, if it lies strictly inside.
-pub(super) fn cut_point<T: Scalar>(lo: T, hi: T) -> Option<T> {
+pub(crate) fn cut_point<T: Scalar>(lo: T, hi: T) -> Option<T> {
     let p = T::from_f64_near(tables::midpoint(lo.to_f64(), hi.to_f64()));
     (lo < p && p < hi).then_some(p)
 }

@@ -8,10 +8,10 @@
 //! BBPS heuristic and table branching points.
 
 pub mod attack;
-mod branch;
+pub(crate) mod branch;
 mod clip;
 mod pool;
-mod strong;
+pub(crate) mod strong;
 
 use crate::alpha::{self, Alpha, AlphaPlan, AlphaSettings};
 use crate::bound::{BoundError, Config, Deploy, Method, Plan, Saves, Split, Workspace};
@@ -688,6 +688,73 @@ fn bound_domain<T: Scalar>(
         )?;
     }
     Ok(Bounded::Open { margin, target })
+}
+
+/// Whether CROWN proves the box `[lo, hi]` (the property's box replaced): every clause refuted
+/// by an atom's margin, or no point of the box left once clipped to where a clause may hold
+/// ([`clip::clip_box`]). The leaf test of a certificate ([`crate::cert`]): nothing but the box,
+/// the model, the property and the enclosing box's results enters it.
+///
+/// `enclosing`: the intervals and atom margins ([`bound::caps_len`] + atoms scalars) saved by
+/// this call on a box that contains this one; the intervals cap this box's, and a margin never
+/// drops below the enclosing one (both hold on any box inside). `keep` (empty, or that many
+/// scalars) receives this box's. Returns `None` when proved, else the worst clause's best
+/// margin and atom (its line is in `lines`). `margins` holds the atoms, `lines` `atoms × (d + 1)`, `scratch`
+/// `6·d` scalars.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn prove_box<T: Scalar>(
+    bound: &mut Workspace<'_, T>,
+    g: &Graph<'_, T>,
+    spec: &Spec<'_, T>,
+    cfg: &Config,
+    (lo, hi): (&[T], &[T]),
+    enclosing: Option<&[T]>,
+    keep: &mut [T],
+    margins: &mut [T],
+    lines: &mut [T],
+    scratch: &mut [T],
+) -> Result<Option<(f64, usize)>, BoundError> {
+    let (d, m, c) = (lo.len(), spec.atoms(), crate::bound::caps_len(g));
+    if hi.len() != d
+        || margins.len() < m
+        || lines.len() < m * (d + 1)
+        || scratch.len() < 6 * d
+        || enclosing.is_some_and(|e| e.len() != c + m)
+        || !(keep.is_empty() || keep.len() == c + m)
+    {
+        return Err(BoundError::Shape);
+    }
+    let nonempty = match enclosing {
+        Some(e) => bound.node_bounds_capped(g, lo, hi, cfg, &e[..c], true, &mut || true)?,
+        None => bound.node_bounds(g, lo, hi, &[], cfg, &mut Saves::default())?,
+    };
+    if !nonempty {
+        // (A box without splits is never empty; its caps would be meaningless.)
+        return if keep.is_empty() { Ok(None) } else { Err(BoundError::Numeric) };
+    }
+    let (margins, lines) = (&mut margins[..m], &mut lines[..m * (d + 1)]);
+    atom_margins(bound, g, spec, cfg, margins, lines)?;
+    if margins.iter().any(|v| !v.is_usable()) {
+        return Err(BoundError::Numeric);
+    }
+    if let Some(e) = enclosing {
+        for (v, k) in margins.iter_mut().zip(&e[c..]) {
+            *v = v.max_of(*k);
+        }
+    }
+    if !keep.is_empty() {
+        bound.save_caps(g, &mut keep[..c])?;
+        keep[c..].copy_from_slice(margins);
+    }
+    let Some((margin, target)) = worst_clause(spec, margins) else { return Ok(None) };
+    let (b, rest) = scratch.split_at_mut(2 * d);
+    let (blo, bhi) = b.split_at_mut(d);
+    blo.copy_from_slice(lo);
+    bhi.copy_from_slice(hi);
+    if cfg.method.linear_output() && clip::clip_box(spec, lines, blo, bhi, rest) == clip::Clipped::Empty {
+        return Ok(None);
+    }
+    Ok(Some((margin, target)))
 }
 
 /// The margin `lb(c·y) − d` of every spec atom, rounded down, into `margins`, and each atom's CROWN

@@ -1,0 +1,146 @@
+//! Proof certificates on the host: write one for a property that holds (`verify --certificate`)
+//! and check one (`genbab check`), with the core's [`genbab_core::cert`] on the full lowered
+//! graph (not the one restricted to the outputs the property reads: the checker trusts no
+//! rewrite) and the engine settings every verdict is about (CROWN on the f32-deployed network).
+
+use std::time::Instant;
+
+use genbab_core::bound::{Config, Plan, Workspace};
+use genbab_core::cert::{self, CheckBuffers, CheckPlan, Invalid, Summary, WriteError};
+use genbab_core::num::Scalar;
+
+use crate::engine::{Precision, SpecT};
+use crate::onnx::Model;
+use crate::vnnlib::Property;
+
+/// Most cuts on a path the host's writer makes and its checker follows (each halves a
+/// dimension: 52 per dimension would reach single f64 values, far below what a proof needs).
+pub const HOST_DEPTH: usize = 256;
+
+/// The model's lowered graph in `T` and the property's boxes, with the buffers of the checker.
+fn with_buffers<T: Scalar, R>(
+    model: &Model,
+    prop: &Property,
+    f: impl FnOnce(
+        &genbab_core::graph::Graph<'_, T>,
+        &[genbab_core::spec::Spec<'_, T>],
+        &mut Workspace<'_, T>,
+        &mut CheckBuffers<'_, T>,
+    ) -> R,
+) -> Result<R, String> {
+    let gt = model.graph::<T>();
+    let g = gt.graph();
+    let specs_t = prop.cases.iter().map(SpecT::<T>::new).collect::<Result<Vec<_>, _>>()?;
+    let specs: Vec<_> = specs_t.iter().map(|s| s.spec()).collect();
+    let plan = Plan::new(&g, 64).map_err(|e| format!("invalid graph: {e:?}"))?;
+    let mut scalars = vec![T::ZERO; plan.scalars()];
+    let mut flags = vec![false; plan.flags()];
+    let mut ws = Workspace::new(plan, &mut scalars, &mut flags).map_err(|e| format!("workspace: {e:?}"))?;
+    let atoms = specs.iter().map(|s| s.atoms()).max().unwrap_or(0);
+    let cp = CheckPlan::new(&g, atoms, HOST_DEPTH);
+    let (mut cs, mut cw) = (vec![T::ZERO; cp.scalars()], vec![0u32; cp.words()]);
+    let mut buf = CheckBuffers::new(cp, &mut cs, &mut cw).ok_or("certificate buffers too small")?;
+    Ok(f(&g, &specs, &mut ws, &mut buf))
+}
+
+/// The settings every certificate is about: CROWN, the network deployed in f32.
+fn config() -> Config {
+    Config::default()
+}
+
+/// A certificate that `prop` holds on `model` (the ONNX file's SHA-256 `onnx`), in the scalar
+/// of `precision`, found before `deadline`.
+pub fn write(
+    model: &Model,
+    prop: &Property,
+    onnx: &[u8; 32],
+    precision: Precision,
+    deadline: Instant,
+) -> Result<(Vec<u8>, Summary), String> {
+    fn go<T: Scalar>(
+        model: &Model,
+        prop: &Property,
+        onnx: &[u8; 32],
+        deadline: Instant,
+    ) -> Result<(Vec<u8>, Summary), String> {
+        let mut out = Vec::new();
+        let r = with_buffers::<T, _>(model, prop, |g, specs, ws, buf| {
+            let mut sink = |b: &[u8]| out.extend_from_slice(b);
+            let mut keep_going = || Instant::now() < deadline;
+            cert::write(g, specs, &config(), onnx, ws, buf, &mut sink, &mut keep_going)
+        })?;
+        match r {
+            Ok(s) => Ok((out, s)),
+            Err(WriteError::Interrupted) => Err("no certificate: the time ran out while writing it".into()),
+            Err(WriteError::Unproved { input_box }) => Err(format!(
+                "no certificate: input box {input_box} has a part that CROWN with clipping does not prove within \
+                 {HOST_DEPTH} cuts"
+            )),
+            Err(WriteError::Bound(e)) => Err(format!("no certificate: the bound engine failed ({e:?})")),
+        }
+    }
+    match precision {
+        Precision::F32 => go::<f32>(model, prop, onnx, deadline),
+        Precision::F64 => go::<f64>(model, prop, onnx, deadline),
+    }
+}
+
+/// Check `bytes` for `prop` on `model` (the ONNX file's SHA-256 `onnx`): the outer error is a
+/// setup failure, the inner one the reason the certificate is invalid.
+pub fn check(
+    model: &Model,
+    prop: &Property,
+    onnx: &[u8; 32],
+    bytes: &[u8],
+) -> Result<Result<Summary, Invalid>, String> {
+    // The scalar of the leaf test is in the header (checked again, with the checksum, by the
+    // core); anything unreadable is left to the core to refuse.
+    let f32 = bytes.len() > 10 && bytes[10] == 0;
+    if f32 {
+        with_buffers::<f32, _>(model, prop, |g, specs, ws, buf| {
+            cert::check(bytes, g, specs, &config(), Some(onnx), ws, buf)
+        })
+    } else {
+        with_buffers::<f64, _>(model, prop, |g, specs, ws, buf| {
+            cert::check(bytes, g, specs, &config(), Some(onnx), ws, buf)
+        })
+    }
+}
+
+/// The fingerprint a certificate of `prop` in `precision` records ([`cert::property_digest`]).
+pub fn property_digest(prop: &Property, precision: Precision) -> Result<[u8; 32], String> {
+    fn go<T: Scalar>(prop: &Property) -> Result<[u8; 32], String> {
+        let specs_t = prop.cases.iter().map(SpecT::<T>::new).collect::<Result<Vec<_>, _>>()?;
+        let specs: Vec<_> = specs_t.iter().map(|s| s.spec()).collect();
+        Ok(cert::property_digest(&specs))
+    }
+    match precision {
+        Precision::F32 => go::<f32>(prop),
+        Precision::F64 => go::<f64>(prop),
+    }
+}
+
+/// One line for a reason a certificate is invalid.
+pub fn describe(e: &Invalid) -> String {
+    match e {
+        Invalid::Truncated => "shorter than a certificate's header and checksum".into(),
+        Invalid::Magic => "not a genbab certificate".into(),
+        Invalid::Version(v) => format!("format version {v}, this genbab reads version {}", cert::VERSION),
+        Invalid::Checksum => "the checksum does not match (the file is corrupted)".into(),
+        Invalid::Scalar => "written for a scalar type this checker does not run".into(),
+        Invalid::LeafTest(t) => format!("unknown leaf test {t}"),
+        Invalid::Onnx => "written for another ONNX file".into(),
+        Invalid::Graph => "written for another lowered model".into(),
+        Invalid::Property => "written for another property".into(),
+        Invalid::Boxes => "its number of input boxes differs from the property's".into(),
+        Invalid::Tag { at } => format!("byte {at}: not a leaf or a cut (or the trees end early)"),
+        Invalid::Dim { at } => format!("byte {at}: the cut's dimension is not an input"),
+        Invalid::Point { at } => format!("byte {at}: the cut's point is not strictly inside its box"),
+        Invalid::Depth { at } => format!("byte {at}: the tree is deeper than {HOST_DEPTH} cuts"),
+        Invalid::Trailing { at } => format!("byte {at}: bytes after the last tree"),
+        Invalid::Unproved { input_box, leaf } => {
+            format!("input box {input_box}, leaf {leaf}: the bound does not prove it")
+        }
+        Invalid::Bound(e) => format!("the bound engine failed ({e:?})"),
+    }
+}
