@@ -133,8 +133,29 @@ pub struct HeapPhase {
     pub bound: AcopfBound,
 }
 
+/// The ACAS Xu plan without a zonotope arena: the certificate checker's CROWN bounds.
+pub const ACAS_CROWN: Plan = Plan { forward: 0, symbols: 0, ..acas::PLAN.bound };
+
+/// ACAS Xu's boot check of its baked certificate: a CROWN workspace, the checker's buffers
+/// (`acas::CERT_PLAN`), and a copy of the certificate to corrupt.
+#[derive(Clone, Copy)]
+pub struct AcasCert {
+    /// [`ACAS_CROWN`]`.scalars()` values.
+    pub scalars: [f32; ACAS_CROWN.scalars()],
+    /// `Plan::flags()`.
+    pub flags: [bool; acas::BOUND_FLAGS],
+    /// The checker's scalars.
+    pub check: [f32; acas::CERT_PLAN.scalars()],
+    /// The checker's words.
+    pub words: [u32; acas::CERT_PLAN.words()],
+    /// A copy of the certificate (corrupted on purpose).
+    pub copy: [u8; acas::CERTIFICATE.len()],
+}
+
 /// One arena for all of them.
 pub union Arena {
+    /// ACAS Xu certificate check at boot.
+    pub acas_cert: AcasCert,
     /// ACAS Xu monitor.
     pub acas: AcasBab,
     /// ACAS Xu fixed-point bounds.
@@ -147,6 +168,8 @@ pub union Arena {
 
 /// Bytes the ACAS Xu checks use.
 pub const ACAS_BYTES: usize = max(size_of::<AcasBab>(), size_of::<AcasFix>());
+/// Bytes the ACAS Xu certificate check uses.
+pub const CERT_BYTES: usize = size_of::<AcasCert>();
 /// Bytes the ml4acopf monitor uses (its heap-copy check is [`HeapPhase`]).
 pub const ACOPF_BYTES: usize = size_of::<AcopfBab>();
 

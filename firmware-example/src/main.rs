@@ -24,6 +24,7 @@
 extern crate alloc;
 
 mod arena;
+mod certificate;
 mod costs;
 mod fixed_check;
 mod forward;
@@ -134,6 +135,12 @@ fn main() -> ! {
         t.check(c.name, ok, n);
     }
 
+    // ---- Boot: the ACAS Xu operating region's certificate ---------------------------------------
+    measure::paint_stack();
+    // SAFETY (union access): as below.
+    t.add(certificate::boot(unsafe { &mut arena.acas_cert }));
+    let cert_stack = measure::stack_hwm();
+
     // ---- ACAS Xu -------------------------------------------------------------------------------
     let acas_units = costs::measured(&acas_m, unsafe { &mut arena.acas }.buffers());
     t.check("acas_unit_costs", acas_units.is_some(), 0);
@@ -185,11 +192,20 @@ fn main() -> ! {
         measure::flash_used()
     );
     let acas_ram = base + arena::ACAS_BYTES + acas_stack.used;
+    let cert_ram = base + arena::CERT_BYTES + cert_stack.used;
     let acopf_ram = base + arena::ACOPF_BYTES + acopf_stack.used;
     // The heap copy's phase: its heap region (reserved whether or not the copy fills it) and
     // bounds workspace.
     let heap_ram = base + size_of::<arena::HeapPhase>() + heap_stack.used;
     figures("acas", arena::ACAS_BYTES, 0, &acas_stack, acas_ram, checks::acas_flash());
+    defmt::info!(
+        "acas certificate: RAM {=usize} B = workspace {=usize} + stack high-water {=usize}{=str} + other statics; flash for the certificate {=usize} B",
+        cert_ram,
+        arena::CERT_BYTES,
+        cert_stack.used,
+        if cert_stack.window_exhausted { " (paint window exhausted: at least)" } else { "" },
+        size_of_val(&acas::CERTIFICATE)
+    );
     figures("acopf", arena::ACOPF_BYTES, 0, &acopf_stack, acopf_ram, checks::acopf_flash());
     figures(
         "acopf heap copy",
@@ -200,6 +216,7 @@ fn main() -> ! {
         checks::acopf_flash(),
     );
     t.check("acas_ram_within_budget", acas_ram <= RAM_BUDGET && !acas_stack.window_exhausted, 0);
+    t.check("certificate_ram_within_budget", cert_ram <= RAM_BUDGET && !cert_stack.window_exhausted, 0);
     t.check("acopf_ram_within_budget", acopf_ram <= RAM_BUDGET && !acopf_stack.window_exhausted, 0);
     t.check("heap_copy_ram_within_budget", heap_ram <= RAM_BUDGET && !heap_stack.window_exhausted, 0);
     t.check("flash_within_budget", measure::flash_used() <= FLASH_BUDGET, 0);

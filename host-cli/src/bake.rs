@@ -57,7 +57,7 @@ use std::process::ExitCode;
 
 use genbab_core::alpha::AlphaSettings;
 use genbab_core::bab::{self, BabPlan, Branching, DomainRecord, Settings, Verdict};
-use genbab_core::bound::{Config, Method, Plan, Split};
+use genbab_core::bound::{Config, Method, Plan, Split, Workspace};
 use genbab_core::graph::{Graph, Node, Op, Span, Unary};
 use genbab_core::monitor::{self, Monitor, Reuse};
 use genbab_core::num::{Fix, Scalar};
@@ -151,6 +151,16 @@ pub struct Args {
     /// Also bake the weights as Q16.16 bit patterns (`WEIGHTS_FIX_BITS`, for `num::Fix`).
     #[arg(long)]
     pub fixed: bool,
+    /// Also bake a proof certificate (`genbab_core::cert`, f32 leaf test) that the property's
+    /// output constraints hold over this VNN-LIB file's input box (its output constraints must be
+    /// the property's), for the device to check at boot: `CERT_LO`/`CERT_HI`, `CERTIFICATE`,
+    /// `CERT_PLAN` and `cert_spec()`.
+    #[arg(long)]
+    pub certificate_region: Option<PathBuf>,
+    /// Most cuts on a path of the baked certificate's tree (the device's checker keeps one set of
+    /// intervals per level).
+    #[arg(long, default_value_t = 12)]
+    pub certificate_depth: usize,
     /// Sensor frames to bake with the host's decisions for them (needs a property): a number of
     /// frames to generate (safe, unsafe and borderline in turn), or a CSV stream file (format in
     /// [`crate::frames`]).
@@ -595,14 +605,25 @@ pub fn bake(a: &Args, base: &Path) -> Result<Baked, String> {
     });
     header(&mut w, a, &name, &g, atoms, &r);
     imports(&mut w, &g, prop.is_some(), a.alpha_iters > 0, settings.bound.method);
+    if a.certificate_region.is_some() {
+        w.line("use genbab_core::cert::CheckPlan;");
+    }
     model_items(&mut w, og);
     if a.fixed {
         fixed_items(&mut w, &og.weights)?;
     }
     plan_items(&mut w, &plan, &bound_plan, &settings, activation, reuse(a));
     let (mut decisions, mut work) = (Vec::new(), Vec::new());
+    if a.certificate_region.is_some() && prop.is_none() {
+        return Err(
+            "--certificate-region needs a property (its atoms are what the certificate proves)".into()
+        );
+    }
     if let Some(p) = &prop {
         spec_items(&mut w, p);
+        if let Some(region) = &a.certificate_region {
+            certificate_items(&mut w, a, base, region, &r, &g, p)?;
+        }
         if a.has_frames() {
             (decisions, work) = frame_items(&mut w, a, base, &g, p, &plan, &settings)?;
         }
@@ -710,6 +731,13 @@ fn command_line(a: &Args) -> Vec<String> {
     }
     if a.fixed {
         opts.push("--fixed".into());
+    }
+    if let Some(c) = &a.certificate_region {
+        opts.push(format!(
+            "--certificate-region {} --certificate-depth {}",
+            c.display(),
+            a.certificate_depth
+        ));
     }
     if let FramesArg::File(p) = &a.frames {
         opts.push(format!("--frames {}", p.display()));
@@ -944,6 +972,85 @@ fn spec_items(w: &mut Writer, p: &Prop) {
     w.line("    Spec { lo: &SPEC_LO, hi: &SPEC_HI, rows: &SPEC_ROWS, rhs: &SPEC_RHS, clause_ends: &SPEC_CLAUSE_ENDS }");
     w.line("}");
     w.blank();
+}
+
+/// `--certificate-region`: the region's box, a certificate over it (written here, in f32, for the
+/// baked graph) and its checker's plan.
+fn certificate_items(
+    w: &mut Writer,
+    a: &Args,
+    base: &Path,
+    region: &Path,
+    r: &Restricted,
+    g: &Graph<'_, f32>,
+    p: &Prop,
+) -> Result<(), String> {
+    use genbab_core::cert::{self, CheckBuffers, CheckPlan};
+    let pr = vnnlib::read(&base.join(region)).map_err(|e| e.to_string())?;
+    let [c] = &pr.cases[..] else {
+        return Err(format!("{}: give one input box, not {}", region.display(), pr.cases.len()));
+    };
+    if c.lo.len() != g.input_len() || c.rows.len() != p.rhs.len() * r.model_outputs {
+        return Err(format!("{}: does not fit the model and property", region.display()));
+    }
+    let c = crate::engine::restrict_case(c, r.model_outputs, &r.outputs);
+    let lo: Vec<f32> = c.lo.iter().map(|&v| f32::from_f64_down(v)).collect();
+    let hi: Vec<f32> = c.hi.iter().map(|&v| f32::from_f64_up(v)).collect();
+    let rows = crate::engine::exact_rows::<f32>(&c).map_err(|e| format!("{}: {e}", region.display()))?;
+    let rhs: Vec<f32> = c.rhs.iter().map(|&v| f32::from_f64_up(v)).collect();
+    if rows != p.rows || rhs != p.rhs || c.clause_ends != p.ends {
+        return Err(format!("{}: its output constraints are not the property's", region.display()));
+    }
+    let spec = p.spec(&lo, &hi);
+    spec.validate(g.input_len(), g.output_len())
+        .map_err(|e| format!("{}: invalid box: {e:?}", region.display()))?;
+    let bytes =
+        crate::files::read(&base.join(&a.model)).map_err(|e| format!("{}: {e}", a.model.display()))?;
+    // The device's CROWN plan (its chunk): the certificate is written with the bounds it checks.
+    let plan = Plan::new(g, a.chunk).map_err(|e| format!("cannot plan: {e:?}"))?;
+    let (mut scalars, mut flags) = (vec![0f32; plan.scalars()], vec![false; plan.flags()]);
+    let mut ws = Workspace::new(plan, &mut scalars, &mut flags).map_err(|e| format!("workspace: {e:?}"))?;
+    let cp = CheckPlan::new(g, p.rhs.len(), a.certificate_depth);
+    let (mut cs, mut cw) = (vec![0f32; cp.scalars()], vec![0u32; cp.words()]);
+    let mut buf = CheckBuffers::new(cp, &mut cs, &mut cw).ok_or("certificate buffers")?;
+    let mut out = Vec::new();
+    let cfg = Config::default();
+    let onnx = cert::sha256(&bytes);
+    let s = cert::write(g, &[spec], &cfg, &onnx, &mut ws, &mut buf, &mut |b| out.extend_from_slice(b), &mut || true)
+        .map_err(|e| {
+            format!(
+                "{}: no certificate within {} cuts on a path ({e:?}): a smaller region, or a larger --certificate-depth",
+                region.display(),
+                a.certificate_depth
+            )
+        })?;
+    let plan = CheckPlan { depth: s.depth as usize, ..cp };
+    let f = |v: &[f32]| v.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>();
+    w.line(&format!(
+        "/// The certified region `{}`: its input box, lower ends (rounded down to f32).",
+        region.display()
+    ));
+    w.array(&format!("pub static CERT_LO: [f32; {}]", lo.len()), &f(&lo));
+    w.line("/// The certified region's upper ends (rounded up to f32).");
+    w.array(&format!("pub static CERT_HI: [f32; {}]", hi.len()), &f(&hi));
+    w.line(&format!(
+        "/// A proof certificate (`genbab_core::cert`, f32 leaf test) that the property's output constraints hold over the region: {} leaves, {} cuts, depth {}, {} bytes.",
+        s.leaves, s.cuts, s.depth, s.bytes
+    ));
+    let b: Vec<String> = out.iter().map(|v| format!("0x{v:02x}")).collect();
+    w.array(&format!("pub static CERTIFICATE: [u8; {}]", b.len()), &b);
+    w.line("/// The checker's buffer sizes for [`CERTIFICATE`] (its depth is the tree's).");
+    w.line(&format!(
+        "pub const CERT_PLAN: CheckPlan = CheckPlan {{ input: {}, atoms: {}, depth: {}, caps: {} }};",
+        plan.input, plan.atoms, plan.depth, plan.caps
+    ));
+    w.blank();
+    w.line("/// The property over the certified region.");
+    w.line("pub const fn cert_spec() -> Spec<'static, f32> {");
+    w.line("    Spec { lo: &CERT_LO, hi: &CERT_HI, rows: &SPEC_ROWS, rhs: &SPEC_RHS, clause_ends: &SPEC_CLAUSE_ENDS }");
+    w.line("}");
+    w.blank();
+    Ok(())
 }
 
 /// One frame's decision on the host, as the device will reach it.

@@ -464,3 +464,47 @@ fn method_auto_takes_the_cheapest_engine_that_certifies_as_many() {
     .unwrap();
     assert!(bake::bake(&args, &root()).unwrap_err().contains("--method auto: give --frames"));
 }
+
+/// `--certificate-region`: the committed ACAS Xu module's certificate is valid for the baked graph
+/// over its region (with the device's plan), the region lies in the property's box, and a region
+/// with other output constraints or one where the property fails gets no certificate.
+#[test]
+fn baked_certificate_checks_and_bad_regions_are_refused() {
+    use genbab_core::cert::{self, CheckBuffers, Invalid};
+    let g = acas::graph();
+    let plan = Plan::new(&g, acas::CHUNK).unwrap();
+    let (mut s, mut f) = (vec![0f32; plan.scalars()], vec![false; plan.flags()]);
+    let mut ws = Workspace::new(plan, &mut s, &mut f).unwrap();
+    let (mut cs, mut cw) = (vec![0f32; acas::CERT_PLAN.scalars()], vec![0u32; acas::CERT_PLAN.words()]);
+    let mut buf = CheckBuffers::new(acas::CERT_PLAN, &mut cs, &mut cw).unwrap();
+    let spec = acas::cert_spec();
+    let r =
+        cert::check(&acas::CERTIFICATE, &g, &[spec], &Config::default(), None, &mut ws, &mut buf).unwrap();
+    assert_eq!(r.depth as usize, acas::CERT_PLAN.depth);
+    assert!(r.leaves > 1);
+    for i in 0..acas::INPUT_LEN {
+        assert!(acas::SPEC_LO[i] <= acas::CERT_LO[i] && acas::CERT_HI[i] <= acas::SPEC_HI[i]);
+    }
+    // The property's whole box is another property (and does not hold).
+    let whole = acas::spec();
+    let r = cert::check(&acas::CERTIFICATE, &g, &[whole], &Config::default(), None, &mut ws, &mut buf);
+    assert_eq!(r, Err(Invalid::Property));
+
+    let dir = tempfile::tempdir().unwrap();
+    let region = std::fs::read_to_string(root().join("firmware-example/models/acas_region.vnnlib")).unwrap();
+    let bake_with = |text: &str| {
+        let p = dir.path().join("region.vnnlib");
+        std::fs::write(&p, text).unwrap();
+        let mut a = header_args(&committed(MODULES[0]));
+        a.certificate_region = Some(p);
+        a.output = None;
+        bake::bake(&a, &root())
+    };
+    // Other output constraints.
+    let other = region.replace("(assert (<= Y_4 Y_0))", "(assert (<= Y_4 Y_1))");
+    assert!(bake_with(&other).err().unwrap().contains("not the property's"));
+    // A region where the property has a counterexample (the property's whole box): no
+    // certificate.
+    let whole = std::fs::read_to_string(root().join("firmware-example/models/prop_2.vnnlib")).unwrap();
+    assert!(bake_with(&whole).err().unwrap().contains("no certificate"));
+}
