@@ -1,21 +1,22 @@
 //! Proof certificates: a `holds` verdict that a small checker can replay without trusting the
 //! search that found it.
 //!
-//! A certificate is a tree of input cuts per input box of the property. Each cut splits its
-//! box at one point strictly inside one dimension, so the leaves cover the box exactly; each
-//! leaf must pass the *leaf test* ([`crate::bab`]'s `prove_box`): CROWN on the leaf's box
-//! refutes every clause, or clipping the box to where a clause may hold leaves nothing. Every
-//! node of the tree is bounded on the way down, and a node's intervals and atom margins cap
-//! those of the boxes inside it (CROWN alone on a small box can be far looser than on the box
-//! around it). The checker ([`check`]) walks the tree in the order it is stored, one node at a
-//! time, with memory fixed by a [`CheckPlan`] (the tree's depth and the model's sizes): one set
-//! of intervals per level, nothing else. Nothing from the search —
-//! its α, β, interval caps, clipped boxes, attack or thread schedule — enters it. The writer
-//! ([`write`]) finds such a tree itself, by bisection with the same leaf test and strong
-//! branching, so every tree it
-//! writes is one the checker accepts (the search's own tree leans on things the checker does
-//! not re-derive). Both run in the caller's scalar type: a certificate for an f32 checker is
-//! written with the f32 leaf test.
+//! A certificate is a tree of input cuts per input box of the property. A cut splits a node's
+//! box — or the box clipped to where a clause may hold by the node's own linear bounds, which
+//! prove the part the clip drops — at one point strictly inside one dimension, so the leaves
+//! and the clipped-away parts cover the box exactly. Each leaf must pass the *leaf test*
+//! ([`crate::bab`]'s `prove_box`): CROWN on the leaf's box refutes every clause, or clipping the
+//! box leaves nothing. Every node is bounded on the way down, and a node's intervals and atom
+//! margins cap those of the boxes inside it (CROWN alone on a small box can be far looser than
+//! on the box around it).
+//!
+//! The checker ([`check`]) walks the tree in the order it is stored, one node at a time, with
+//! memory fixed by a [`CheckPlan`] (the tree's depth and the model's sizes): one set of
+//! intervals per level, nothing else. Nothing from the search — its α, β, interval caps,
+//! clipped boxes, attack or thread schedule — enters it. The writer ([`write`]) finds its own
+//! tree with the same leaf test and strong branching, so every tree it writes is one the checker
+//! accepts (the search's tree leans on things the checker does not re-derive). Both run in the
+//! caller's scalar type: a certificate for an f32 checker is written with the f32 leaf test.
 //!
 //! **Format, version 1** (all integers little-endian):
 //!
@@ -684,6 +685,11 @@ pub fn write<T: Scalar>(
                     let r = buf.prove(bound, g, spec, cfg, Which::Clipped, keep, None);
                     (buf.clipped[k], buf.clipped[d + k]) = (l0, h0);
                     *m = r.map_err(WriteError::Bound)?.map(|(v, _)| v);
+                    // A dimension that cannot win even if its upper half is proved is not probed
+                    // further (the choice is the same).
+                    if h == 0 && best.as_ref().is_some_and(|b| !strong::better(&[*m, None], &b.0)) {
+                        break;
+                    }
                 }
                 if best.as_ref().is_none_or(|b| strong::better(&ms, &b.0)) {
                     best = Some((ms, k, p));

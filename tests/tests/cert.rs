@@ -239,3 +239,38 @@ fn a_changed_model_or_property_is_refused() {
     c[80..112].copy_from_slice(&certificate::property_digest(&false_p, Precision::F64).unwrap());
     assert!(matches!(check(&m, &false_p, &onnx, &reseal(c)), Err(Invalid::Unproved { .. })));
 }
+
+/// The core's checker with a plan shallower than the tree refuses it (`Depth`) instead of
+/// overrunning its buffers, and buffers smaller than the plan are refused up front.
+#[test]
+fn a_tree_deeper_than_the_plan_is_refused() {
+    use genbab_core::bound::{Config, Plan, Workspace};
+    use genbab_core::cert::{CheckBuffers, CheckPlan};
+    use genbab_core::spec::Spec;
+    let (m, onnx) = model();
+    let p = property(&[prop4_box(0.05)], 0.0);
+    let (b, s) = write(&m, &p, &onnx, Precision::F64);
+    assert!(s.depth >= 3, "{s:?}");
+    let og = m.graph::<f64>();
+    let g = og.graph();
+    let c = &p.cases[0];
+    let spec = Spec { lo: &c.lo, hi: &c.hi, rows: &c.rows, rhs: &c.rhs, clause_ends: &c.clause_ends };
+    let plan = Plan::new(&g, 64).unwrap();
+    let (mut sc, mut fl) = (vec![0f64; plan.scalars()], vec![false; plan.flags()]);
+    let mut ws = Workspace::new(plan, &mut sc, &mut fl).unwrap();
+    for depth in [s.depth as usize - 1, s.depth as usize] {
+        let cp = CheckPlan::new(&g, spec.atoms(), depth);
+        assert!(
+            CheckBuffers::<f64>::new(cp, &mut vec![0.0; cp.scalars() - 1], &mut vec![0; cp.words()])
+                .is_none()
+        );
+        let (mut cs, mut cw) = (vec![0f64; cp.scalars()], vec![0u32; cp.words()]);
+        let mut buf = CheckBuffers::new(cp, &mut cs, &mut cw).unwrap();
+        let r = cert::check(&b, &g, &[spec], &Config::default(), Some(&onnx), &mut ws, &mut buf);
+        if depth < s.depth as usize {
+            assert!(matches!(r, Err(Invalid::Depth { .. })), "{r:?}");
+        } else {
+            assert_eq!(r, Ok(s));
+        }
+    }
+}
