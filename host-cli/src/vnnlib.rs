@@ -102,6 +102,10 @@ const MAX_DISJUNCTS: usize = 1 << 16;
 /// nested `or`s reached 480 MB and 3 s against `1 << 22`, found by fuzzing); the largest property
 /// of the VNN-COMP benchmarks has about 6,200.
 const MAX_ATOMS: usize = 1 << 18;
+/// Most reads of common atoms when the disjuncts become cases (every disjunct reads every
+/// common atom): `ml4acopf_2023`'s 300-bus properties read their 804 input bounds for each of
+/// 600 disjuncts (482,400); an input bound costs a comparison there, not memory.
+const MAX_VISITS: usize = 1 << 24;
 /// Deepest nesting of parentheses accepted.
 const MAX_DEPTH: usize = 256;
 
@@ -256,6 +260,9 @@ struct Atom {
 /// A box asserted atom by atom only grows `common`, and no step allocates per disjunct.
 struct Dnf {
     common: Vec<Atom>,
+    /// How many of `common` read outputs (each becomes a row of every disjunct's case; an
+    /// input bound only narrows its box).
+    common_outputs: usize,
     atoms: Vec<Atom>,
     ends: Vec<usize>,
 }
@@ -263,11 +270,12 @@ struct Dnf {
 impl Dnf {
     /// True: one empty disjunct.
     fn truth() -> Dnf {
-        Dnf { common: Vec::new(), atoms: Vec::new(), ends: vec![0] }
+        Dnf { common: Vec::new(), common_outputs: 0, atoms: Vec::new(), ends: vec![0] }
     }
 
     fn atom(a: Atom) -> Dnf {
-        Dnf { common: vec![a], atoms: Vec::new(), ends: vec![0] }
+        let output = a.terms.iter().any(|t| matches!(t.0, Var::Y(_)));
+        Dnf { common: vec![a], common_outputs: usize::from(output), atoms: Vec::new(), ends: vec![0] }
     }
 
     /// Disjuncts.
@@ -408,7 +416,7 @@ impl<'a> Reader<'a> {
                 if ends.is_empty() {
                     return self.p.err(*p, "empty 'or' (false) is not supported");
                 }
-                Ok(Dnf { common: Vec::new(), atoms, ends })
+                Ok(Dnf { common: Vec::new(), common_outputs: 0, atoms, ends })
             }
             "<=" | "<" | ">=" | ">" => {
                 let [l, r] = args else {
@@ -445,11 +453,18 @@ impl<'a> Reader<'a> {
 
     fn and(&self, mut a: Dnf, mut b: Dnf, p: Pos) -> Result<Dnf, VnnlibError> {
         let n = a.len().saturating_mul(b.len());
-        let total = (a.common.len().saturating_add(b.common.len()))
-            .saturating_mul(n)
-            .saturating_add(a.atoms.len().saturating_mul(b.len()))
-            .saturating_add(b.atoms.len().saturating_mul(a.len()));
-        if n > MAX_DISJUNCTS || total > MAX_ATOMS {
+        let own = a.atoms.len().saturating_mul(b.len()).saturating_add(b.atoms.len().saturating_mul(a.len()));
+        let common_len = a.common.len().saturating_add(b.common.len());
+        let common_outputs = a.common_outputs.saturating_add(b.common_outputs);
+        // What is stored, what the cases will hold (common output atoms in every disjunct), and
+        // how often the cases read a common atom.
+        let stored = common_len.saturating_add(own);
+        let rows = common_outputs.saturating_mul(n).saturating_add(own);
+        if n > MAX_DISJUNCTS
+            || stored > MAX_ATOMS
+            || rows > MAX_ATOMS
+            || common_len.saturating_mul(n) > MAX_VISITS
+        {
             return self.p.err(p, "the disjunctive normal form is too large");
         }
         let mut common = std::mem::take(&mut a.common);
@@ -457,19 +472,19 @@ impl<'a> Reader<'a> {
         // One empty disjunct on either side (a conjunction of atoms, the common case): the
         // other side's disjuncts as they are.
         if a.len() == 1 && a.atoms.is_empty() {
-            return Ok(Dnf { common, atoms: b.atoms, ends: b.ends });
+            return Ok(Dnf { common, common_outputs, atoms: b.atoms, ends: b.ends });
         }
         if b.len() == 1 && b.atoms.is_empty() {
-            return Ok(Dnf { common, atoms: a.atoms, ends: a.ends });
+            return Ok(Dnf { common, common_outputs, atoms: a.atoms, ends: a.ends });
         }
-        let (mut atoms, mut ends) = (Vec::with_capacity(total), Vec::with_capacity(n));
+        let (mut atoms, mut ends) = (Vec::with_capacity(own), Vec::with_capacity(n));
         for x in 0..a.len() {
             for y in 0..b.len() {
                 atoms.extend(a.clause(x).iter().chain(b.clause(y)).cloned());
                 ends.push(atoms.len());
             }
         }
-        Ok(Dnf { common, atoms, ends })
+        Ok(Dnf { common, common_outputs, atoms, ends })
     }
 }
 
@@ -842,6 +857,26 @@ mod tests {
         let p = parse(&t, "big").unwrap();
         assert_eq!((p.n_inputs, p.cases.len(), p.cases[0].clause_ends.len()), (n, 1, 2));
         assert!(start.elapsed().as_secs_f64() < 2.0, "{:?}", start.elapsed());
+    }
+
+    /// `ml4acopf_2023`'s 300-bus properties: 804 input bounds, then an `or` of 600 output
+    /// atoms. Counting the input bounds once per disjunct (482,400 atoms) refused them.
+    #[test]
+    fn many_input_bounds_with_many_disjuncts_parse() {
+        let (nx, ny) = (402, 300);
+        let mut t = String::new();
+        for i in 0..nx {
+            t += &format!("(declare-const X_{i} Real)\n(assert (<= X_{i} 0.5))\n(assert (>= X_{i} -0.5))\n");
+        }
+        t += "(assert (or\n";
+        for j in 0..ny {
+            t += &format!("(and (>= Y_{j} 1.06))\n(and (<= Y_{j} 0.94))\n");
+        }
+        t += "))\n";
+        let decl: String = (0..ny).map(|j| format!("(declare-const Y_{j} Real)\n")).collect();
+        let p = parse(&(decl + &t), "acopf").unwrap();
+        assert_eq!((p.n_inputs, p.cases.len(), p.cases[0].clause_ends.len()), (nx, 1, 2 * ny));
+        assert_eq!(p.cases[0].rhs.len(), 2 * ny);
     }
 
     #[test]
