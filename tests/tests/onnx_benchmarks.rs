@@ -1,9 +1,10 @@
-//! The ONNX loader on every model of the shared VNN-COMP benchmarks (`../shared/benchmarks`, or
+//! The ONNX loader and the VNN-LIB reader on every model and property of the shared VNN-COMP benchmarks (`../shared/benchmarks`, or
 //! `$GENBAB_BENCHMARKS`). They are not in this repository, so these tests are `#[ignore]`d in
 //! the README's test command (which passes on a clone alone) and run by an explicit `.ci/run`
 //! step, `cargo test --release -p genbab-tests --test onnx_benchmarks -- --ignored`, where a
 //! missing directory fails them:
 //!
+//! - every property of every `instances.csv` parses;
 //! - every model loads, except the known refusals (Floor of a variable in the ml4acopf
 //!   `linear-residual` variants), which must fail with the precise one-line error;
 //! - for every validated counterexample (X, Y) of `counterexamples/SOURCES.csv`, the lowered IR
@@ -71,6 +72,33 @@ fn every_benchmark_model_loads_or_is_refused_precisely() {
         }
     }
     assert!(loaded > 0);
+}
+
+/// Every property of every benchmark's `instances.csv` parses (a reader limit that refuses a real
+/// property is a regression: the VNN-LIB reader's DNF limit once refused `ml4acopf_2023`'s
+/// 300-bus properties, which genbab had proved).
+#[test]
+#[ignore = "needs ../shared/benchmarks; run by .ci/run with --ignored"]
+fn every_benchmark_property_parses() {
+    let root = bench_root();
+    let mut n = 0;
+    for d in std::fs::read_dir(&root).unwrap().flatten() {
+        let Ok(list) = std::fs::read_to_string(d.path().join("instances.csv")) else { continue };
+        let mut seen = std::collections::HashSet::new();
+        for line in list.lines() {
+            let Some(v) = line.split(',').nth(1) else { continue };
+            if !v.ends_with(".vnnlib") || !seen.insert(v.to_string()) {
+                continue;
+            }
+            let path = d.path().join(v);
+            if let Err(e) = genbab_cli::vnnlib::read(&path) {
+                panic!("{}: {e}", path.display());
+            }
+            n += 1;
+        }
+    }
+    eprintln!("{n} properties parsed");
+    assert!(n > 100);
 }
 
 fn rel_err(a: f64, b: f64) -> f64 {
