@@ -1,7 +1,7 @@
 //! The ONNX loader and the VNN-LIB reader on every model and property of the shared VNN-COMP
-//! benchmarks (`../shared/benchmarks`, or `$GENBAB_BENCHMARKS`). They are not in this repository, so these tests are `#[ignore]`d in
-//! the README's test command (which passes on a clone alone) and run by an explicit `.ci/run`
-//! step, `cargo test --release -p genbab-tests --test onnx_benchmarks -- --ignored`, where a
+//! benchmarks (`../shared/benchmarks`, or `$GENBAB_BENCHMARKS`). They are not in this
+//! repository, so these tests are `#[ignore]`d in the README's test command (which passes on a
+//! clone alone) and run by an explicit `.ci/run` step, `cargo test --release -p genbab-tests --test onnx_benchmarks -- --ignored`, where a
 //! missing directory fails them:
 //!
 //! - every property of every `instances.csv` parses;
