@@ -16,6 +16,16 @@ use crate::vnnlib::Property;
 /// Most cuts on a path the host's writer makes and its checker follows (each halves a
 /// dimension: 52 per dimension would reach single f64 values, far below what a proof needs).
 pub const HOST_DEPTH: usize = 256;
+/// Memory for the checker's intervals per level (one set of a node's intervals per level):
+/// a model with many intervals gets fewer levels, the same for the writer and the checker.
+const LEVELS_BYTES: usize = 64 << 20;
+
+/// The depth the host's writer and checker use for `g`: [`HOST_DEPTH`], or fewer levels where
+/// their intervals would take more than 64 MiB (at least 8).
+pub fn host_depth<T: Scalar>(g: &genbab_core::graph::Graph<'_, T>, atoms: usize) -> usize {
+    let level = (genbab_core::bound::caps_len(g) + atoms).max(1) * size_of::<T>();
+    (LEVELS_BYTES / level).clamp(8, HOST_DEPTH)
+}
 
 /// The model's lowered graph in `T` and the property's boxes, with the buffers of the checker.
 fn with_buffers<T: Scalar, R>(
@@ -37,7 +47,7 @@ fn with_buffers<T: Scalar, R>(
     let mut flags = vec![false; plan.flags()];
     let mut ws = Workspace::new(plan, &mut scalars, &mut flags).map_err(|e| format!("workspace: {e:?}"))?;
     let atoms = specs.iter().map(|s| s.atoms()).max().unwrap_or(0);
-    let cp = CheckPlan::new(&g, atoms, HOST_DEPTH);
+    let cp = CheckPlan::new(&g, atoms, host_depth(&g, atoms));
     let (mut cs, mut cw) = (vec![T::ZERO; cp.scalars()], vec![0u32; cp.words()]);
     let mut buf = CheckBuffers::new(cp, &mut cs, &mut cw).ok_or("certificate buffers too small")?;
     Ok(f(&g, &specs, &mut ws, &mut buf))
@@ -74,7 +84,7 @@ pub fn write(
             Err(WriteError::Interrupted) => Err("no certificate: the time ran out while writing it".into()),
             Err(WriteError::Unproved { input_box }) => Err(format!(
                 "no certificate: input box {input_box} has a part that CROWN with clipping does not prove within \
-                 {HOST_DEPTH} cuts"
+                 the depth limit of the tree"
             )),
             Err(WriteError::Bound(e)) => Err(format!("no certificate: the bound engine failed ({e:?})")),
         }
@@ -136,7 +146,7 @@ pub fn describe(e: &Invalid) -> String {
         Invalid::Tag { at } => format!("byte {at}: not a leaf or a cut (or the trees end early)"),
         Invalid::Dim { at } => format!("byte {at}: the cut's dimension is not an input"),
         Invalid::Point { at } => format!("byte {at}: the cut's point is not strictly inside its box"),
-        Invalid::Depth { at } => format!("byte {at}: the tree is deeper than {HOST_DEPTH} cuts"),
+        Invalid::Depth { at } => format!("byte {at}: the tree is deeper than this checker's limit"),
         Invalid::Trailing { at } => format!("byte {at}: bytes after the last tree"),
         Invalid::Unproved { input_box, leaf } => {
             format!("input box {input_box}, leaf {leaf}: the bound does not prove it")
