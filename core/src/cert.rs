@@ -343,9 +343,11 @@ impl<'b, T: Scalar> CheckBuffers<'b, T> {
         self.walk.cut(k, p, clip.then(|| (&c[..d], &c[d..])))
     }
 
+    /// Whether the buffers fit `g` and `specs` (and a cut's dimension fits its 2 bytes).
     fn fits(&self, g: &Graph<'_, T>, specs: &[Spec<'_, T>]) -> bool {
         self.plan.caps == crate::bound::caps_len(g)
             && self.plan.input == g.input_len()
+            && g.input_len() <= usize::from(u16::MAX) + 1
             && specs
                 .iter()
                 .all(|s| s.atoms() <= self.plan.atoms && s.validate(g.input_len(), g.output_len()).is_ok())
