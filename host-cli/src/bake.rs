@@ -57,7 +57,7 @@ use std::process::ExitCode;
 
 use genbab_core::alpha::AlphaSettings;
 use genbab_core::bab::{self, BabPlan, Branching, DomainRecord, Settings, Verdict};
-use genbab_core::bound::{Config, Method, Plan, Split, Workspace};
+use genbab_core::bound::{Config, Method, Plan, Split};
 use genbab_core::graph::{Graph, Node, Op, Span, Unary};
 use genbab_core::monitor::{self, Monitor, Reuse};
 use genbab_core::num::{Fix, Scalar};
@@ -985,7 +985,7 @@ fn certificate_items(
     g: &Graph<'_, f32>,
     p: &Prop,
 ) -> Result<(), String> {
-    use genbab_core::cert::{self, CheckBuffers, CheckPlan};
+    use genbab_core::cert::{self, CheckPlan};
     let pr = vnnlib::read(&base.join(region)).map_err(|e| e.to_string())?;
     let [c] = &pr.cases[..] else {
         return Err(format!("{}: give one input box, not {}", region.display(), pr.cases.len()));
@@ -1007,23 +1007,13 @@ fn certificate_items(
     let bytes =
         crate::files::read(&base.join(&a.model)).map_err(|e| format!("{}: {e}", a.model.display()))?;
     // The device's CROWN plan (its chunk): the certificate is written with the bounds it checks.
-    let plan = Plan::new(g, a.chunk).map_err(|e| format!("cannot plan: {e:?}"))?;
-    let (mut scalars, mut flags) = (vec![0f32; plan.scalars()], vec![false; plan.flags()]);
-    let mut ws = Workspace::new(plan, &mut scalars, &mut flags).map_err(|e| format!("workspace: {e:?}"))?;
-    let cp = CheckPlan::new(g, p.rhs.len(), a.certificate_depth);
-    let (mut cs, mut cw) = (vec![0f32; cp.scalars()], vec![0u32; cp.words()]);
-    let mut buf = CheckBuffers::new(cp, &mut cs, &mut cw).ok_or("certificate buffers")?;
-    let mut out = Vec::new();
-    let cfg = Config::default();
     let onnx = cert::sha256(&bytes);
-    let s = cert::write(g, &[spec], &cfg, &onnx, &mut ws, &mut buf, &mut |b| out.extend_from_slice(b), &mut || true)
-        .map_err(|e| {
-            format!(
-                "{}: no certificate within {} cuts on a path ({e:?}): a smaller region, or a larger --certificate-depth",
-                region.display(),
-                a.certificate_depth
-            )
-        })?;
+    let (out, s) =
+        crate::certificate::write_graph(g, &[spec], &onnx, (a.chunk, a.certificate_depth), &mut || true)
+            .map_err(|e| {
+                format!("{}: {e} (a smaller region, or a larger --certificate-depth)", region.display())
+            })?;
+    let cp = CheckPlan::new(g, p.rhs.len(), a.certificate_depth);
     let plan = CheckPlan { depth: s.depth as usize, ..cp };
     let f = |v: &[f32]| v.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>();
     w.line(&format!(

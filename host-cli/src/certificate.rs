@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use genbab_core::bound::{Config, Plan, Workspace};
 use genbab_core::cert::{self, CheckBuffers, CheckPlan, Invalid, Summary, WriteError};
+use genbab_core::graph::Graph;
 use genbab_core::num::Scalar;
+use genbab_core::spec::Spec;
 
 use crate::engine::{Precision, SpecT};
 use crate::onnx::Model;
@@ -22,40 +24,82 @@ const LEVELS_BYTES: usize = 64 << 20;
 
 /// The depth the host's writer and checker use for `g`: [`HOST_DEPTH`], or fewer levels where
 /// their intervals would take more than 64 MiB (at least 8).
-pub fn host_depth<T: Scalar>(g: &genbab_core::graph::Graph<'_, T>, atoms: usize) -> usize {
+pub fn host_depth<T: Scalar>(g: &Graph<'_, T>, atoms: usize) -> usize {
     let level = (genbab_core::bound::caps_len(g) + atoms).max(1) * size_of::<T>();
     (LEVELS_BYTES / level).clamp(8, HOST_DEPTH)
 }
 
-/// The model's lowered graph in `T` and the property's boxes, with the buffers of the checker.
+/// The bound workspace (`chunk` rows per backward pass) and the checker's buffers (trees of at
+/// most `depth` cuts on a path) for `g` and `specs`, handed to `f`.
+fn run_with<T: Scalar, R>(
+    g: &Graph<'_, T>,
+    specs: &[Spec<'_, T>],
+    chunk: usize,
+    depth: usize,
+    f: impl FnOnce(&mut Workspace<'_, T>, &mut CheckBuffers<'_, T>) -> R,
+) -> Result<R, String> {
+    let plan = Plan::new(g, chunk).map_err(|e| format!("invalid graph: {e:?}"))?;
+    let mut scalars = vec![T::ZERO; plan.scalars()];
+    let mut flags = vec![false; plan.flags()];
+    let mut ws = Workspace::new(plan, &mut scalars, &mut flags).map_err(|e| format!("workspace: {e:?}"))?;
+    let atoms = specs.iter().map(|s| s.atoms()).max().unwrap_or(0);
+    let cp = CheckPlan::new(g, atoms, depth);
+    let (mut cs, mut cw) = (vec![T::ZERO; cp.scalars()], vec![0u32; cp.words()]);
+    let mut buf = CheckBuffers::new(cp, &mut cs, &mut cw).ok_or("certificate buffers too small")?;
+    Ok(f(&mut ws, &mut buf))
+}
+
+/// The model's lowered graph in `T` and the property's boxes, with the host's buffers.
 fn with_buffers<T: Scalar, R>(
     model: &Model,
     prop: &Property,
-    f: impl FnOnce(
-        &genbab_core::graph::Graph<'_, T>,
-        &[genbab_core::spec::Spec<'_, T>],
-        &mut Workspace<'_, T>,
-        &mut CheckBuffers<'_, T>,
-    ) -> R,
+    f: impl FnOnce(&Graph<'_, T>, &[Spec<'_, T>], &mut Workspace<'_, T>, &mut CheckBuffers<'_, T>) -> R,
 ) -> Result<R, String> {
     let gt = model.graph::<T>();
     let g = gt.graph();
     let specs_t = prop.cases.iter().map(SpecT::<T>::new).collect::<Result<Vec<_>, _>>()?;
     let specs: Vec<_> = specs_t.iter().map(|s| s.spec()).collect();
-    let plan = Plan::new(&g, 64).map_err(|e| format!("invalid graph: {e:?}"))?;
-    let mut scalars = vec![T::ZERO; plan.scalars()];
-    let mut flags = vec![false; plan.flags()];
-    let mut ws = Workspace::new(plan, &mut scalars, &mut flags).map_err(|e| format!("workspace: {e:?}"))?;
     let atoms = specs.iter().map(|s| s.atoms()).max().unwrap_or(0);
-    let cp = CheckPlan::new(&g, atoms, host_depth(&g, atoms));
-    let (mut cs, mut cw) = (vec![T::ZERO; cp.scalars()], vec![0u32; cp.words()]);
-    let mut buf = CheckBuffers::new(cp, &mut cs, &mut cw).ok_or("certificate buffers too small")?;
-    Ok(f(&g, &specs, &mut ws, &mut buf))
+    run_with(&g, &specs, 64, host_depth(&g, atoms), |ws, buf| f(&g, &specs, ws, buf))
 }
 
 /// The settings every certificate is about: CROWN, the network deployed in f32.
 fn config() -> Config {
     Config::default()
+}
+
+/// A certificate that `specs` hold on `g` (the ONNX file's SHA-256 `onnx`), written with a
+/// workspace of `chunk` rows and trees of at most `depth` cuts on a path (the checker's plan
+/// must allow as many), while `keep_going` says so. The error is one line.
+pub fn write_graph<T: Scalar>(
+    g: &Graph<'_, T>,
+    specs: &[Spec<'_, T>],
+    onnx: &[u8; 32],
+    (chunk, depth): (usize, usize),
+    keep_going: &mut dyn FnMut() -> bool,
+) -> Result<(Vec<u8>, Summary), String> {
+    run_with(g, specs, chunk, depth, |ws, buf| write_in(g, specs, onnx, ws, buf, keep_going))?
+}
+
+/// [`cert::write`] into a vector, with the error as one line.
+fn write_in<T: Scalar>(
+    g: &Graph<'_, T>,
+    specs: &[Spec<'_, T>],
+    onnx: &[u8; 32],
+    ws: &mut Workspace<'_, T>,
+    buf: &mut CheckBuffers<'_, T>,
+    keep_going: &mut dyn FnMut() -> bool,
+) -> Result<(Vec<u8>, Summary), String> {
+    let mut out = Vec::new();
+    match cert::write(g, specs, &config(), onnx, ws, buf, &mut |b| out.extend_from_slice(b), keep_going) {
+        Ok(s) => Ok((out, s)),
+        Err(WriteError::Interrupted) => Err("no certificate: the time ran out while writing it".into()),
+        Err(WriteError::Unproved { input_box }) => Err(format!(
+            "no certificate: input box {input_box} has a part that CROWN with clipping does not prove within \
+             the tree's depth limit"
+        )),
+        Err(WriteError::Bound(e)) => Err(format!("no certificate: the bound engine failed ({e:?})")),
+    }
 }
 
 /// A certificate that `prop` holds on `model` (the ONNX file's SHA-256 `onnx`), in the scalar
@@ -67,31 +111,14 @@ pub fn write(
     precision: Precision,
     deadline: Instant,
 ) -> Result<(Vec<u8>, Summary), String> {
-    fn go<T: Scalar>(
-        model: &Model,
-        prop: &Property,
-        onnx: &[u8; 32],
-        deadline: Instant,
-    ) -> Result<(Vec<u8>, Summary), String> {
-        let mut out = Vec::new();
-        let r = with_buffers::<T, _>(model, prop, |g, specs, ws, buf| {
-            let mut sink = |b: &[u8]| out.extend_from_slice(b);
-            let mut keep_going = || Instant::now() < deadline;
-            cert::write(g, specs, &config(), onnx, ws, buf, &mut sink, &mut keep_going)
-        })?;
-        match r {
-            Ok(s) => Ok((out, s)),
-            Err(WriteError::Interrupted) => Err("no certificate: the time ran out while writing it".into()),
-            Err(WriteError::Unproved { input_box }) => Err(format!(
-                "no certificate: input box {input_box} has a part that CROWN with clipping does not prove within \
-                 the depth limit of the tree"
-            )),
-            Err(WriteError::Bound(e)) => Err(format!("no certificate: the bound engine failed ({e:?})")),
-        }
-    }
+    let mut keep_going = || Instant::now() < deadline;
     match precision {
-        Precision::F32 => go::<f32>(model, prop, onnx, deadline),
-        Precision::F64 => go::<f64>(model, prop, onnx, deadline),
+        Precision::F32 => with_buffers::<f32, _>(model, prop, |g, specs, ws, buf| {
+            write_in(g, specs, onnx, ws, buf, &mut keep_going)
+        })?,
+        Precision::F64 => with_buffers::<f64, _>(model, prop, |g, specs, ws, buf| {
+            write_in(g, specs, onnx, ws, buf, &mut keep_going)
+        })?,
     }
 }
 

@@ -20,9 +20,7 @@ pub struct Args {
 pub fn run(a: Args) -> ExitCode {
     let start = Instant::now();
     let setup = (|| -> Result<_, String> {
-        let bytes = files::read(&a.model).map_err(|e| format!("{}: {e}", a.model.display()))?;
-        let model = onnx::load_bytes(&bytes, &a.model.display().to_string(), onnx::Limits::default())
-            .map_err(|e| e.to_string())?;
+        let (model, bytes) = onnx::load_with_bytes(&a.model).map_err(|e| e.to_string())?;
         let prop = vnnlib::read(&a.property).map_err(|e| e.to_string())?;
         genbab_cli::engine::check_shapes(&model, &prop)
             .map_err(|e| format!("{}: {e}", a.property.display()))?;

@@ -73,7 +73,7 @@ pub fn run(a: Args) -> ExitCode {
     let opts = a.engine.options(1);
     let mut written: Option<Result<(genbab_core::cert::Summary, f64), String>> = None;
     let result = (|| -> Result<engine::Report, String> {
-        let model = onnx::load(&model_path).map_err(|e| e.to_string())?;
+        let (model, bytes) = onnx::load_with_bytes(&model_path).map_err(|e| e.to_string())?;
         let prop = vnnlib::read(&property_path).map_err(|e| e.to_string())?;
         for w in prop.warnings() {
             eprintln!("warning: {}: {w}", property_path.display());
@@ -84,8 +84,9 @@ pub fn run(a: Args) -> ExitCode {
             && report.outcome == Outcome::Unsat
         {
             let t = Instant::now();
+            let onnx = genbab_core::cert::sha256(&bytes);
             written = Some(
-                write_certificate(&model_path, &model, &prop, path, opts.precision, deadline)
+                write_certificate(&model, &prop, &onnx, path, opts.precision, deadline)
                     .map(|s| (s, t.elapsed().as_secs_f64())),
             );
         }
@@ -172,18 +173,16 @@ pub fn run(a: Args) -> ExitCode {
     }
 }
 
-/// Write the certificate of an `unsat` verdict to `path`.
+/// Write the certificate of an `unsat` verdict to `path` (`onnx`: the model file's SHA-256).
 fn write_certificate(
-    model_path: &std::path::Path,
     model: &genbab_cli::onnx::Model,
     prop: &genbab_cli::vnnlib::Property,
+    onnx: &[u8; 32],
     path: &std::path::Path,
     precision: engine::Precision,
     deadline: Instant,
 ) -> Result<genbab_core::cert::Summary, String> {
-    let bytes = genbab_cli::files::read(model_path).map_err(|e| format!("{}: {e}", model_path.display()))?;
-    let onnx = genbab_core::cert::sha256(&bytes);
-    let (cert, summary) = certificate::write(model, prop, &onnx, precision, deadline)?;
+    let (cert, summary) = certificate::write(model, prop, onnx, precision, deadline)?;
     std::fs::write(path, cert)
         .map_err(|e| format!("{}: cannot write the certificate: {e}", path.display()))?;
     Ok(summary)

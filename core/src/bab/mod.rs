@@ -699,8 +699,9 @@ fn bound_domain<T: Scalar>(
 /// this call on a box that contains this one; the intervals cap this box's, and a margin never
 /// drops below the enclosing one (both hold on any box inside). `keep` (empty, or that many
 /// scalars) receives this box's. Returns `None` when proved, else the worst clause's best
-/// margin and atom (its line is in `lines`). `margins` holds the atoms, `lines` `atoms × (d + 1)`, `scratch`
-/// `6·d` scalars.
+/// margin and atom (its line is in `lines`; the box clipped to where a clause may hold is in the
+/// first `2·d` scalars of `scratch`, lower ends first). `margins` holds the atoms, `lines`
+/// `atoms × (d + 1)`, `scratch` `6·d` scalars.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn prove_box<T: Scalar>(
     bound: &mut Workspace<'_, T>,

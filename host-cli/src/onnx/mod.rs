@@ -76,9 +76,14 @@ impl Model {
 
 /// Load and lower an ONNX file.
 pub fn load(path: &Path) -> Result<Model, LoadError> {
+    load_with_bytes(path).map(|(m, _)| m)
+}
+
+/// [`load`], also returning the file's bytes (a certificate fingerprints them).
+pub fn load_with_bytes(path: &Path) -> Result<(Model, Vec<u8>), LoadError> {
     let file = path.display().to_string();
     let bytes = crate::files::read(path).map_err(|source| LoadError::Io { file: file.clone(), source })?;
-    load_bytes(&bytes, &file, Limits::default())
+    Ok((load_bytes(&bytes, &file, Limits::default())?, bytes))
 }
 
 /// A hint for bytes that are text rather than protobuf: a VNNLIB file given as the model (the
